@@ -1,0 +1,92 @@
+// Package apperr defines the one error type Pulse's services return.
+//
+// A service says what went wrong with a Code; it never chooses an HTTP status.
+// The HTTP layer (internal/platform/httpx) maps codes to statuses in one place,
+// so the same rule reads the same way over REST, WebSocket or a CLI.
+// Any error that is not an *Error is treated as an unexpected internal failure:
+// its text is logged, never shown to the client.
+package apperr
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Code classifies an error for callers. The set is deliberately small.
+type Code string
+
+const (
+	Invalid          Code = "invalid"           // the request is malformed or fails validation
+	Unauthenticated  Code = "unauthenticated"   // no or bad credentials
+	PermissionDenied Code = "permission_denied" // authenticated but not allowed
+	NotFound         Code = "not_found"         // missing, or another user's object
+	Conflict         Code = "conflict"          // violates uniqueness or current state
+	TooLarge         Code = "too_large"         // payload exceeds a limit
+	RateLimited      Code = "rate_limited"      // too many requests
+	Unavailable      Code = "unavailable"       // a dependency is down; retry later
+	Internal         Code = "internal"          // a bug or unexpected failure
+)
+
+// FieldError names one invalid input field by its path (e.g. "body.email").
+type FieldError struct {
+	Path    string
+	Message string
+}
+
+// Error is the application error. Message is safe to show to the client;
+// Cause is for logs only.
+type Error struct {
+	Code    Code
+	Message string
+	Fields  []FieldError
+	Cause   error
+}
+
+func (e *Error) Error() string {
+	if e.Cause != nil {
+		return fmt.Sprintf("%s: %s: %v", e.Code, e.Message, e.Cause)
+	}
+	return fmt.Sprintf("%s: %s", e.Code, e.Message)
+}
+
+func (e *Error) Unwrap() error { return e.Cause }
+
+// New returns an error with a client-safe message.
+func New(code Code, message string) *Error { return &Error{Code: code, Message: message} }
+
+// Errorf formats a client-safe message.
+func Errorf(code Code, format string, args ...any) *Error {
+	return &Error{Code: code, Message: fmt.Sprintf(format, args...)}
+}
+
+// Wrap attaches a cause that is logged but not shown.
+func Wrap(cause error, code Code, message string) *Error {
+	return &Error{Code: code, Message: message, Cause: cause}
+}
+
+// InvalidField is a validation failure on one named field.
+func InvalidField(path, message string) *Error {
+	return &Error{Code: Invalid, Message: "validation failed", Fields: []FieldError{{Path: path, Message: message}}}
+}
+
+// CodeOf returns the code of the first *Error in err's chain, or Internal.
+func CodeOf(err error) Code {
+	if err == nil {
+		return ""
+	}
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Code
+	}
+	return Internal
+}
+
+// Is reports whether err carries the given code.
+func Is(err error, code Code) bool { return err != nil && CodeOf(err) == code }
+
+// As returns the *Error in err's chain, if any.
+func As(err error) (*Error, bool) {
+	var e *Error
+	ok := errors.As(err, &e)
+	return e, ok
+}

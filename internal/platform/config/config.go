@@ -1,0 +1,274 @@
+// Package config turns environment variables and command-line flags into one
+// validated Config. The Config is built once at start and passed to whatever
+// needs it; nothing reads the environment after that.
+//
+// Every setting has an environment variable; secrets also accept NAME_FILE
+// (the path of a file holding the value, as Docker and Kubernetes secrets are
+// mounted). A flag, when given, overrides the environment. A bad value is
+// reported as an *Error naming the variable or flag it came from.
+package config
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Engine is the storage engine the configuration selects.
+type Engine string
+
+const (
+	SQLite   Engine = "sqlite"
+	Postgres Engine = "postgres"
+)
+
+// Config is the whole validated configuration of one process.
+type Config struct {
+	Addr         string
+	DataDir      string
+	DatabaseURL  string // empty on SQLite
+	Engine       Engine
+	DBMaxConns   int
+	RedisURL     string
+	SecretKey    string // may be filled later by LoadOrCreateSecretKey on SQLite
+	LogLevel     string
+	LogFormat    string
+	CORSOrigins  []string
+	MaxBodyBytes int64
+
+	AutoMigrate       bool
+	ShutdownTimeout   time.Duration
+	ReadHeaderTimeout time.Duration
+	ReadTimeout       time.Duration
+	WriteTimeout      time.Duration
+	IdleTimeout       time.Duration
+
+	QueueWorkers        int
+	MaintenanceInterval time.Duration
+}
+
+// SQLitePath is where the embedded database lives.
+func (c *Config) SQLitePath() string { return c.DataDir + string(os.PathSeparator) + "pulse.db" }
+
+// Error is a bad configuration value. Source is the variable or flag name.
+type Error struct {
+	Source string
+	Msg    string
+}
+
+func (e *Error) Error() string { return fmt.Sprintf("invalid %s: %s", e.Source, e.Msg) }
+
+// setting describes one configuration value: where it comes from and how it
+// is parsed into the Config.
+type setting struct {
+	env    string
+	flag   string // empty: no flag
+	secret bool   // accepts env+"_FILE"
+	def    string
+	usage  string
+	apply  func(c *Config, v string) error
+}
+
+var settings = []setting{
+	{env: "PULSE_ADDR", flag: "addr", def: "127.0.0.1:8080", usage: "HTTP listen address (host:port)", apply: func(c *Config, v string) error {
+		if _, port, ok := strings.Cut(v, ":"); !ok || port == "" {
+			return fmt.Errorf("%q: want host:port, e.g. 127.0.0.1:8080", v)
+		}
+		c.Addr = v
+		return nil
+	}},
+	{env: "PULSE_DATA_DIR", flag: "data-dir", def: "./pulse-data", usage: "directory for the SQLite file and generated secrets", apply: func(c *Config, v string) error {
+		if strings.TrimSpace(v) == "" {
+			return errors.New("must not be empty")
+		}
+		c.DataDir = v
+		return nil
+	}},
+	{env: "DATABASE_URL", flag: "database-url", secret: true, usage: "empty for embedded SQLite, or postgres://… for PostgreSQL", apply: func(c *Config, v string) error {
+		switch {
+		case v == "":
+			c.Engine = SQLite
+		case strings.HasPrefix(v, "postgres://"), strings.HasPrefix(v, "postgresql://"):
+			if _, err := url.Parse(v); err != nil {
+				return errors.New("not a valid URL")
+			}
+			c.Engine, c.DatabaseURL = Postgres, v
+		default:
+			return errors.New("must be empty (embedded SQLite) or start with postgres://")
+		}
+		return nil
+	}},
+	{env: "PULSE_DB_MAX_CONNS", flag: "db-max-conns", def: "10", usage: "PostgreSQL connection pool size", apply: intIn(2, 1000, func(c *Config, n int) { c.DBMaxConns = n })},
+	{env: "REDIS_URL", flag: "redis-url", secret: true, usage: "optional redis:// URL (cluster fan-out, rate limits)", apply: func(c *Config, v string) error {
+		if v == "" {
+			return nil
+		}
+		u, err := url.Parse(v)
+		if err != nil || (u.Scheme != "redis" && u.Scheme != "rediss") || u.Host == "" {
+			return errors.New("must be a redis:// or rediss:// URL")
+		}
+		c.RedisURL = v
+		return nil
+	}},
+	{env: "PULSE_SECRET_KEY", secret: true, usage: "root secret (>= 32 characters); generated into the data dir on SQLite when unset", apply: func(c *Config, v string) error {
+		if v != "" && len(v) < 32 {
+			return fmt.Errorf("must be at least 32 characters (got %d)", len(v))
+		}
+		c.SecretKey = v
+		return nil
+	}},
+	{env: "PULSE_LOG_LEVEL", flag: "log-level", def: "info", usage: "debug, info, warn or error", apply: oneOf(func(c *Config, v string) { c.LogLevel = v }, "debug", "info", "warn", "error")},
+	{env: "PULSE_LOG_FORMAT", flag: "log-format", def: "json", usage: "json or text", apply: oneOf(func(c *Config, v string) { c.LogFormat = v }, "json", "text")},
+	{env: "PULSE_CORS_ORIGINS", flag: "cors-origins", usage: "comma-separated allowed browser origins (empty: no cross-origin access)", apply: func(c *Config, v string) error {
+		c.CORSOrigins = nil
+		for _, o := range strings.Split(v, ",") {
+			o = strings.TrimSpace(o)
+			if o == "" {
+				continue
+			}
+			if o != "*" {
+				u, err := url.Parse(o)
+				if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || (u.Path != "" && u.Path != "/") {
+					return fmt.Errorf("%q is not an origin like https://app.example.com", o)
+				}
+			}
+			c.CORSOrigins = append(c.CORSOrigins, strings.TrimSuffix(o, "/"))
+		}
+		return nil
+	}},
+	{env: "PULSE_MAX_BODY_BYTES", flag: "max-body-bytes", def: "1048576", usage: "largest accepted request body in bytes", apply: func(c *Config, v string) error {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n < 1024 {
+			return fmt.Errorf("%q: want a whole number of bytes >= 1024", v)
+		}
+		c.MaxBodyBytes = n
+		return nil
+	}},
+	{env: "PULSE_AUTO_MIGRATE", def: "true", usage: "apply migrations when serve starts (serve --no-migrate turns it off)", apply: func(c *Config, v string) error {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return fmt.Errorf("%q: want true or false", v)
+		}
+		c.AutoMigrate = b
+		return nil
+	}},
+	{env: "PULSE_SHUTDOWN_TIMEOUT", flag: "shutdown-timeout", def: "30s", usage: "how long shutdown waits for in-flight requests and jobs", apply: duration(func(c *Config, d time.Duration) { c.ShutdownTimeout = d })},
+	{env: "PULSE_HTTP_READ_HEADER_TIMEOUT", def: "10s", usage: "time allowed to read request headers", apply: duration(func(c *Config, d time.Duration) { c.ReadHeaderTimeout = d })},
+	{env: "PULSE_HTTP_READ_TIMEOUT", def: "60s", usage: "time allowed to read a whole request", apply: duration(func(c *Config, d time.Duration) { c.ReadTimeout = d })},
+	{env: "PULSE_HTTP_WRITE_TIMEOUT", def: "120s", usage: "time allowed to write a response (streams extend it themselves)", apply: duration(func(c *Config, d time.Duration) { c.WriteTimeout = d })},
+	{env: "PULSE_HTTP_IDLE_TIMEOUT", def: "120s", usage: "keep-alive idle timeout", apply: duration(func(c *Config, d time.Duration) { c.IdleTimeout = d })},
+	{env: "PULSE_QUEUE_WORKERS", flag: "queue-workers", def: "10", usage: "concurrent background jobs per process", apply: intIn(1, 10000, func(c *Config, n int) { c.QueueWorkers = n })},
+	{env: "PULSE_MAINTENANCE_INTERVAL", def: "10m", usage: "how often expired rows are pruned", apply: duration(func(c *Config, d time.Duration) { c.MaintenanceInterval = d })},
+}
+
+// Loader binds the settings to a FlagSet so a subcommand can parse its
+// arguments, then combines flags with the environment.
+type Loader struct {
+	fs    *flag.FlagSet
+	flags map[string]*string
+}
+
+// Register adds a flag for every setting that has one.
+func Register(fs *flag.FlagSet) *Loader {
+	l := &Loader{fs: fs, flags: map[string]*string{}}
+	for _, s := range settings {
+		if s.flag == "" {
+			continue
+		}
+		usage := s.usage + " (env " + s.env + ")"
+		l.flags[s.flag] = fs.String(s.flag, "", usage)
+	}
+	return l
+}
+
+// Load builds the Config from defaults, then the environment, then flags that
+// were set on the command line. lookupEnv is os.LookupEnv outside tests.
+func (l *Loader) Load(lookupEnv func(string) (string, bool)) (*Config, error) {
+	set := map[string]bool{}
+	if l.fs != nil {
+		l.fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	}
+	c := &Config{}
+	for _, s := range settings {
+		raw, source := s.def, s.env
+		if v, ok := lookupEnv(s.env); ok {
+			raw = v
+		}
+		if s.secret {
+			if path, ok := lookupEnv(s.env + "_FILE"); ok && path != "" {
+				if v, ok := lookupEnv(s.env); ok && v != "" {
+					return nil, &Error{Source: s.env + "_FILE", Msg: "set either " + s.env + " or " + s.env + "_FILE, not both"}
+				}
+				b, err := os.ReadFile(path)
+				if err != nil {
+					return nil, &Error{Source: s.env + "_FILE", Msg: fmt.Sprintf("cannot read %s: %v", path, errors.Unwrap(err))}
+				}
+				raw, source = strings.TrimSpace(string(b)), s.env+"_FILE"
+			}
+		}
+		if s.flag != "" && set[s.flag] {
+			raw, source = *l.flags[s.flag], "--"+s.flag
+		}
+		if err := s.apply(c, strings.TrimSpace(raw)); err != nil {
+			return nil, &Error{Source: source, Msg: err.Error()}
+		}
+	}
+	if c.Engine == Postgres && c.SecretKey == "" {
+		return nil, &Error{Source: "PULSE_SECRET_KEY", Msg: "required with PostgreSQL: every process of a cluster must share the same key (or set PULSE_SECRET_KEY_FILE)"}
+	}
+	return c, nil
+}
+
+// Variables lists every environment variable with its default and meaning,
+// for help output and the README's table.
+func Variables() [][3]string {
+	out := make([][3]string, 0, len(settings))
+	for _, s := range settings {
+		name := s.env
+		if s.secret {
+			name += " (or _FILE)"
+		}
+		out = append(out, [3]string{name, s.def, s.usage})
+	}
+	return out
+}
+
+func oneOf(set func(*Config, string), allowed ...string) func(*Config, string) error {
+	return func(c *Config, v string) error {
+		v = strings.ToLower(v)
+		for _, a := range allowed {
+			if v == a {
+				set(c, v)
+				return nil
+			}
+		}
+		return fmt.Errorf("%q: must be one of %s", v, strings.Join(allowed, ", "))
+	}
+}
+
+func intIn(lo, hi int, set func(*Config, int)) func(*Config, string) error {
+	return func(c *Config, v string) error {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < lo || n > hi {
+			return fmt.Errorf("%q: want a whole number from %d to %d", v, lo, hi)
+		}
+		set(c, n)
+		return nil
+	}
+}
+
+func duration(set func(*Config, time.Duration)) func(*Config, string) error {
+	return func(c *Config, v string) error {
+		d, err := time.ParseDuration(v)
+		if err != nil || d <= 0 {
+			return fmt.Errorf("%q: want a positive duration like 30s or 5m", v)
+		}
+		set(c, d)
+		return nil
+	}
+}

@@ -1,0 +1,167 @@
+// Package queue runs Pulse's durable job queue: River, on SQLite or
+// PostgreSQL, hidden behind one type so features enqueue jobs without caring
+// which engine is underneath. Jobs are inserted in the same transaction as
+// the data change that causes them (InsertTx), so a job exists if and only
+// if its change committed.
+package queue
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync/atomic"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver/riverpgxv5"
+	"github.com/riverqueue/river/riverdriver/riversqlite"
+	"github.com/riverqueue/river/rivertype"
+
+	"github.com/pulse-run/pulse/internal/platform/config"
+	"github.com/pulse-run/pulse/internal/platform/db"
+	"github.com/pulse-run/pulse/internal/platform/logging"
+)
+
+// Params configures a Queue.
+type Params struct {
+	DB           *db.DB
+	Workers      *river.Workers // every job kind this process can run
+	PeriodicJobs []*river.PeriodicJob
+	MaxWorkers   int // concurrent jobs (default 10)
+	Logger       *slog.Logger
+	// FetchPollInterval overrides how often idle workers look for jobs
+	// (tests shorten it; River's default otherwise).
+	FetchPollInterval time.Duration
+}
+
+// client is the engine-independent part of *river.Client[TTx] that Pulse uses.
+type client interface {
+	Start(ctx context.Context) error
+	Stop(ctx context.Context) error
+	StopAndCancel(ctx context.Context) error
+	Stopped() <-chan struct{}
+	Insert(ctx context.Context, args river.JobArgs, opts *river.InsertOpts) (*rivertype.JobInsertResult, error)
+	Subscribe(kinds ...river.EventKind) (<-chan *river.Event, func())
+	insertTx(ctx context.Context, tx *db.Tx, args river.JobArgs, opts *river.InsertOpts) (*rivertype.JobInsertResult, error)
+}
+
+type engineClient[TTx any] struct {
+	*river.Client[TTx]
+	txOf func(*db.Tx) TTx
+}
+
+func (c engineClient[TTx]) insertTx(ctx context.Context, tx *db.Tx, args river.JobArgs, opts *river.InsertOpts) (*rivertype.JobInsertResult, error) {
+	return c.InsertTx(ctx, c.txOf(tx), args, opts)
+}
+
+// Queue is a River client on the configured engine.
+type Queue struct {
+	c       client
+	log     *slog.Logger
+	started atomic.Bool
+	metrics *metrics
+}
+
+// New builds the client; it does not start working jobs until Start.
+func New(p Params) (*Queue, error) {
+	if p.DB == nil || p.Workers == nil {
+		return nil, errors.New("queue: DB and Workers are required")
+	}
+	if p.Logger == nil {
+		p.Logger = slog.Default()
+	}
+	cfg := &river.Config{
+		Logger:            logging.AtLeast(p.Logger, slog.LevelWarn),
+		Workers:           p.Workers,
+		PeriodicJobs:      p.PeriodicJobs,
+		Queues:            map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: max(p.MaxWorkers, 1)}},
+		Schema:            p.DB.Schema(),
+		FetchPollInterval: p.FetchPollInterval,
+		JobTimeout:        5 * time.Minute,
+	}
+	if p.MaxWorkers == 0 {
+		cfg.Queues[river.QueueDefault] = river.QueueConfig{MaxWorkers: 10}
+	}
+	q := &Queue{log: p.Logger, metrics: newMetrics(p.DB)}
+	switch p.DB.Engine {
+	case config.SQLite:
+		rc, err := river.NewClient(riversqlite.New(p.DB.W.DB), cfg)
+		if err != nil {
+			return nil, fmt.Errorf("queue: %w", err)
+		}
+		q.c = engineClient[*sql.Tx]{Client: rc, txOf: (*db.Tx).SQLTx}
+	case config.Postgres:
+		rc, err := river.NewClient(riverpgxv5.New(p.DB.PgxPool()), cfg)
+		if err != nil {
+			return nil, fmt.Errorf("queue: %w", err)
+		}
+		q.c = engineClient[pgx.Tx]{Client: rc, txOf: (*db.Tx).PgxTx}
+	default:
+		return nil, fmt.Errorf("queue: unknown engine %q", p.DB.Engine)
+	}
+	return q, nil
+}
+
+// Start begins fetching and working jobs and running periodic jobs.
+func (q *Queue) Start(ctx context.Context) error {
+	events, cancel := q.c.Subscribe(river.EventKindJobCompleted, river.EventKindJobFailed, river.EventKindJobCancelled, river.EventKindJobSnoozed)
+	go func() {
+		defer cancel()
+		q.metrics.consume(events)
+	}()
+	if err := q.c.Start(ctx); err != nil {
+		cancel()
+		return fmt.Errorf("queue: start: %w", err)
+	}
+	q.started.Store(true)
+	return nil
+}
+
+// Running reports whether the queue was started and has not stopped.
+func (q *Queue) Running() bool {
+	if !q.started.Load() {
+		return false
+	}
+	select {
+	case <-q.c.Stopped():
+		return false
+	default:
+		return true
+	}
+}
+
+// Stop lets running jobs finish until ctx ends, then cancels the rest and
+// waits briefly for them to return. Jobs cancelled this way are retried by
+// River later, on this or another process.
+func (q *Queue) Stop(ctx context.Context) error {
+	if !q.started.Load() {
+		return nil
+	}
+	err := q.c.Stop(ctx)
+	if err == nil {
+		return nil
+	}
+	q.log.Warn("queue: jobs still running at shutdown deadline; cancelling them", "err", err)
+	hard, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	return q.c.StopAndCancel(hard)
+}
+
+// Insert enqueues a job outside any transaction.
+func (q *Queue) Insert(ctx context.Context, args river.JobArgs, opts *river.InsertOpts) (*rivertype.JobInsertResult, error) {
+	return q.c.Insert(ctx, args, opts)
+}
+
+// InsertTx enqueues a job inside tx: it becomes visible to workers only if
+// tx commits.
+func (q *Queue) InsertTx(ctx context.Context, tx *db.Tx, args river.JobArgs, opts *river.InsertOpts) (*rivertype.JobInsertResult, error) {
+	return q.c.insertTx(ctx, tx, args, opts)
+}
+
+// Subscribe exposes River's job events (tests and live job status use it).
+func (q *Queue) Subscribe(kinds ...river.EventKind) (<-chan *river.Event, func()) {
+	return q.c.Subscribe(kinds...)
+}

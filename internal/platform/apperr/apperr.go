@@ -27,6 +27,9 @@ const (
 	Internal         Code = "internal"          // a bug or unexpected failure
 )
 
+// Codes lists every code, so the HTTP layer can prove it maps each one.
+var Codes = []Code{Invalid, Unauthenticated, PermissionDenied, NotFound, Conflict, TooLarge, RateLimited, Unavailable, Internal}
+
 // FieldError names one invalid input field by its path (e.g. "body.email").
 type FieldError struct {
 	Path    string

@@ -173,9 +173,13 @@ type Loader struct {
 	flags map[string]*string
 }
 
-// Register adds a flag for every setting that has one.
+// Register adds a flag for every setting that has one. A nil fs reads the
+// environment only.
 func Register(fs *flag.FlagSet) *Loader {
 	l := &Loader{fs: fs, flags: map[string]*string{}}
+	if fs == nil {
+		return l // environment only
+	}
 	for _, s := range settings {
 		if s.flag == "" {
 			continue

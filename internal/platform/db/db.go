@@ -90,6 +90,13 @@ func openSQLite(ctx context.Context, o Options) (*DB, error) {
 	if err := os.MkdirAll(filepath.Dir(o.SQLitePath), 0o700); err != nil {
 		return nil, fmt.Errorf("db: create data dir: %w", err)
 	}
+	// Create the file ourselves so it is private: it will hold credentials.
+	// SQLite gives its -wal and -shm files the same mode.
+	f, err := os.OpenFile(o.SQLitePath, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("db: create %s: %w", o.SQLitePath, err)
+	}
+	f.Close()
 	w, err := sql.Open("sqlite", sqliteDSN(o.SQLitePath, false))
 	if err != nil {
 		return nil, err
@@ -154,14 +161,6 @@ func (d *DB) Ping(ctx context.Context) error {
 		return d.R.PingContext(ctx)
 	}
 	return nil
-}
-
-// SQLDBs names the database/sql pools, for pool metrics.
-func (d *DB) SQLDBs() map[string]*sql.DB {
-	if d.R == d.W {
-		return map[string]*sql.DB{"main": d.W.DB}
-	}
-	return map[string]*sql.DB{"writer": d.W.DB, "reader": d.R.DB}
 }
 
 // Close closes every pool.

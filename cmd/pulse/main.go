@@ -1,0 +1,13 @@
+// Command pulse is the whole Pulse backend: API, workers and migrations in
+// one binary. See internal/cli for the commands.
+package main
+
+import (
+	"os"
+
+	"github.com/pulse-run/pulse/internal/cli"
+)
+
+func main() {
+	os.Exit(cli.Main(os.Args[1:], cli.Env{}))
+}

@@ -1,0 +1,284 @@
+// Package app wires Pulse together: it is the only package that knows every
+// feature. It builds the services from a validated config.Config, serves HTTP
+// and works jobs until its context ends, then shuts down in order.
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/danielgtaylor/huma/v2"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/redis/go-redis/v9"
+	"github.com/riverqueue/river"
+
+	"github.com/pulse-run/pulse/internal/platform/buildinfo"
+	"github.com/pulse-run/pulse/internal/platform/config"
+	"github.com/pulse-run/pulse/internal/platform/db"
+	"github.com/pulse-run/pulse/internal/platform/httpx"
+	"github.com/pulse-run/pulse/internal/platform/kv"
+	"github.com/pulse-run/pulse/internal/platform/queue"
+)
+
+const apiDescription = "Pulse is the whole backend of an AI-agent product in one binary. " +
+	"Errors are application/problem+json (RFC 9457) and carry the request id."
+
+// Options are for tests and embedding; the zero value is production.
+type Options struct {
+	// Routes adds extra operations to /api/v1 (tests use it for a slow
+	// handler, a panicking one…).
+	Routes func(v1 *httpx.API)
+}
+
+// App is one running Pulse process.
+type App struct {
+	cfg      *config.Config
+	log      *slog.Logger
+	db       *db.DB
+	queue    *queue.Queue
+	redis    *redis.Client
+	registry *prometheus.Registry
+	router   *httpx.Router
+}
+
+// New opens the database, applies migrations (unless turned off), and builds
+// every service. It refuses a database whose schema is newer than the binary.
+func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opts Options) (_ *App, err error) {
+	a := &App{cfg: cfg, log: log, registry: prometheus.NewRegistry()}
+	defer func() {
+		if err != nil {
+			a.close()
+		}
+	}()
+	if created, err := cfg.LoadOrCreateSecretKey(); err != nil {
+		return nil, err
+	} else if created {
+		log.Info("generated a secret key for this embedded install; back it up with the data dir", "path", cfg.DataDir+"/"+config.SecretKeyFile)
+	}
+
+	a.db, err = db.Open(ctx, db.Options{Engine: cfg.Engine, SQLitePath: cfg.SQLitePath(), PostgresURL: cfg.DatabaseURL, MaxConns: cfg.DBMaxConns})
+	if err != nil {
+		return nil, err
+	}
+	if err := a.db.CheckSchema(ctx); err != nil {
+		return nil, err
+	}
+	if cfg.AutoMigrate {
+		if err := Migrate(ctx, a.db, log); err != nil {
+			return nil, err
+		}
+	}
+
+	store := kv.New(a.db, nil)
+	workers := river.NewWorkers()
+	maintenance := queue.AddMaintenance(workers, cfg.MaintenanceInterval, log,
+		queue.Pruner{Name: "kv", Prune: store.PruneAll})
+	a.queue, err = queue.New(queue.Params{
+		DB: a.db, Workers: workers, PeriodicJobs: []*river.PeriodicJob{maintenance},
+		MaxWorkers: cfg.QueueWorkers, Logger: log,
+	})
+	if err != nil {
+		return nil, err
+	}
+
+	if cfg.RedisURL != "" {
+		ro, err := redis.ParseURL(cfg.RedisURL)
+		if err != nil {
+			return nil, fmt.Errorf("REDIS_URL: %w", err)
+		}
+		a.redis = redis.NewClient(ro)
+	}
+
+	a.registry.MustRegister(
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		a.queue.Collector(),
+		a.db.Collector(),
+	)
+
+	a.router = buildRouter(routerParams{
+		log: log, registry: a.registry, cfg: cfg, checks: a.checks(), opts: opts,
+	})
+	return a, nil
+}
+
+// Migrate applies Pulse's and the queue's migrations.
+func Migrate(ctx context.Context, d *db.DB, log *slog.Logger) error {
+	applied, err := d.MigrateUp(ctx)
+	if err != nil {
+		return err
+	}
+	if len(applied) > 0 {
+		log.Info("applied migrations", "migrations", applied)
+	}
+	n, err := queue.Migrate(ctx, d, log)
+	if err != nil {
+		return err
+	}
+	if n > 0 {
+		log.Info("applied queue migrations", "count", n)
+	}
+	return nil
+}
+
+type routerParams struct {
+	log      *slog.Logger
+	registry *prometheus.Registry
+	cfg      *config.Config
+	checks   []httpx.Check
+	opts     Options
+	features features
+}
+
+func buildRouter(p routerParams) *httpx.Router {
+	r := httpx.NewRouter(httpx.RouterParams{
+		Title: "Pulse", Version: buildinfo.Version, Description: apiDescription,
+		Logger: p.log, Registry: p.registry,
+		MaxBodyBytes: p.cfg.MaxBodyBytes, CORSOrigins: p.cfg.CORSOrigins, Checks: p.checks,
+	})
+	registerRoutes(r.V1, p.features)
+	if p.opts.Routes != nil {
+		p.opts.Routes(r.V1)
+	}
+	return r
+}
+
+// OpenAPI builds the spec without opening anything.
+func OpenAPI(cfg *config.Config) *huma.OpenAPI {
+	return buildRouter(routerParams{log: slog.New(slog.DiscardHandler), cfg: cfg}).API.OpenAPI()
+}
+
+func (a *App) checks() []httpx.Check {
+	checks := []httpx.Check{
+		{Name: "database", Fn: a.db.Ping},
+		{Name: "migrations", Fn: func(ctx context.Context) error {
+			s, err := a.db.MigrationStatus(ctx)
+			if err != nil {
+				return err
+			}
+			if len(s.Unknown) > 0 {
+				return fmt.Errorf("schema is newer than this binary (%d unknown migrations)", len(s.Unknown))
+			}
+			if len(s.Pending) > 0 {
+				return fmt.Errorf("%d migrations pending: run pulse migrate up", len(s.Pending))
+			}
+			qs, err := queue.Status(ctx, a.db)
+			if err != nil {
+				return err
+			}
+			if !qs.UpToDate() {
+				return fmt.Errorf("queue schema at version %d of %d: run pulse migrate up", qs.Current, qs.Latest)
+			}
+			return nil
+		}},
+		{Name: "queue", Fn: func(context.Context) error {
+			if !a.queue.Running() {
+				return errors.New("not running")
+			}
+			return nil
+		}},
+	}
+	if a.redis != nil {
+		checks = append(checks, httpx.Check{Name: "redis", Fn: func(ctx context.Context) error {
+			return a.redis.Ping(ctx).Err()
+		}})
+	}
+	return checks
+}
+
+// Handler is the HTTP handler, for tests that drive it without a socket.
+func (a *App) Handler() http.Handler { return a.router.Handler }
+
+// Queue is the job queue.
+func (a *App) Queue() *queue.Queue { return a.queue }
+
+// DB is the database.
+func (a *App) DB() *db.DB { return a.db }
+
+// StartQueue starts working jobs (Run does this itself).
+func (a *App) StartQueue(ctx context.Context) error { return a.queue.Start(ctx) }
+
+// Run listens on the configured address and serves until ctx ends.
+func (a *App) Run(ctx context.Context) error {
+	ln, err := net.Listen("tcp", a.cfg.Addr)
+	if err != nil {
+		a.close()
+		return fmt.Errorf("listen on %s (PULSE_ADDR): %w", a.cfg.Addr, err)
+	}
+	return a.Serve(ctx, ln)
+}
+
+// Serve serves on ln until ctx ends, then shuts down: stop accepting, let
+// in-flight requests finish within the shutdown timeout, stop the queue
+// (jobs get the rest of that time, then are cancelled and retried later),
+// and close the database. It returns nil after a clean shutdown.
+func (a *App) Serve(ctx context.Context, ln net.Listener) error {
+	srv := &http.Server{
+		Handler:           a.router.Handler,
+		ReadHeaderTimeout: a.cfg.ReadHeaderTimeout,
+		ReadTimeout:       a.cfg.ReadTimeout,
+		WriteTimeout:      a.cfg.WriteTimeout,
+		IdleTimeout:       a.cfg.IdleTimeout,
+		ErrorLog:          slog.NewLogLogger(a.log.Handler(), slog.LevelWarn),
+		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+	}
+	if err := a.queue.Start(ctx); err != nil {
+		a.close()
+		ln.Close()
+		return err
+	}
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- srv.Serve(ln) }()
+	base := "http://" + ln.Addr().String()
+	a.log.Info("pulse is ready", "version", buildinfo.Version, "engine", string(a.cfg.Engine),
+		"api", base+httpx.APIPrefix, "docs", base+"/docs", "data_dir", a.cfg.DataDir)
+
+	var runErr error
+	select {
+	case <-ctx.Done():
+		a.log.Info("shutting down", "timeout", a.cfg.ShutdownTimeout.String())
+	case runErr = <-serveErr:
+		a.log.Error("http server stopped", "err", runErr)
+	}
+	deadline, cancel := context.WithTimeout(context.WithoutCancel(ctx), a.cfg.ShutdownTimeout)
+	defer cancel()
+	start := time.Now()
+	if err := srv.Shutdown(deadline); err != nil {
+		a.log.Warn("in-flight requests did not finish before the shutdown timeout", "err", err)
+		_ = srv.Close()
+	}
+	if err := a.queue.Stop(deadline); err != nil {
+		a.log.Warn("queue stop", "err", err)
+	}
+	a.close()
+	a.log.Info("stopped", "shutdown_ms", time.Since(start).Milliseconds())
+	return runErr
+}
+
+func (a *App) close() {
+	if a.redis != nil {
+		_ = a.redis.Close()
+	}
+	if a.db != nil {
+		if err := a.db.Close(); err != nil {
+			a.log.Warn("close database", "err", err)
+		}
+		a.db = nil
+	}
+}
+
+// Close releases resources of an App that was never served.
+func (a *App) Close() {
+	if a.queue != nil && a.queue.Running() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = a.queue.Stop(ctx)
+	}
+	a.close()
+}

@@ -1,0 +1,43 @@
+package app
+
+import (
+	"context"
+	"net/http"
+
+	"github.com/danielgtaylor/huma/v2"
+
+	"github.com/pulse-run/pulse/internal/platform/buildinfo"
+	"github.com/pulse-run/pulse/internal/platform/httpx"
+)
+
+// features are the services every feature package's HTTP operations need.
+// It is empty today; each feature issue adds its service here and its
+// Register call in registerRoutes. A nil field is allowed when only the
+// OpenAPI document is being built.
+type features struct{}
+
+// registerRoutes attaches every feature's operations under /api/v1. It must
+// not touch the services while registering: `pulse openapi` calls it with
+// none.
+func registerRoutes(v1 *httpx.API, _ features) {
+	registerMeta(v1)
+}
+
+type metaOutput struct {
+	Body struct {
+		Name    string `json:"name" example:"pulse"`
+		Version string `json:"version" example:"v1.0.0"`
+	}
+}
+
+func registerMeta(api *httpx.API) {
+	httpx.Register(api, huma.Operation{
+		OperationID: "get-meta", Method: http.MethodGet, Path: "/meta", Tags: []string{"Meta"},
+		Summary: "Server name and version",
+	}, func(context.Context, *struct{}) (*metaOutput, error) {
+		out := &metaOutput{}
+		out.Body.Name = "pulse"
+		out.Body.Version = buildinfo.Version
+		return out, nil
+	})
+}

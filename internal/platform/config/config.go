@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"net/url"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -53,7 +54,7 @@ type Config struct {
 }
 
 // SQLitePath is where the embedded database lives.
-func (c *Config) SQLitePath() string { return c.DataDir + string(os.PathSeparator) + "pulse.db" }
+func (c *Config) SQLitePath() string { return filepath.Join(c.DataDir, "pulse.db") }
 
 // Error is a bad configuration value. Source is the variable or flag name.
 type Error struct {

@@ -1,0 +1,152 @@
+package config_test
+
+import (
+	"flag"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/pulse-run/pulse/internal/platform/config"
+)
+
+type testBundle struct {
+	env map[string]string
+	fs  *flag.FlagSet
+	l   *config.Loader
+}
+
+func setup(t *testing.T) *testBundle {
+	t.Helper()
+	fs := flag.NewFlagSet("test", flag.ContinueOnError)
+	return &testBundle{env: map[string]string{}, fs: fs, l: config.Register(fs)}
+}
+
+func (b *testBundle) load(t *testing.T, args ...string) (*config.Config, error) {
+	t.Helper()
+	require.NoError(t, b.fs.Parse(args))
+	return b.l.Load(func(k string) (string, bool) { v, ok := b.env[k]; return v, ok })
+}
+
+func TestDefaults(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	c, err := b.load(t)
+	require.NoError(t, err)
+	require.Equal(t, "127.0.0.1:8080", c.Addr)
+	require.Equal(t, "./pulse-data", c.DataDir)
+	require.Equal(t, config.SQLite, c.Engine)
+	require.Equal(t, filepath.Join("./pulse-data", "pulse.db"), c.SQLitePath())
+	require.Empty(t, c.SecretKey, "embedded mode generates one later")
+	require.Equal(t, "info", c.LogLevel)
+	require.Equal(t, "json", c.LogFormat)
+	require.Equal(t, int64(1<<20), c.MaxBodyBytes)
+	require.True(t, c.AutoMigrate)
+	require.Equal(t, 30*time.Second, c.ShutdownTimeout)
+	require.Empty(t, c.CORSOrigins)
+}
+
+func TestEnvironmentThenFlags(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	b.env["PULSE_ADDR"] = "0.0.0.0:9000"
+	b.env["PULSE_LOG_LEVEL"] = "DEBUG"
+	b.env["PULSE_CORS_ORIGINS"] = "https://a.example.com, https://b.example.com/"
+	b.env["DATABASE_URL"] = "postgres://u@db/pulse"
+	b.env["PULSE_SECRET_KEY"] = "0123456789abcdef0123456789abcdef"
+	c, err := b.load(t, "--addr", ":7000", "--log-format", "text")
+	require.NoError(t, err)
+	require.Equal(t, ":7000", c.Addr, "a flag overrides the environment")
+	require.Equal(t, "debug", c.LogLevel)
+	require.Equal(t, "text", c.LogFormat)
+	require.Equal(t, []string{"https://a.example.com", "https://b.example.com"}, c.CORSOrigins)
+	require.Equal(t, config.Postgres, c.Engine)
+	require.Equal(t, "postgres://u@db/pulse", c.DatabaseURL)
+}
+
+func TestSecretsFromFiles(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	key := filepath.Join(dir, "key")
+	require.NoError(t, os.WriteFile(key, []byte("file-secret-0123456789abcdef012345\n"), 0o600))
+	dsn := filepath.Join(dir, "dsn")
+	require.NoError(t, os.WriteFile(dsn, []byte("postgres://from-file/pulse"), 0o600))
+
+	b := setup(t)
+	b.env["PULSE_SECRET_KEY_FILE"] = key
+	b.env["DATABASE_URL_FILE"] = dsn
+	c, err := b.load(t)
+	require.NoError(t, err)
+	require.Equal(t, "file-secret-0123456789abcdef012345", c.SecretKey, "trailing newline trimmed")
+	require.Equal(t, "postgres://from-file/pulse", c.DatabaseURL)
+}
+
+// Each bad value is reported naming where it came from.
+func TestBadValuesNameTheirSource(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		name   string
+		env    map[string]string
+		args   []string
+		source string
+	}{
+		{"log level", map[string]string{"PULSE_LOG_LEVEL": "loud"}, nil, "PULSE_LOG_LEVEL"},
+		{"log format", map[string]string{"PULSE_LOG_FORMAT": "xml"}, nil, "PULSE_LOG_FORMAT"},
+		{"addr", map[string]string{"PULSE_ADDR": "localhost"}, nil, "PULSE_ADDR"},
+		{"addr flag", nil, []string{"--addr", "nohost"}, "--addr"},
+		{"database url", map[string]string{"DATABASE_URL": "mysql://x"}, nil, "DATABASE_URL"},
+		{"redis url", map[string]string{"REDIS_URL": "http://x"}, nil, "REDIS_URL"},
+		{"short secret", map[string]string{"PULSE_SECRET_KEY": "short"}, nil, "PULSE_SECRET_KEY"},
+		{"body size", map[string]string{"PULSE_MAX_BODY_BYTES": "lots"}, nil, "PULSE_MAX_BODY_BYTES"},
+		{"tiny body size", map[string]string{"PULSE_MAX_BODY_BYTES": "10"}, nil, "PULSE_MAX_BODY_BYTES"},
+		{"cors origin", map[string]string{"PULSE_CORS_ORIGINS": "app.example.com"}, nil, "PULSE_CORS_ORIGINS"},
+		{"duration", map[string]string{"PULSE_SHUTDOWN_TIMEOUT": "soon"}, nil, "PULSE_SHUTDOWN_TIMEOUT"},
+		{"bool", map[string]string{"PULSE_AUTO_MIGRATE": "maybe"}, nil, "PULSE_AUTO_MIGRATE"},
+		{"pool size", map[string]string{"PULSE_DB_MAX_CONNS": "0"}, nil, "PULSE_DB_MAX_CONNS"},
+		{"missing secret file", map[string]string{"PULSE_SECRET_KEY_FILE": "/nonexistent/key"}, nil, "PULSE_SECRET_KEY_FILE"},
+		{"both secret and file", map[string]string{"PULSE_SECRET_KEY": "0123456789abcdef0123456789abcdef", "PULSE_SECRET_KEY_FILE": "/x"}, nil, "PULSE_SECRET_KEY_FILE"},
+		{"cluster needs a key", map[string]string{"DATABASE_URL": "postgres://db/pulse"}, nil, "PULSE_SECRET_KEY"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			b := setup(t)
+			for k, v := range tc.env {
+				b.env[k] = v
+			}
+			_, err := b.load(t, tc.args...)
+			require.Error(t, err)
+			var ce *config.Error
+			require.ErrorAs(t, err, &ce)
+			require.Equal(t, tc.source, ce.Source)
+			require.Contains(t, err.Error(), "invalid "+tc.source+":")
+			require.NotContains(t, err.Error(), "\n", "one line")
+		})
+	}
+}
+
+func TestSecretKeyGeneratedOnceWithPrivateMode(t *testing.T) {
+	t.Parallel()
+	c := &config.Config{DataDir: filepath.Join(t.TempDir(), "data")}
+	created, err := c.LoadOrCreateSecretKey()
+	require.NoError(t, err)
+	require.True(t, created)
+	require.GreaterOrEqual(t, len(c.SecretKey), 32)
+	st, err := os.Stat(filepath.Join(c.DataDir, config.SecretKeyFile))
+	require.NoError(t, err)
+	require.Equal(t, os.FileMode(0o600), st.Mode().Perm())
+
+	again := &config.Config{DataDir: c.DataDir}
+	created, err = again.LoadOrCreateSecretKey()
+	require.NoError(t, err)
+	require.False(t, created)
+	require.Equal(t, c.SecretKey, again.SecretKey)
+
+	given := &config.Config{DataDir: t.TempDir(), SecretKey: "explicit-0123456789abcdef0123456789"}
+	created, err = given.LoadOrCreateSecretKey()
+	require.NoError(t, err)
+	require.False(t, created)
+	require.NoFileExists(t, filepath.Join(given.DataDir, config.SecretKeyFile), "an explicit key is never written")
+}

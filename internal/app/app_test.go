@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"os"
 	"sync"
 	"testing"
 	"time"
@@ -175,4 +176,24 @@ func TestGeneratesSecretKeyOnceForEmbeddedInstall(t *testing.T) {
 	require.NoError(t, err)
 	a.Close()
 	require.Equal(t, cfg.SecretKey, again.SecretKey, "the second start reuses the key")
+}
+
+func TestReadinessChecksRedisWhenConfigured(t *testing.T) {
+	t.Parallel()
+	url := os.Getenv("PULSE_TEST_REDIS_URL")
+	if url == "" {
+		t.Skip("PULSE_TEST_REDIS_URL is not set")
+	}
+	b := setup(t, config.SQLite, map[string]string{"REDIS_URL": url})
+	require.NoError(t, b.app.StartQueue(context.Background()))
+	res := get(t, b.h, "/readyz")
+	require.Equal(t, http.StatusOK, res.Status, res.Body)
+	require.Contains(t, res.Body, `"redis":"ok"`)
+
+	// Nothing listens on port 1: readiness fails and says why.
+	down := setup(t, config.SQLite, map[string]string{"REDIS_URL": "redis://127.0.0.1:1/0"})
+	require.NoError(t, down.app.StartQueue(context.Background()))
+	res = get(t, down.h, "/readyz")
+	require.Equal(t, http.StatusServiceUnavailable, res.Status)
+	require.Contains(t, res.Body, `"redis":"dial tcp 127.0.0.1:1`)
 }

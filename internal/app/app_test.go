@@ -21,15 +21,20 @@ import (
 	"github.com/pulse-run/pulse/internal/platform/logging"
 )
 
-// syncBuffer collects log output from concurrent goroutines.
+// syncBuffer collects log output from concurrent goroutines. Benchmarks set
+// discard: the lines are still formatted, as for a real log, but not kept.
 type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
+	mu      sync.Mutex
+	b       bytes.Buffer
+	discard bool
 }
 
 func (s *syncBuffer) Write(p []byte) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.discard {
+		return len(p), nil
+	}
 	return s.b.Write(p)
 }
 func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
@@ -43,7 +48,7 @@ type testBundle struct {
 
 // testConfig loads a real configuration from a test environment: a private
 // data dir, an isolated database, a small body limit and one CORS origin.
-func testConfig(t *testing.T, e config.Engine, env map[string]string) *config.Config {
+func testConfig(t testing.TB, e config.Engine, env map[string]string) *config.Config {
 	t.Helper()
 	vars := map[string]string{
 		"PULSE_DATA_DIR":       t.TempDir(),
@@ -52,6 +57,7 @@ func testConfig(t *testing.T, e config.Engine, env map[string]string) *config.Co
 		"PULSE_MAX_BODY_BYTES": "4096",
 		"PULSE_CORS_ORIGINS":   "https://app.example.com",
 		"PULSE_DB_MAX_CONNS":   "4",
+		"PULSE_LOG_LEVEL":      "debug",
 	}
 	for k, v := range env {
 		vars[k] = v
@@ -61,11 +67,11 @@ func testConfig(t *testing.T, e config.Engine, env map[string]string) *config.Co
 	return cfg
 }
 
-func setup(t *testing.T, e config.Engine, env map[string]string) *testBundle {
+func setup(t testing.TB, e config.Engine, env map[string]string) *testBundle {
 	t.Helper()
 	cfg := testConfig(t, e, env)
 	logs := &syncBuffer{}
-	a, err := app.New(context.Background(), cfg, logging.New(logs, "debug", "json"), app.Options{Routes: testRoutes})
+	a, err := app.New(context.Background(), cfg, logging.New(logs, cfg.LogLevel, "json"), app.Options{Routes: testRoutes})
 	require.NoError(t, err)
 	t.Cleanup(a.Close)
 	return &testBundle{app: a, h: a.Handler(), cfg: cfg, logs: logs}

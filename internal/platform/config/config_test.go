@@ -4,6 +4,7 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -149,4 +150,15 @@ func TestSecretKeyGeneratedOnceWithPrivateMode(t *testing.T) {
 	require.NoError(t, err)
 	require.False(t, created)
 	require.NoFileExists(t, filepath.Join(given.DataDir, config.SecretKeyFile), "an explicit key is never written")
+}
+
+// The README's configuration table must name every variable.
+func TestREADMEListsEveryVariable(t *testing.T) {
+	t.Parallel()
+	readme, err := os.ReadFile("../../../README.md")
+	require.NoError(t, err)
+	for _, v := range config.Variables() {
+		name, _, _ := strings.Cut(v[0], " ")
+		require.Contains(t, string(readme), "| `"+name+"`", "README configuration table lacks %s", name)
+	}
 }

@@ -58,7 +58,7 @@ func EachEngine(t *testing.T, fn func(t *testing.T, e config.Engine)) {
 }
 
 // Open returns a migrated database on engine e, closed when the test ends.
-func Open(t *testing.T, e config.Engine) *db.DB {
+func Open(t testing.TB, e config.Engine) *db.DB {
 	t.Helper()
 	d := OpenEmpty(t, e)
 	_, err := d.MigrateUp(context.Background())
@@ -67,7 +67,7 @@ func Open(t *testing.T, e config.Engine) *db.DB {
 }
 
 // OpenEmpty returns a database with no migrations applied.
-func OpenEmpty(t *testing.T, e config.Engine) *db.DB {
+func OpenEmpty(t testing.TB, e config.Engine) *db.DB {
 	t.Helper()
 	ctx := context.Background()
 	opts := db.Options{Engine: e}
@@ -88,7 +88,7 @@ func OpenEmpty(t *testing.T, e config.Engine) *db.DB {
 // DatabaseURL returns a DATABASE_URL for engine e that is isolated to this
 // test: "" for SQLite (the caller gives a temporary data dir), or the test
 // server's URL with search_path set to a fresh schema.
-func DatabaseURL(t *testing.T, e config.Engine) string {
+func DatabaseURL(t testing.TB, e config.Engine) string {
 	t.Helper()
 	if e == config.SQLite {
 		return ""
@@ -101,7 +101,7 @@ func DatabaseURL(t *testing.T, e config.Engine) string {
 	return u.String()
 }
 
-func postgresURL(t *testing.T) string {
+func postgresURL(t testing.TB) string {
 	u := os.Getenv(EnvPostgres)
 	if u == "" {
 		t.Skipf("%s is not set", EnvPostgres)
@@ -117,7 +117,7 @@ var (
 
 // NewSchema creates a uniquely named schema on the PostgreSQL test server
 // and drops it, with everything in it, when the test ends.
-func NewSchema(t *testing.T) string {
+func NewSchema(t testing.TB) string {
 	t.Helper()
 	ctx := context.Background()
 	adminOnce.Do(func() {

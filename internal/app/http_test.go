@@ -42,7 +42,7 @@ func TestErrorResponses(t *testing.T) {
 			{
 				Name: "wrong method", Method: "DELETE", Path: "/api/v1/meta",
 				ExpectedStatus:  405,
-				ExpectedHeaders: map[string]string{"Content-Type": problem},
+				ExpectedHeaders: map[string]string{"Content-Type": problem, "Allow": "GET"},
 				ExpectedJSON:    map[string]any{"status": 405, "code": "method_not_allowed"},
 			},
 			{

@@ -7,6 +7,7 @@ package httpx
 import (
 	"log/slog"
 	"net/http"
+	"strings"
 
 	"github.com/danielgtaylor/huma/v2"
 	"github.com/danielgtaylor/huma/v2/adapters/humachi"
@@ -58,6 +59,14 @@ func NewRouter(p RouterParams) *Router {
 		WriteProblem(w, r, http.StatusNotFound, "no such route: "+r.Method+" "+r.URL.Path)
 	})
 	mux.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) {
+		// chi omits Allow when the handler is custom; RFC 9110 requires it.
+		var allowed []string
+		for _, m := range []string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete} {
+			if mux.Match(chi.NewRouteContext(), m, r.URL.Path) {
+				allowed = append(allowed, m)
+			}
+		}
+		w.Header().Set("Allow", strings.Join(allowed, ", "))
 		WriteProblem(w, r, http.StatusMethodNotAllowed, r.Method+" is not allowed on "+r.URL.Path)
 	})
 

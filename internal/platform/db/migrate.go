@@ -123,38 +123,32 @@ func (d *DB) CheckSchema(ctx context.Context) error {
 // MigrateUp applies every pending migration and returns their names. It
 // refuses to touch a database whose schema is newer than the binary.
 func (d *DB) MigrateUp(ctx context.Context) ([]string, error) {
-	var done []string
-	err := d.withMigrationLock(ctx, func(m *migrate.Migrator) error {
-		if err := d.CheckSchema(ctx); err != nil {
-			return err
-		}
-		g, err := m.Migrate(ctx)
-		for _, mg := range g.Migrations {
-			done = append(done, mg.Name)
-		}
-		return err
-	})
-	if err != nil {
-		return done, fmt.Errorf("db: migrate up: %w", err)
-	}
-	return done, nil
+	return d.migrate(ctx, "up", func(m *migrate.Migrator) (*migrate.MigrationGroup, error) { return m.Migrate(ctx) })
 }
 
 // MigrateDown rolls back the most recently applied group of migrations.
 func (d *DB) MigrateDown(ctx context.Context) ([]string, error) {
+	return d.migrate(ctx, "down", func(m *migrate.Migrator) (*migrate.MigrationGroup, error) { return m.Rollback(ctx) })
+}
+
+// migrate runs one bun migrator step under the lock, after checking that the
+// schema is not ahead of the binary, and names the migrations it touched.
+func (d *DB) migrate(ctx context.Context, dir string, step func(*migrate.Migrator) (*migrate.MigrationGroup, error)) ([]string, error) {
 	var done []string
 	err := d.withMigrationLock(ctx, func(m *migrate.Migrator) error {
 		if err := d.CheckSchema(ctx); err != nil {
 			return err
 		}
-		g, err := m.Rollback(ctx)
-		for _, mg := range g.Migrations {
-			done = append(done, mg.Name)
+		g, err := step(m)
+		if g != nil {
+			for _, mg := range g.Migrations {
+				done = append(done, mg.Name)
+			}
 		}
 		return err
 	})
 	if err != nil {
-		return done, fmt.Errorf("db: migrate down: %w", err)
+		return done, fmt.Errorf("db: migrate %s: %w", dir, err)
 	}
 	return done, nil
 }

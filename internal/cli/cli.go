@@ -148,7 +148,6 @@ func serve(ctx context.Context, args []string, env Env) int {
 	a, err := app.New(ctx, cfg, log, env.AppOptions)
 	if err != nil {
 		log.Error("cannot start", "err", err)
-		fmt.Fprintf(env.Stderr, "pulse: %v\n", err)
 		return 1
 	}
 	if err := a.Run(ctx); err != nil {

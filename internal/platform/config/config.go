@@ -12,6 +12,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"net"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -77,8 +78,8 @@ type setting struct {
 
 var settings = []setting{
 	{env: "PULSE_ADDR", flag: "addr", def: "127.0.0.1:8080", usage: "HTTP listen address (host:port)", apply: func(c *Config, v string) error {
-		if _, port, ok := strings.Cut(v, ":"); !ok || port == "" {
-			return fmt.Errorf("%q: want host:port, e.g. 127.0.0.1:8080", v)
+		if _, port, err := net.SplitHostPort(v); err != nil || port == "" {
+			return fmt.Errorf("%q: want host:port, e.g. 127.0.0.1:8080 or [::1]:8080", v)
 		}
 		c.Addr = v
 		return nil

@@ -52,7 +52,7 @@ func TestDefaults(t *testing.T) {
 func TestEnvironmentThenFlags(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
-	b.env["PULSE_ADDR"] = "0.0.0.0:9000"
+	b.env["PULSE_ADDR"] = "[::1]:9000"
 	b.env["PULSE_LOG_LEVEL"] = "DEBUG"
 	b.env["PULSE_CORS_ORIGINS"] = "https://a.example.com, https://b.example.com/"
 	b.env["DATABASE_URL"] = "postgres://u@db/pulse"
@@ -97,6 +97,7 @@ func TestBadValuesNameTheirSource(t *testing.T) {
 		{"log format", map[string]string{"PULSE_LOG_FORMAT": "xml"}, nil, "PULSE_LOG_FORMAT"},
 		{"addr", map[string]string{"PULSE_ADDR": "localhost"}, nil, "PULSE_ADDR"},
 		{"addr flag", nil, []string{"--addr", "nohost"}, "--addr"},
+		{"addr without port", map[string]string{"PULSE_ADDR": "[::1]:"}, nil, "PULSE_ADDR"},
 		{"database url", map[string]string{"DATABASE_URL": "mysql://x"}, nil, "DATABASE_URL"},
 		{"redis url", map[string]string{"REDIS_URL": "http://x"}, nil, "REDIS_URL"},
 		{"short secret", map[string]string{"PULSE_SECRET_KEY": "short"}, nil, "PULSE_SECRET_KEY"},

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/uptrace/bun/migrate"
 
 	"github.com/pulse-run/pulse/internal/platform/config"
@@ -182,8 +183,12 @@ func (d *DB) withMigrationLock(ctx context.Context, fn func(*migrate.Migrator) e
 }
 
 func isMissingTable(err error) bool {
-	s := err.Error()
-	return strings.Contains(s, "no such table") || strings.Contains(s, "SQLSTATE 42P01")
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		return pe.Code == "42P01" // undefined_table
+	}
+	// SQLite reports it as a generic SQLITE_ERROR; only the text tells.
+	return strings.Contains(err.Error(), "no such table")
 }
 
 // IsSchemaTooNew reports whether err is a *SchemaTooNewError.

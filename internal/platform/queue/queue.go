@@ -6,6 +6,7 @@
 package queue
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"errors"
@@ -77,13 +78,10 @@ func New(p Params) (*Queue, error) {
 		Logger:            logging.AtLeast(p.Logger, slog.LevelWarn),
 		Workers:           p.Workers,
 		PeriodicJobs:      p.PeriodicJobs,
-		Queues:            map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: max(p.MaxWorkers, 1)}},
+		Queues:            map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: cmp.Or(p.MaxWorkers, 10)}},
 		Schema:            p.DB.Schema(),
 		FetchPollInterval: p.FetchPollInterval,
 		JobTimeout:        5 * time.Minute,
-	}
-	if p.MaxWorkers == 0 {
-		cfg.Queues[river.QueueDefault] = river.QueueConfig{MaxWorkers: 10}
 	}
 	q := &Queue{log: p.Logger, metrics: newMetrics(p.DB)}
 	switch p.DB.Engine {

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"path/filepath"
 	"time"
 
 	"github.com/danielgtaylor/huma/v2"
@@ -59,7 +60,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opts Options
 	if created, err := cfg.LoadOrCreateSecretKey(); err != nil {
 		return nil, err
 	} else if created {
-		log.Info("generated a secret key for this embedded install; back it up with the data dir", "path", cfg.DataDir+"/"+config.SecretKeyFile)
+		log.Info("generated a secret key for this embedded install; back it up with the data dir", "path", filepath.Join(cfg.DataDir, config.SecretKeyFile))
 	}
 
 	a.db, err = db.Open(ctx, db.Options{Engine: cfg.Engine, SQLitePath: cfg.SQLitePath(), PostgresURL: cfg.DatabaseURL, MaxConns: cfg.DBMaxConns})

@@ -10,6 +10,7 @@ package apperr
 import (
 	"errors"
 	"fmt"
+	"time"
 )
 
 // Code classifies an error for callers. The set is deliberately small.
@@ -36,12 +37,21 @@ type FieldError struct {
 	Message string
 }
 
+// Retry tells a rate-limited client when it may try again.
+type Retry struct {
+	After     time.Duration // until the next attempt may succeed
+	Limit     int           // events allowed per window
+	Remaining int           // events left now
+	Reset     time.Duration // until the allowance is full again
+}
+
 // Error is the application error. Message is safe to show to the client;
 // Cause is for logs only.
 type Error struct {
 	Code    Code
 	Message string
 	Fields  []FieldError
+	Retry   *Retry // with RateLimited
 	Cause   error
 }
 

@@ -6,8 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/danielgtaylor/huma/v2"
 
@@ -36,6 +38,8 @@ type Problem struct {
 	Instance  string       `json:"instance,omitempty" doc:"The request path"`
 	RequestID string       `json:"request_id,omitempty" doc:"The X-Request-ID of the failed request; quote it in bug reports"`
 	Errors    []FieldError `json:"errors,omitempty" doc:"Invalid fields, for validation failures"`
+
+	headers http.Header // sent with the response (Retry-After…)
 }
 
 func (p *Problem) Error() string { return fmt.Sprintf("%d %s: %s", p.Status, p.Code, p.Detail) }
@@ -143,6 +147,14 @@ func fromAppErr(rc reqCtx, e *apperr.Error) *Problem {
 	for _, f := range e.Fields {
 		p.Errors = append(p.Errors, FieldError{Location: f.Path, Message: f.Message})
 	}
+	if r := e.Retry; r != nil {
+		// RFC 9110 Retry-After and the IETF RateLimit header fields draft.
+		p.headers = http.Header{}
+		p.headers.Set("Retry-After", strconv.Itoa(ceilSeconds(r.After)))
+		p.headers.Set("RateLimit-Limit", strconv.Itoa(r.Limit))
+		p.headers.Set("RateLimit-Remaining", strconv.Itoa(r.Remaining))
+		p.headers.Set("RateLimit-Reset", strconv.Itoa(ceilSeconds(r.Reset)))
+	}
 	if status >= 500 {
 		logError(rc, status, e.Message, e)
 		if status == http.StatusInternalServerError {
@@ -176,7 +188,12 @@ func WriteError(w http.ResponseWriter, r *http.Request, err error) {
 	writeProblem(w, newProblem(reqCtxOf(r), http.StatusInternalServerError, "", err))
 }
 
+func ceilSeconds(d time.Duration) int { return int((d + time.Second - 1) / time.Second) }
+
 func writeProblem(w http.ResponseWriter, p *Problem) {
+	for k, v := range p.headers {
+		w.Header()[k] = v
+	}
 	w.Header().Set("Content-Type", ProblemContentType)
 	w.WriteHeader(p.Status)
 	_ = json.NewEncoder(w).Encode(p)
@@ -198,7 +215,15 @@ func installHumaErrors() {
 			if hc != nil {
 				rc = reqCtx{ctx: hc.Context(), path: hc.URL().Path}
 			}
-			return newProblem(rc, status, humaMessage(status, msg), errs...)
+			p := newProblem(rc, status, humaMessage(status, msg), errs...)
+			if hc != nil {
+				for k, v := range p.headers {
+					for _, s := range v {
+						hc.SetHeader(k, s)
+					}
+				}
+			}
+			return p
 		}
 	})
 }

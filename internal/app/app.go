@@ -19,12 +19,16 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/riverqueue/river"
 
+	"github.com/pulse-run/pulse/internal/auth"
+	"github.com/pulse-run/pulse/internal/platform/audit"
 	"github.com/pulse-run/pulse/internal/platform/buildinfo"
 	"github.com/pulse-run/pulse/internal/platform/config"
 	"github.com/pulse-run/pulse/internal/platform/db"
 	"github.com/pulse-run/pulse/internal/platform/httpx"
 	"github.com/pulse-run/pulse/internal/platform/kv"
 	"github.com/pulse-run/pulse/internal/platform/queue"
+	"github.com/pulse-run/pulse/internal/platform/ratelimit"
+	"github.com/pulse-run/pulse/internal/platform/vault"
 )
 
 const apiDescription = "Pulse is the whole backend of an AI-agent product in one binary. " +
@@ -35,6 +39,24 @@ type Options struct {
 	// Routes adds extra operations to /api/v1 (tests use it for a slow
 	// handler, a panicking one…).
 	Routes func(v1 *httpx.API)
+	// HashParams overrides argon2id's cost (tests use cheap parameters).
+	HashParams *auth.HashParams
+	// AuthLimits overrides the auth rate limits.
+	AuthLimits *auth.Limits
+}
+
+func (o Options) hashParams() auth.HashParams {
+	if o.HashParams != nil {
+		return *o.HashParams
+	}
+	return auth.DefaultHashParams
+}
+
+func (o Options) authLimits() auth.Limits {
+	if o.AuthLimits != nil {
+		return *o.AuthLimits
+	}
+	return auth.DefaultLimits
 }
 
 // App is one running Pulse process.
@@ -44,6 +66,8 @@ type App struct {
 	db       *db.DB
 	queue    *queue.Queue
 	redis    *redis.Client
+	vault    *vault.Vault
+	auth     *auth.Service
 	registry *prometheus.Registry
 	router   *httpx.Router
 }
@@ -74,18 +98,10 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opts Options
 		if err := Migrate(ctx, a.db, log); err != nil {
 			return nil, err
 		}
-	}
-
-	store := kv.New(a.db, nil)
-	workers := river.NewWorkers()
-	maintenance := queue.AddMaintenance(workers, cfg.MaintenanceInterval, log,
-		queue.Pruner{Name: "kv", Prune: store.PruneAll})
-	a.queue, err = queue.New(queue.Params{
-		DB: a.db, Workers: workers, PeriodicJobs: []*river.PeriodicJob{maintenance},
-		MaxWorkers: cfg.QueueWorkers, Logger: log,
-	})
-	if err != nil {
+	} else if s, err := a.db.MigrationStatus(ctx); err != nil {
 		return nil, err
+	} else if len(s.Pending) > 0 {
+		return nil, fmt.Errorf("%d migrations pending and automatic migration is off: run pulse migrate up", len(s.Pending))
 	}
 
 	if cfg.RedisURL != "" {
@@ -94,6 +110,33 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opts Options
 			return nil, fmt.Errorf("REDIS_URL: %w", err)
 		}
 		a.redis = redis.NewClient(ro)
+	}
+	if a.vault, err = vault.Open(ctx, a.db, cfg.SecretKey); err != nil {
+		return nil, err
+	}
+	store := kv.New(a.db, nil)
+	var limiter ratelimit.Limiter = ratelimit.NewMemory(nil)
+	if a.redis != nil {
+		limiter = ratelimit.NewRedis(a.redis)
+	}
+	a.auth, err = auth.New(ctx, auth.Config{
+		Issuer: cfg.PublicURL, Audience: "pulse", AccessTTL: cfg.AccessTokenTTL, SessionTTL: cfg.SessionTTL,
+		RefreshGrace: 10 * time.Second, Hash: opts.hashParams(), Limits: opts.authLimits(),
+	}, auth.Deps{DB: a.db, Vault: a.vault, KV: store, Redis: a.redis, Audit: audit.New(a.db), Limiter: limiter, Logger: log})
+	if err != nil {
+		return nil, err
+	}
+
+	workers := river.NewWorkers()
+	maintenance := queue.AddMaintenance(workers, cfg.MaintenanceInterval, log,
+		queue.Pruner{Name: "kv", Prune: store.PruneAll},
+		queue.Pruner{Name: "auth_refresh_successors", Prune: a.auth.PruneSuccessors})
+	a.queue, err = queue.New(queue.Params{
+		DB: a.db, Workers: workers, PeriodicJobs: []*river.PeriodicJob{maintenance},
+		MaxWorkers: cfg.QueueWorkers, Logger: log,
+	})
+	if err != nil {
+		return nil, err
 	}
 
 	a.registry.MustRegister(
@@ -105,6 +148,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opts Options
 
 	a.router = buildRouter(routerParams{
 		log: log, registry: a.registry, cfg: cfg, checks: a.checks(), opts: opts,
+		features: features{auth: a.auth},
 	})
 	return a, nil
 }
@@ -143,7 +187,10 @@ func buildRouter(p routerParams) *httpx.Router {
 		Logger: p.log, Registry: p.registry,
 		MaxBodyBytes: p.cfg.MaxBodyBytes, CORSOrigins: p.cfg.CORSOrigins, Checks: p.checks,
 	})
-	registerRoutes(r.V1, p.features)
+	if p.features.auth != nil {
+		r.V1.UseMiddleware(auth.Middleware(r.V1, p.features.auth))
+	}
+	registerRoutes(r.API, r.V1, p.features)
 	if p.opts.Routes != nil {
 		p.opts.Routes(r.V1)
 	}
@@ -191,6 +238,22 @@ func (a *App) checks() []httpx.Check {
 		}})
 	}
 	return checks
+}
+
+// Auth is the identity service.
+func (a *App) Auth() *auth.Service { return a.auth }
+
+// RotateKeys makes a new vault data key, re-encrypts every secret under it,
+// and starts signing tokens with a new key. Tokens already issued stay valid.
+func (a *App) RotateKeys(ctx context.Context) (vaultKey, signingKey string, rewrapped int, err error) {
+	if vaultKey, err = a.vault.Rotate(ctx); err != nil {
+		return
+	}
+	if rewrapped, err = a.auth.RewrapSecrets(ctx); err != nil {
+		return
+	}
+	signingKey, err = a.auth.RotateSigningKey(ctx)
+	return
 }
 
 // Handler is the HTTP handler, for tests that drive it without a socket.

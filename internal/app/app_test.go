@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/pulse-run/pulse/internal/app"
+	"github.com/pulse-run/pulse/internal/auth"
 	"github.com/pulse-run/pulse/internal/platform/apperr"
 	"github.com/pulse-run/pulse/internal/platform/config"
 	"github.com/pulse-run/pulse/internal/platform/db/dbtest"
@@ -71,11 +72,15 @@ func setup(t testing.TB, e config.Engine, env map[string]string) *testBundle {
 	t.Helper()
 	cfg := testConfig(t, e, env)
 	logs := &syncBuffer{}
-	a, err := app.New(context.Background(), cfg, logging.New(logs, cfg.LogLevel, "json"), app.Options{Routes: testRoutes})
+	a, err := app.New(context.Background(), cfg, logging.New(logs, cfg.LogLevel, "json"), app.Options{Routes: testRoutes, HashParams: &cheapHash})
 	require.NoError(t, err)
 	t.Cleanup(a.Close)
 	return &testBundle{app: a, h: a.Handler(), cfg: cfg, logs: logs}
 }
+
+// cheapHash keeps password hashing fast in tests; production uses the
+// OWASP parameters (checked in the auth package).
+var cheapHash = auth.HashParams{MemoryKiB: 64, Time: 1, Threads: 1}
 
 type echoInput struct {
 	Body struct {
@@ -138,10 +143,19 @@ func TestReadiness(t *testing.T) {
 	})
 }
 
-func TestReadinessReportsPendingMigrations(t *testing.T) {
+func TestPendingMigrations(t *testing.T) {
 	t.Parallel()
 	dbtest.EachEngine(t, func(t *testing.T, e config.Engine) {
-		b := setup(t, e, map[string]string{"PULSE_AUTO_MIGRATE": "false"})
+		// Automatic migration off and a fresh database: refuse to start.
+		cfg := testConfig(t, e, map[string]string{"PULSE_AUTO_MIGRATE": "false"})
+		_, err := app.New(context.Background(), cfg, logging.New(&syncBuffer{}, "info", "json"), app.Options{})
+		require.ErrorContains(t, err, "migrations pending and automatic migration is off: run pulse migrate up")
+
+		// A running server whose schema is rolled back reports it.
+		b := setup(t, e, nil)
+		require.NoError(t, b.app.StartQueue(context.Background()))
+		_, err = b.app.DB().MigrateDown(context.Background())
+		require.NoError(t, err)
 		res := get(t, b.h, "/readyz")
 		require.Equal(t, http.StatusServiceUnavailable, res.Status)
 		require.Regexp(t, `"migrations":"[0-9]+ migrations pending: run pulse migrate up"`, res.Body)

@@ -6,6 +6,7 @@ import (
 
 	"github.com/danielgtaylor/huma/v2"
 
+	"github.com/pulse-run/pulse/internal/auth"
 	"github.com/pulse-run/pulse/internal/platform/buildinfo"
 	"github.com/pulse-run/pulse/internal/platform/httpx"
 )
@@ -14,13 +15,16 @@ import (
 // It is empty today; each feature issue adds its service here and its
 // Register call in registerRoutes. A nil field is allowed when only the
 // OpenAPI document is being built.
-type features struct{}
+type features struct {
+	auth *auth.Service
+}
 
-// registerRoutes attaches every feature's operations under /api/v1. It must
-// not touch the services while registering: `pulse openapi` calls it with
-// none.
-func registerRoutes(v1 *httpx.API, _ features) {
+// registerRoutes attaches every feature's operations under /api/v1 (and the
+// few that must live at the root, like /.well-known). It must not touch the
+// services while registering: `pulse openapi` calls it with none.
+func registerRoutes(root huma.API, v1 *httpx.API, f features) {
 	registerMeta(v1)
+	auth.Register(root, v1, f.auth)
 }
 
 type metaOutput struct {

@@ -17,7 +17,9 @@ import (
 type Code string
 
 const (
-	Invalid          Code = "invalid"           // the request is malformed or fails validation
+	BadRequest       Code = "bad_request" // the request cannot be parsed
+	UnsupportedMedia Code = "unsupported_media_type"
+	Invalid          Code = "invalid"           // the request fails validation
 	Unauthenticated  Code = "unauthenticated"   // no or bad credentials
 	PermissionDenied Code = "permission_denied" // authenticated but not allowed
 	NotFound         Code = "not_found"         // missing, or another user's object
@@ -29,7 +31,7 @@ const (
 )
 
 // Codes lists every code, so the HTTP layer can prove it maps each one.
-var Codes = []Code{Invalid, Unauthenticated, PermissionDenied, NotFound, Conflict, TooLarge, RateLimited, Unavailable, Internal}
+var Codes = []Code{BadRequest, UnsupportedMedia, Invalid, Unauthenticated, PermissionDenied, NotFound, Conflict, TooLarge, RateLimited, Unavailable, Internal}
 
 // FieldError names one invalid input field by its path (e.g. "body.email").
 type FieldError struct {

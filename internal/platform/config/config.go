@@ -52,6 +52,10 @@ type Config struct {
 
 	QueueWorkers        int
 	MaintenanceInterval time.Duration
+
+	PublicURL      string // how clients reach this server; the token issuer
+	AccessTokenTTL time.Duration
+	SessionTTL     time.Duration
 }
 
 // SQLitePath is where the embedded database lives.
@@ -166,6 +170,20 @@ var settings = []setting{
 	{env: "PULSE_HTTP_IDLE_TIMEOUT", def: "120s", usage: "keep-alive idle timeout", apply: duration(func(c *Config, d time.Duration) { c.IdleTimeout = d })},
 	{env: "PULSE_QUEUE_WORKERS", flag: "queue-workers", def: "10", usage: "concurrent background jobs per process", apply: intIn(1, 10000, func(c *Config, n int) { c.QueueWorkers = n })},
 	{env: "PULSE_MAINTENANCE_INTERVAL", def: "10m", usage: "how often expired rows are pruned", apply: duration(func(c *Config, d time.Duration) { c.MaintenanceInterval = d })},
+	{env: "PULSE_PUBLIC_URL", flag: "public-url", usage: "the URL clients use to reach Pulse (default http://PULSE_ADDR); issuer of its tokens", apply: func(c *Config, v string) error {
+		if v == "" {
+			c.PublicURL = "http://" + c.Addr
+			return nil
+		}
+		u, err := url.Parse(v)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || (u.Path != "" && u.Path != "/") {
+			return fmt.Errorf("%q: want a base URL like https://api.example.com", v)
+		}
+		c.PublicURL = strings.TrimSuffix(v, "/")
+		return nil
+	}},
+	{env: "PULSE_ACCESS_TOKEN_TTL", def: "15m", usage: "access token lifetime", apply: duration(func(c *Config, d time.Duration) { c.AccessTokenTTL = d })},
+	{env: "PULSE_SESSION_TTL", def: "720h", usage: "how long a session can be refreshed without signing in again", apply: duration(func(c *Config, d time.Duration) { c.SessionTTL = d })},
 }
 
 // Loader binds the settings to a FlagSet so a subcommand can parse its

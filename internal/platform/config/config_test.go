@@ -160,6 +160,6 @@ func TestREADMEListsEveryVariable(t *testing.T) {
 	require.NoError(t, err)
 	for _, v := range config.Variables() {
 		name, _, _ := strings.Cut(v[0], " ")
-		require.Contains(t, string(readme), "| `"+name+"`", "README configuration table lacks %s", name)
+		require.True(t, strings.Contains(string(readme), "| `"+name+"`"), "README configuration table lacks %s", name)
 	}
 }

@@ -3,6 +3,7 @@ package httpx
 import (
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"runtime/debug"
 	"strings"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/pulse-run/pulse/internal/platform/ids"
 	"github.com/pulse-run/pulse/internal/platform/logging"
+	"github.com/pulse-run/pulse/internal/platform/reqmeta"
 )
 
 // RequestIDHeader carries the request id in and out.
@@ -32,6 +34,7 @@ func requestID(log *slog.Logger) func(http.Handler) http.Handler {
 			w.Header().Set(RequestIDHeader, id)
 			ctx := logging.WithRequestID(r.Context(), id)
 			ctx = logging.WithLogger(ctx, log)
+			ctx = reqmeta.With(ctx, reqmeta.Client{IP: clientIP(r), UserAgent: r.UserAgent()})
 			next.ServeHTTP(w, r.WithContext(ctx))
 		})
 	}
@@ -48,6 +51,17 @@ func validRequestID(id string) bool {
 		}
 	}
 	return true
+}
+
+// clientIP is the peer address. Forwarded headers are not trusted: behind a
+// proxy every client has the proxy's address until trusted proxies can be
+// configured.
+func clientIP(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
 }
 
 // quietPaths are polled by machines; their access lines go to debug.

@@ -53,6 +53,8 @@ func (p *Problem) ContentType(string) string { return ProblemContentType }
 // statusOf maps application error codes to HTTP statuses: the one place
 // where that decision is made.
 var statusOf = map[apperr.Code]int{
+	apperr.BadRequest:       http.StatusBadRequest,
+	apperr.UnsupportedMedia: http.StatusUnsupportedMediaType,
 	apperr.Invalid:          http.StatusUnprocessableEntity,
 	apperr.Unauthenticated:  http.StatusUnauthorized,
 	apperr.PermissionDenied: http.StatusForbidden,

@@ -77,7 +77,9 @@ func NewRouter(p RouterParams) *Router {
 	// them and they add bytes to each one.
 	cfg.CreateHooks = nil
 	cfg.Components.SecuritySchemes = map[string]*huma.SecurityScheme{
-		"bearer": {Type: "http", Scheme: "bearer", BearerFormat: "JWT"},
+		"bearer": {Type: "http", Scheme: "bearer", BearerFormat: "JWT", Description: "An access token, or an API key (pk_…)"},
+		// Lets the docs page's Authorize button sign in with email and password.
+		"oauth2": {Type: "oauth2", Flows: &huma.OAuthFlows{Password: &huma.OAuthFlow{TokenURL: APIPrefix + "/auth/token", Scopes: map[string]string{}}}},
 	}
 	api := humachi.New(mux, cfg)
 

@@ -142,3 +142,20 @@ func (s *Store) PruneAll(ctx context.Context) (int64, error) {
 		}
 	}
 }
+
+// GetMany returns the live values of the keys that exist, in one query.
+func (s *Store) GetMany(ctx context.Context, namespace string, keys ...string) (map[string][]byte, error) {
+	var rows []entry
+	err := s.db.R.NewSelect().Model(&rows).
+		Where("namespace = ? AND key IN (?)", namespace, bun.In(keys)).
+		Where("expires_at IS NULL OR expires_at > ?", s.now().UTC()).
+		Scan(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("kv get many: %w", err)
+	}
+	out := make(map[string][]byte, len(rows))
+	for _, r := range rows {
+		out[r.Key] = r.Value
+	}
+	return out, nil
+}

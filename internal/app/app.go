@@ -117,12 +117,12 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opts Options
 	store := kv.New(a.db, nil)
 	var limiter ratelimit.Limiter = ratelimit.NewMemory(nil)
 	if a.redis != nil {
-		limiter = ratelimit.NewRedis(a.redis)
+		limiter = ratelimit.NewRedis(a.redis, cfg.RedisPrefix)
 	}
 	a.auth, err = auth.New(ctx, auth.Config{
 		Issuer: cfg.PublicURL, Audience: "pulse", AccessTTL: cfg.AccessTokenTTL, SessionTTL: cfg.SessionTTL,
 		RefreshGrace: 10 * time.Second, Hash: opts.hashParams(), Limits: opts.authLimits(),
-	}, auth.Deps{DB: a.db, Vault: a.vault, KV: store, Redis: a.redis, Audit: audit.New(a.db), Limiter: limiter, Logger: log})
+	}, auth.Deps{DB: a.db, Vault: a.vault, KV: store, Redis: a.redis, RedisPrefix: cfg.RedisPrefix, Audit: audit.New(a.db), Limiter: limiter, Logger: log})
 	if err != nil {
 		return nil, err
 	}

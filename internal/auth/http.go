@@ -198,12 +198,16 @@ func Register(root huma.API, v1 *httpx.API, s *Service) {
 			return &userBody{Body: userOut(u)}, nil
 		})
 
-	tokenSchema := huma.SchemaFromType(v1.OpenAPI().Components.Schemas, reflect.TypeOf(tokenRequest{}))
+	// The body is parsed by hand (OAuth2 clients send forms, which huma
+	// cannot validate), so the operation has no body schema; the schema is
+	// added to the OpenAPI document afterwards for clients and the docs.
+	form := &huma.MediaType{}
+	json := &huma.MediaType{}
 	httpx.Register(v1, huma.Operation{OperationID: "token", Method: http.MethodPost, Path: "/auth/token", Tags: tag,
 		Summary:     "Get tokens (OAuth2 token endpoint)",
 		Description: "grant_type=password (username is the email) or grant_type=refresh_token. Form-encoded as OAuth2 clients send it, or JSON. A refresh token works once; reusing one signs the session out.",
 		RequestBody: &huma.RequestBody{Required: true, Content: map[string]*huma.MediaType{
-			"application/x-www-form-urlencoded": {Schema: tokenSchema}, "application/json": {Schema: tokenSchema},
+			"application/x-www-form-urlencoded": form, "application/json": json,
 		}}},
 		func(ctx context.Context, in *tokenInput) (*tokenOutput, error) {
 			req, err := parseTokenRequest(in.ContentType, in.RawBody)
@@ -224,6 +228,9 @@ func Register(root huma.API, v1 *httpx.API, s *Service) {
 			}
 			return &tokenOutput{CacheControl: "no-store", Pragma: "no-cache", Body: *t}, nil
 		})
+
+	tokenSchema := huma.SchemaFromType(v1.OpenAPI().Components.Schemas, reflect.TypeOf(tokenRequest{}))
+	form.Schema, json.Schema = tokenSchema, tokenSchema
 
 	httpx.Register(v1, huma.Operation{OperationID: "logout", Method: http.MethodPost, Path: "/auth/logout", Tags: tag,
 		Summary: "Sign out this session", DefaultStatus: http.StatusNoContent, Security: bearer},

@@ -25,7 +25,7 @@ func revokeKey(kind, id string) string { return kind + ":" + id }
 type kvRevocations struct{ kv *kv.Store }
 
 func (r kvRevocations) revoke(ctx context.Context, key string, at time.Time, ttl time.Duration) error {
-	return r.kv.Put(ctx, kv.PutParams{Namespace: "auth.revoked", Key: key, Value: []byte(strconv.FormatInt(at.UnixMilli(), 10)), TTL: ttl})
+	return r.kv.Put(ctx, kv.PutParams{Namespace: "auth.revoked", Key: key, Value: []byte(strconv.FormatInt(at.UnixMicro(), 10)), TTL: ttl})
 }
 
 func (r kvRevocations) revokedAt(ctx context.Context, keys ...string) (map[string]time.Time, error) {
@@ -35,22 +35,25 @@ func (r kvRevocations) revokedAt(ctx context.Context, keys ...string) (map[strin
 	}
 	out := make(map[string]time.Time, len(m))
 	for k, v := range m {
-		ms, _ := strconv.ParseInt(string(v), 10, 64)
-		out[k] = time.UnixMilli(ms)
+		us, _ := strconv.ParseInt(string(v), 10, 64)
+		out[k] = time.UnixMicro(us)
 	}
 	return out, nil
 }
 
-type redisRevocations struct{ c *redis.Client }
+type redisRevocations struct {
+	c      *redis.Client
+	prefix string
+}
 
 func (r redisRevocations) revoke(ctx context.Context, key string, at time.Time, ttl time.Duration) error {
-	return r.c.Set(ctx, "pulse:revoked:"+key, at.UnixMilli(), ttl).Err()
+	return r.c.Set(ctx, r.prefix+"revoked:"+key, at.UnixMicro(), ttl).Err()
 }
 
 func (r redisRevocations) revokedAt(ctx context.Context, keys ...string) (map[string]time.Time, error) {
 	full := make([]string, len(keys))
 	for i, k := range keys {
-		full[i] = "pulse:revoked:" + k
+		full[i] = r.prefix + "revoked:" + k
 	}
 	vals, err := r.c.MGet(ctx, full...).Result()
 	if err != nil {
@@ -59,8 +62,8 @@ func (r redisRevocations) revokedAt(ctx context.Context, keys ...string) (map[st
 	out := map[string]time.Time{}
 	for i, v := range vals {
 		if s, ok := v.(string); ok {
-			ms, _ := strconv.ParseInt(s, 10, 64)
-			out[keys[i]] = time.UnixMilli(ms)
+			us, _ := strconv.ParseInt(s, 10, 64)
+			out[keys[i]] = time.UnixMicro(us)
 		}
 	}
 	return out, nil

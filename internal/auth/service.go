@@ -13,7 +13,6 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/google/uuid"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/pulse-run/pulse/internal/platform/apperr"
@@ -56,14 +55,15 @@ var DefaultLimits = Limits{
 
 // Deps are what the service is built from.
 type Deps struct {
-	DB      *db.DB
-	Vault   *vault.Vault
-	KV      *kv.Store
-	Redis   *redis.Client // optional: revocations and rate limits go there
-	Audit   *audit.Log
-	Limiter ratelimit.Limiter
-	Logger  *slog.Logger
-	Now     func() time.Time
+	DB          *db.DB
+	Vault       *vault.Vault
+	KV          *kv.Store
+	Redis       *redis.Client // optional: revocations go there
+	RedisPrefix string
+	Audit       *audit.Log
+	Limiter     ratelimit.Limiter
+	Logger      *slog.Logger
+	Now         func() time.Time
 }
 
 // Service holds auth's rules.
@@ -102,7 +102,7 @@ func New(ctx context.Context, cfg Config, d Deps) (*Service, error) {
 		audit:   d.Audit, limiter: d.Limiter, log: d.Logger, now: d.Now,
 	}
 	if d.Redis != nil {
-		s.revoked = redisRevocations{c: d.Redis}
+		s.revoked = redisRevocations{c: d.Redis, prefix: d.RedisPrefix}
 	}
 	return s, nil
 }
@@ -473,13 +473,12 @@ func (s *Service) Authenticate(ctx context.Context, bearer string) (*authn.Princ
 	return &authn.Principal{UserID: c.Subject, Role: role, SessionID: c.SessionID, TokenID: c.ID, AAL: c.AAL, ExpiresAt: c.ExpiresAt.Time}, nil
 }
 
-// issuedAt is when a token was made, to the millisecond: the jti is a
-// UUIDv7, which carries it (iat has whole seconds only, too coarse to tell a
-// token made just after a revocation from one made just before).
+// issuedAt is when a token was made, to the microsecond (iat has whole
+// seconds only, too coarse to tell a token made just after a revocation from
+// one made just before).
 func issuedAt(c *accessClaims) time.Time {
-	if u, err := uuid.Parse(c.ID); err == nil && u.Version() == 7 {
-		sec, nsec := u.Time().UnixTime()
-		return time.Unix(sec, nsec)
+	if c.IssuedMicros > 0 {
+		return time.UnixMicro(c.IssuedMicros)
 	}
 	return c.IssuedAt.Time
 }

@@ -17,9 +17,10 @@ import (
 // accessClaims are the claims of an access token.
 type accessClaims struct {
 	jwt.RegisteredClaims
-	SessionID string   `json:"sid"`
-	Roles     []string `json:"roles"`
-	AAL       string   `json:"aal"`
+	SessionID    string   `json:"sid"`
+	Roles        []string `json:"roles"`
+	AAL          string   `json:"aal"`
+	IssuedMicros int64    `json:"iat_us"` // iat to the microsecond, for revocation checks
 }
 
 // tokenIssuer signs and verifies access tokens. Verification results are
@@ -72,7 +73,7 @@ func (t *tokenIssuer) issue(ctx context.Context, p issueParams) (string, *access
 			Issuer: t.issuer, Subject: p.UserID, Audience: jwt.ClaimStrings{t.audience},
 			ExpiresAt: jwt.NewNumericDate(now.Add(t.ttl)), IssuedAt: jwt.NewNumericDate(now), ID: ids.New(),
 		},
-		SessionID: p.SessionID, Roles: []string{p.Role}, AAL: p.AAL,
+		SessionID: p.SessionID, Roles: []string{p.Role}, AAL: p.AAL, IssuedMicros: now.UnixMicro(),
 	}
 	tok := jwt.NewWithClaims(jwt.SigningMethodEdDSA, c)
 	tok.Header["kid"] = kid

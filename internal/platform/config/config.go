@@ -37,6 +37,7 @@ type Config struct {
 	Engine       Engine
 	DBMaxConns   int
 	RedisURL     string
+	RedisPrefix  string
 	SecretKey    string // may be filled later by LoadOrCreateSecretKey on SQLite
 	LogLevel     string
 	LogFormat    string
@@ -119,6 +120,13 @@ var settings = []setting{
 			return errors.New("must be a redis:// or rediss:// URL")
 		}
 		c.RedisURL = v
+		return nil
+	}},
+	{env: "PULSE_REDIS_PREFIX", def: "pulse:", usage: "prefix of every Redis key, so deployments can share a Redis", apply: func(c *Config, v string) error {
+		if v == "" || len(v) > 64 || strings.ContainsAny(v, " \t\n") {
+			return fmt.Errorf("%q: want 1 to 64 characters without spaces", v)
+		}
+		c.RedisPrefix = v
 		return nil
 	}},
 	{env: "PULSE_SECRET_KEY", secret: true, usage: "root secret (>= 32 characters); generated into the data dir on SQLite when unset", apply: func(c *Config, v string) error {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -117,7 +118,7 @@ func newProblem(rc reqCtx, status int, msg string, errs ...error) *Problem {
 		var d huma.ErrorDetailer
 		if errors.As(err, &d) {
 			ed := d.ErrorDetail()
-			p.Errors = append(p.Errors, FieldError{Location: ed.Location, Message: ed.Message})
+			p.Errors = append(p.Errors, fieldError(ed.Location, ed.Message))
 			continue
 		}
 		if err != nil {
@@ -137,6 +138,19 @@ func newProblem(rc reqCtx, status int, msg string, errs ...error) *Problem {
 		p.Detail = "validation failed"
 	}
 	return p
+}
+
+// missingProperty matches huma's message for an absent required field,
+// which it reports at the parent object's location.
+var missingProperty = regexp.MustCompile(`^expected required property (\S+) to be present$`)
+
+// fieldError points a missing-field error at the field itself
+// (body.email, not body), so clients can show it next to the right input.
+func fieldError(location, message string) FieldError {
+	if m := missingProperty.FindStringSubmatch(message); m != nil {
+		return FieldError{Location: location + "." + m[1], Message: "is required"}
+	}
+	return FieldError{Location: location, Message: message}
 }
 
 func fromAppErr(rc reqCtx, e *apperr.Error) *Problem {

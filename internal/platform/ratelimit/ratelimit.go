@@ -39,16 +39,21 @@ type Limiter interface {
 }
 
 // Redis is a Limiter shared by every process using the same Redis.
-type Redis struct{ l *redis_rate.Limiter }
+type Redis struct {
+	l      *redis_rate.Limiter
+	prefix string
+}
 
 var _ Limiter = (*Redis)(nil)
 
-// NewRedis returns a Redis-backed limiter.
-func NewRedis(c *redis.Client) *Redis { return &Redis{l: redis_rate.NewLimiter(c)} }
+// NewRedis returns a Redis-backed limiter whose keys start with prefix.
+func NewRedis(c *redis.Client, prefix string) *Redis {
+	return &Redis{l: redis_rate.NewLimiter(c), prefix: prefix + "rl:"}
+}
 
 // AllowN implements Limiter.
 func (r *Redis) AllowN(ctx context.Context, key string, l Limit, n int) (Result, error) {
-	res, err := r.l.AllowN(ctx, "pulse:rl:"+key, redis_rate.Limit{Rate: l.Rate, Period: l.Period, Burst: l.Burst}, n)
+	res, err := r.l.AllowN(ctx, r.prefix+key, redis_rate.Limit{Rate: l.Rate, Period: l.Period, Burst: l.Burst}, n)
 	if err != nil {
 		return Result{}, err
 	}

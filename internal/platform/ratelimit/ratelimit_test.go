@@ -77,5 +77,5 @@ func TestRedis(t *testing.T) {
 	require.NoError(t, err)
 	c := redis.NewClient(opts)
 	defer c.Close()
-	conformance(t, ratelimit.NewRedis(c), time.Sleep)
+	conformance(t, ratelimit.NewRedis(c, "test:"+ids.New()+":"), time.Sleep)
 }

@@ -28,6 +28,7 @@ import (
 
 // Env is what a command reads from its surroundings.
 type Env struct {
+	Stdin          io.Reader
 	Stdout, Stderr io.Writer
 	LookupEnv      func(string) (string, bool)
 	// AppOptions reach app.New (tests add routes).
@@ -45,6 +46,9 @@ func Main(args []string, env Env) int {
 	}
 	if env.LookupEnv == nil {
 		env.LookupEnv = os.LookupEnv
+	}
+	if env.Stdin == nil {
+		env.Stdin = os.Stdin
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -64,6 +68,10 @@ func Run(ctx context.Context, args []string, env Env) int {
 		return migrate(ctx, args[1:], env)
 	case "openapi":
 		return openapi(args[1:], env)
+	case "user":
+		return user(ctx, args[1:], env)
+	case "keys":
+		return keys(ctx, args[1:], env)
 	case "version":
 		return version(args[1:], env)
 	case "help", "-h", "-help", "--help":
@@ -82,6 +90,8 @@ func usage(w io.Writer) {
 Usage:
   pulse serve [flags]            serve the API and work jobs (SIGINT/SIGTERM stop it gracefully)
   pulse migrate up|down|status   apply, roll back (last group) or show database migrations
+  pulse user create --email E [--admin]   create an account (password on standard input)
+  pulse keys rotate              new vault and token-signing keys (issued tokens stay valid)
   pulse openapi                  print the OpenAPI 3.1 document as JSON
   pulse version                  print the version
 

@@ -137,3 +137,31 @@ func getStatus(t *testing.T, url string) (int, string) {
 	_, _ = buf.ReadFrom(res.Body)
 	return res.StatusCode, buf.String()
 }
+
+func TestUserCreateAndKeysRotate(t *testing.T) {
+	t.Parallel()
+	dbtest.EachEngine(t, func(t *testing.T, e config.Engine) {
+		b := setup(t)
+		b.env["DATABASE_URL"] = dbtest.DatabaseURL(t, e)
+		b.env["PULSE_SECRET_KEY"] = "cli-test-secret-0123456789abcdef0123"
+		run := func(stdin string, args ...string) int {
+			b.stdout.Reset()
+			b.stderr.Reset()
+			return cli.Run(context.Background(), args, cli.Env{Stdin: strings.NewReader(stdin), Stdout: &b.stdout, Stderr: &b.stderr,
+				LookupEnv: func(k string) (string, bool) { v, ok := b.env[k]; return v, ok }})
+		}
+		require.Equal(t, 0, run("an admin password\n", "user", "create", "--email", "Root@Example.com", "--admin"), b.stderr.String())
+		require.Contains(t, b.stdout.String(), "created admin user root@example.com")
+		require.Equal(t, 1, run("an admin password\n", "user", "create", "--email", "root@example.com"))
+		require.Contains(t, b.stderr.String(), "already exists")
+		require.Equal(t, 1, run("short\n", "user", "create", "--email", "x@example.com"))
+		require.Contains(t, b.stderr.String(), "at least 10 characters")
+		require.Equal(t, 2, run("", "user", "create", "--email", "x@example.com"))
+		require.Equal(t, 2, run("pw pw pw pw pw\n", "user", "create"))
+		require.Equal(t, 2, run("", "user", "delete"))
+
+		require.Equal(t, 0, run("", "keys", "rotate"), b.stderr.String())
+		require.Regexp(t, `new vault key \S+ \(\d+ secrets re-encrypted\); new signing key \S+`, b.stdout.String())
+		require.Equal(t, 2, run("", "keys"))
+	})
+}

@@ -58,10 +58,14 @@ type Error struct {
 }
 
 func (e *Error) Error() string {
-	if e.Cause != nil {
-		return fmt.Sprintf("%s: %s: %v", e.Code, e.Message, e.Cause)
+	s := fmt.Sprintf("%s: %s", e.Code, e.Message)
+	for _, f := range e.Fields {
+		s += fmt.Sprintf("; %s %s", f.Path, f.Message)
 	}
-	return fmt.Sprintf("%s: %s", e.Code, e.Message)
+	if e.Cause != nil {
+		s += fmt.Sprintf(": %v", e.Cause)
+	}
+	return s
 }
 
 func (e *Error) Unwrap() error { return e.Cause }

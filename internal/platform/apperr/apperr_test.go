@@ -36,4 +36,5 @@ func TestCauseIsKeptButSeparate(t *testing.T) {
 	f := apperr.InvalidField("body.email", "is not an email address")
 	require.Equal(t, apperr.Invalid, f.Code)
 	require.Equal(t, []apperr.FieldError{{Path: "body.email", Message: "is not an email address"}}, f.Fields)
+	require.Equal(t, "invalid: validation failed; body.email is not an email address", f.Error())
 }

@@ -38,7 +38,7 @@ type svcBundle struct {
 
 // setupService builds the service on a real database with a clock the test
 // moves.
-func setupService(t *testing.T, d *db.DB) *svcBundle {
+func setupService(t testing.TB, d *db.DB) *svcBundle {
 	t.Helper()
 	ctx := context.Background()
 	v, err := vault.Open(ctx, d, "service-test-secret-0123456789abcdef")
@@ -52,7 +52,7 @@ func setupService(t *testing.T, d *db.DB) *svcBundle {
 	return &svcBundle{svc: svc, db: d, clock: clock, audit: log}
 }
 
-func (b *svcBundle) user(t *testing.T) (*User, *Tokens) {
+func (b *svcBundle) user(t testing.TB) (*User, *Tokens) {
 	t.Helper()
 	ctx := context.Background()
 	u, err := b.svc.CreateUser(ctx, RegisterParams{Email: "u" + time.Now().Format("150405.000000") + "@example.com", Password: "correct horse battery"})

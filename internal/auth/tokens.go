@@ -97,17 +97,9 @@ func (t *tokenIssuer) verify(ctx context.Context, raw string) (*accessClaims, er
 		}
 		return c, nil
 	}
-	c = &accessClaims{}
-	_, err := t.parser.ParseWithClaims(raw, c, func(tok *jwt.Token) (any, error) {
-		kid, _ := tok.Header["kid"].(string)
-		pub, ok := t.keys.publicKey(ctx, kid)
-		if !ok {
-			return nil, errors.New("unknown key id")
-		}
-		return ed25519.PublicKey(pub), nil
-	})
-	if err != nil || c.Subject == "" || c.ID == "" {
-		return nil, errBadToken
+	c, err := t.verifySignature(ctx, raw)
+	if err != nil {
+		return nil, err
 	}
 	t.mu.Lock()
 	if len(t.cache) >= verifiedCacheSize {
@@ -122,5 +114,22 @@ func (t *tokenIssuer) verify(ctx context.Context, raw string) (*accessClaims, er
 	}
 	t.cache[raw] = c
 	t.mu.Unlock()
+	return c, nil
+}
+
+// verifySignature does the full check, without the cache.
+func (t *tokenIssuer) verifySignature(ctx context.Context, raw string) (*accessClaims, error) {
+	c := &accessClaims{}
+	_, err := t.parser.ParseWithClaims(raw, c, func(tok *jwt.Token) (any, error) {
+		kid, _ := tok.Header["kid"].(string)
+		pub, ok := t.keys.publicKey(ctx, kid)
+		if !ok {
+			return nil, errors.New("unknown key id")
+		}
+		return ed25519.PublicKey(pub), nil
+	})
+	if err != nil || c.Subject == "" || c.ID == "" {
+		return nil, errBadToken
+	}
 	return c, nil
 }

@@ -25,7 +25,9 @@ import (
 	"github.com/pulse-run/pulse/internal/platform/config"
 	"github.com/pulse-run/pulse/internal/platform/db"
 	"github.com/pulse-run/pulse/internal/platform/httpx"
+	"github.com/pulse-run/pulse/internal/platform/ids"
 	"github.com/pulse-run/pulse/internal/platform/kv"
+	"github.com/pulse-run/pulse/internal/platform/mail"
 	"github.com/pulse-run/pulse/internal/platform/queue"
 	"github.com/pulse-run/pulse/internal/platform/ratelimit"
 	"github.com/pulse-run/pulse/internal/platform/vault"
@@ -119,22 +121,31 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opts Options
 	if a.redis != nil {
 		limiter = ratelimit.NewRedis(a.redis, cfg.RedisPrefix)
 	}
-	a.auth, err = auth.New(ctx, auth.Config{
-		Issuer: cfg.PublicURL, Audience: "pulse", AccessTTL: cfg.AccessTokenTTL, SessionTTL: cfg.SessionTTL,
-		RefreshGrace: 10 * time.Second, Hash: opts.hashParams(), Limits: opts.authLimits(),
-	}, auth.Deps{DB: a.db, Vault: a.vault, KV: store, Redis: a.redis, RedisPrefix: cfg.RedisPrefix, Audit: audit.New(a.db), Limiter: limiter, Logger: log})
-	if err != nil {
-		return nil, err
+	var sender mail.Sender = &mail.LogSender{From: cfg.MailFrom, Dir: filepath.Join(cfg.DataDir, "outbox"), Logger: log}
+	if cfg.SMTPURL != "" {
+		if sender, err = mail.NewSMTP(cfg.SMTPURL, cfg.MailFrom); err != nil {
+			return nil, fmt.Errorf("PULSE_SMTP_URL: %w", err)
+		}
 	}
 
 	workers := river.NewWorkers()
+	mail.AddWorker(workers, sender, a.vault)
 	maintenance := queue.AddMaintenance(workers, cfg.MaintenanceInterval, log,
 		queue.Pruner{Name: "kv", Prune: store.PruneAll},
-		queue.Pruner{Name: "auth_refresh_successors", Prune: a.auth.PruneSuccessors})
+		// a.auth is built below; the job only runs once the queue starts.
+		queue.Pruner{Name: "auth_refresh_successors", Prune: func(ctx context.Context) (int64, error) { return a.auth.PruneSuccessors(ctx) }})
 	a.queue, err = queue.New(queue.Params{
 		DB: a.db, Workers: workers, PeriodicJobs: []*river.PeriodicJob{maintenance},
 		MaxWorkers: cfg.QueueWorkers, Logger: log,
 	})
+	if err != nil {
+		return nil, err
+	}
+
+	a.auth, err = auth.New(ctx, auth.Config{
+		Issuer: cfg.PublicURL, Audience: "pulse", AccessTTL: cfg.AccessTokenTTL, SessionTTL: cfg.SessionTTL,
+		RefreshGrace: 10 * time.Second, AppURL: cfg.AppURL, Hash: opts.hashParams(), Limits: opts.authLimits(),
+	}, auth.Deps{DB: a.db, Vault: a.vault, KV: store, Mailer: mail.NewOutbox(a.queue, a.vault, ids.New), Redis: a.redis, RedisPrefix: cfg.RedisPrefix, Audit: audit.New(a.db), Limiter: limiter, Logger: log})
 	if err != nil {
 		return nil, err
 	}

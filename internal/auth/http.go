@@ -71,6 +71,25 @@ type tokenOutput struct {
 	Body         Tokens
 }
 
+type tokenBody struct {
+	Body struct {
+		Token string `json:"token" maxLength:"200"`
+	}
+}
+
+type forgotInput struct {
+	Body struct {
+		Email string `json:"email" maxLength:"254"`
+	}
+}
+
+type resetInput struct {
+	Body struct {
+		Token       string `json:"token" maxLength:"200"`
+		NewPassword string `json:"new_password"`
+	}
+}
+
 type sessionOut struct {
 	ID          string    `json:"id"`
 	Current     bool      `json:"current" doc:"the session making this request"`
@@ -235,6 +254,25 @@ func Register(root huma.API, v1 *httpx.API, s *Service) {
 	httpx.Register(v1, huma.Operation{OperationID: "logout", Method: http.MethodPost, Path: "/auth/logout", Tags: tag,
 		Summary: "Sign out this session", DefaultStatus: http.StatusNoContent, Security: bearer},
 		func(ctx context.Context, _ *struct{}) (*struct{}, error) { return nil, s.Logout(ctx) })
+
+	httpx.Register(v1, huma.Operation{OperationID: "send-verification", Method: http.MethodPost, Path: "/auth/verify/send", Tags: tag,
+		Summary: "Email me a new verification link", DefaultStatus: http.StatusAccepted, Security: bearer},
+		func(ctx context.Context, _ *struct{}) (*struct{}, error) { return nil, s.SendVerification(ctx) })
+	httpx.Register(v1, huma.Operation{OperationID: "verify-email", Method: http.MethodPost, Path: "/auth/verify", Tags: tag,
+		Summary: "Confirm an email address with the emailed token", DefaultStatus: http.StatusNoContent},
+		func(ctx context.Context, in *tokenBody) (*struct{}, error) {
+			return nil, s.VerifyEmail(ctx, in.Body.Token)
+		})
+	httpx.Register(v1, huma.Operation{OperationID: "forgot-password", Method: http.MethodPost, Path: "/auth/password/forgot", Tags: tag,
+		Summary: "Email a password reset link", Description: "Answers 202 whether or not the account exists.", DefaultStatus: http.StatusAccepted},
+		func(ctx context.Context, in *forgotInput) (*struct{}, error) {
+			return nil, s.ForgotPassword(ctx, in.Body.Email)
+		})
+	httpx.Register(v1, huma.Operation{OperationID: "reset-password", Method: http.MethodPost, Path: "/auth/password/reset", Tags: tag,
+		Summary: "Set a new password with the emailed token (signs out every session)", DefaultStatus: http.StatusNoContent},
+		func(ctx context.Context, in *resetInput) (*struct{}, error) {
+			return nil, s.ResetPassword(ctx, in.Body.Token, in.Body.NewPassword)
+		})
 
 	httpx.Register(v1, huma.Operation{OperationID: "list-sessions", Method: http.MethodGet, Path: "/auth/sessions", Tags: tag,
 		Summary: "List my signed-in sessions", Security: bearer},

@@ -4,8 +4,12 @@ import (
 	"context"
 	"encoding/base64"
 	"net/url"
+	"os"
+	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -360,4 +364,59 @@ func TestLoginRateLimit(t *testing.T) {
 		url := testRedisURL(t)
 		run(t, map[string]string{"REDIS_URL": url, "PULSE_REDIS_PREFIX": "test:" + uniqueEmail() + ":"})
 	})
+}
+
+// The email flows end to end: the real queue delivers through the log
+// mailer into the outbox folder, and the links work over HTTP.
+func TestEmailFlowsOverHTTP(t *testing.T) {
+	t.Parallel()
+	dbtest.EachEngine(t, func(t *testing.T, e config.Engine) {
+		dataDir := t.TempDir()
+		b := setup(t, e, map[string]string{"PULSE_DATA_DIR": dataDir, "PULSE_APP_URL": "https://app.example.com"})
+		require.NoError(t, b.app.StartQueue(context.Background()))
+		email := b.register(t)
+		link := waitForMail(t, dataDir, email, "verify-email")
+
+		apitest.Run(t, b.h, []apitest.Scenario{
+			{Name: "bad token", Method: "POST", Path: "/api/v1/auth/verify", Body: `{"token":"nope"}`, ExpectedStatus: 422,
+				ExpectedJSON: map[string]any{"errors.0.location": "body.token"}},
+			{Name: "verify", Method: "POST", Path: "/api/v1/auth/verify", Body: `{"token":"` + link + `"}`, ExpectedStatus: 204},
+			{Name: "replay", Method: "POST", Path: "/api/v1/auth/verify", Body: `{"token":"` + link + `"}`, ExpectedStatus: 422},
+			{Name: "unknown email gets the same 202", Method: "POST", Path: "/api/v1/auth/password/forgot", Body: `{"email":"nobody@example.com"}`, ExpectedStatus: 202},
+			{Name: "forgot", Method: "POST", Path: "/api/v1/auth/password/forgot", Body: `{"email":"` + email + `"}`, ExpectedStatus: 202},
+			{Name: "forgot needs an email", Method: "POST", Path: "/api/v1/auth/password/forgot", Body: `{}`, ExpectedStatus: 422},
+		})
+		tok := b.login(t, email, password)
+		apitest.Scenario{Method: "GET", Path: "/api/v1/users/me", Auth: tok.AccessToken, ExpectedStatus: 200,
+			ExpectedJSON: map[string]any{"email_verified": true}}.Test(t, b.h)
+
+		reset := waitForMail(t, dataDir, email, "reset-password")
+		require.Equal(t, 204, b.status(t, "POST", "/api/v1/auth/password/reset", "", `{"token":"`+reset+`","new_password":"a brand new password"}`))
+		require.Equal(t, 401, b.status(t, "GET", "/api/v1/users/me", tok.AccessToken, ""))
+		b.login(t, email, "a brand new password")
+	})
+}
+
+var mailLink = regexp.MustCompile(`https://app\.example\.com/(verify-email|reset-password)\?token=([A-Za-z0-9_-]+)`)
+
+// waitForMail polls the outbox folder for a message to `to` with a link of
+// the given kind and returns its token.
+func waitForMail(t *testing.T, dataDir, to, kind string) string {
+	t.Helper()
+	var token string
+	require.Eventually(t, func() bool {
+		files, _ := filepath.Glob(filepath.Join(dataDir, "outbox", "*.eml"))
+		for _, f := range files {
+			b, err := os.ReadFile(f)
+			if err != nil || !strings.Contains(string(b), "To: "+to+"\r\n") {
+				continue
+			}
+			if m := mailLink.FindStringSubmatch(string(b)); m != nil && m[1] == kind {
+				token = m[2]
+				return true
+			}
+		}
+		return false
+	}, 20*time.Second, 50*time.Millisecond)
+	return token
 }

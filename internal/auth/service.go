@@ -33,6 +33,7 @@ type Config struct {
 	AccessTTL    time.Duration // access token lifetime (15 min)
 	SessionTTL   time.Duration // a session's refresh lifetime (30 days)
 	RefreshGrace time.Duration // a duplicate refresh within this gets the same successor (10 s)
+	AppURL       string        // the web app's base URL, for links in email
 	Hash         HashParams
 	Limits       Limits
 }
@@ -43,6 +44,8 @@ type Limits struct {
 	LoginFailsPerEmail ratelimit.Limit // failed attempts per account
 	RegisterPerIP      ratelimit.Limit
 	RefreshPerIP       ratelimit.Limit
+	TokenPerIP         ratelimit.Limit // verify, reset and forgot attempts
+	EmailPerAccount    ratelimit.Limit // verification and reset emails per account
 }
 
 // DefaultLimits are the production limits.
@@ -51,6 +54,8 @@ var DefaultLimits = Limits{
 	LoginFailsPerEmail: ratelimit.PerMinute(10),
 	RegisterPerIP:      ratelimit.PerMinute(10),
 	RefreshPerIP:       ratelimit.PerMinute(60),
+	TokenPerIP:         ratelimit.PerMinute(20),
+	EmailPerAccount:    ratelimit.Limit{Rate: 5, Period: time.Hour, Burst: 5},
 }
 
 // Deps are what the service is built from.
@@ -62,6 +67,7 @@ type Deps struct {
 	RedisPrefix string
 	Audit       *audit.Log
 	Limiter     ratelimit.Limiter
+	Mailer      Mailer
 	Logger      *slog.Logger
 	Now         func() time.Time
 }
@@ -76,6 +82,8 @@ type Service struct {
 	tokens  *tokenIssuer
 	hasher  *Hasher
 	revoked revocations
+	kv      *kv.Store
+	mailer  Mailer
 	audit   *audit.Log
 	limiter ratelimit.Limiter
 	log     *slog.Logger
@@ -98,8 +106,8 @@ func New(ctx context.Context, cfg Config, d Deps) (*Service, error) {
 		cfg: cfg, db: d.DB, store: &store{db: d.DB}, vault: d.Vault, keys: keys,
 		tokens:  newTokenIssuer(keys, cfg.Issuer, cfg.Audience, cfg.AccessTTL, d.Now),
 		hasher:  NewHasher(cfg.Hash),
-		revoked: kvRevocations{kv: d.KV},
-		audit:   d.Audit, limiter: d.Limiter, log: d.Logger, now: d.Now,
+		revoked: kvRevocations{kv: d.KV}, kv: d.KV, mailer: d.Mailer,
+		audit: d.Audit, limiter: d.Limiter, log: d.Logger, now: d.Now,
 	}
 	if d.Redis != nil {
 		s.revoked = redisRevocations{c: d.Redis, prefix: d.RedisPrefix}
@@ -206,7 +214,10 @@ func (s *Service) createUser(ctx context.Context, p RegisterParams) (*User, erro
 		if err := s.store.createUser(ctx, tx, u); err != nil {
 			return err
 		}
-		return s.audit.RecordTx(ctx, tx, audit.Event{Action: "user.register", ActorID: u.ID, SubjectID: u.ID, Details: map[string]any{"role": u.Role}})
+		if err := s.audit.RecordTx(ctx, tx, audit.Event{Action: "user.register", ActorID: u.ID, SubjectID: u.ID, Details: map[string]any{"role": u.Role}}); err != nil {
+			return err
+		}
+		return s.sendVerificationTx(ctx, tx, u)
 	})
 	if err != nil {
 		return nil, err

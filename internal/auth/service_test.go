@@ -17,6 +17,7 @@ import (
 	"github.com/pulse-run/pulse/internal/platform/db"
 	"github.com/pulse-run/pulse/internal/platform/db/dbtest"
 	"github.com/pulse-run/pulse/internal/platform/kv"
+	"github.com/pulse-run/pulse/internal/platform/mail"
 	"github.com/pulse-run/pulse/internal/platform/ratelimit"
 	"github.com/pulse-run/pulse/internal/platform/vault"
 )
@@ -34,6 +35,21 @@ type svcBundle struct {
 	db    *db.DB
 	clock *fakeClock
 	audit *audit.Log
+	mail  *mailbox
+}
+
+// mailbox records messages as they are queued (whether or not the
+// transaction commits, which these tests do not depend on).
+type mailbox struct {
+	mu  sync.Mutex
+	got []mail.Message
+}
+
+func (m *mailbox) SendTx(_ context.Context, _ *db.Tx, msg mail.Message) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.got = append(m.got, msg)
+	return nil
 }
 
 // setupService builds the service on a real database with a clock the test
@@ -45,11 +61,12 @@ func setupService(t testing.TB, d *db.DB) *svcBundle {
 	require.NoError(t, err)
 	clock := &fakeClock{t: time.Now().UTC()}
 	log := audit.New(d)
+	box := &mailbox{}
 	svc, err := New(ctx, Config{Issuer: "https://pulse.test", Audience: "pulse", AccessTTL: 15 * time.Minute, SessionTTL: 24 * time.Hour,
-		RefreshGrace: 10 * time.Second, Hash: testParams, Limits: DefaultLimits},
-		Deps{DB: d, Vault: v, KV: kv.New(d, clock.Now), Audit: log, Limiter: ratelimit.NewMemory(clock.Now), Now: clock.Now})
+		RefreshGrace: 10 * time.Second, AppURL: "https://app.test", Hash: testParams, Limits: DefaultLimits},
+		Deps{DB: d, Vault: v, KV: kv.New(d, clock.Now), Audit: log, Limiter: ratelimit.NewMemory(clock.Now), Mailer: box, Now: clock.Now})
 	require.NoError(t, err)
-	return &svcBundle{svc: svc, db: d, clock: clock, audit: log}
+	return &svcBundle{svc: svc, db: d, clock: clock, audit: log, mail: box}
 }
 
 func (b *svcBundle) user(t testing.TB) (*User, *Tokens) {

@@ -13,6 +13,7 @@ import (
 	"flag"
 	"fmt"
 	"net"
+	"net/mail"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -55,6 +56,9 @@ type Config struct {
 	MaintenanceInterval time.Duration
 
 	PublicURL      string // how clients reach this server; the token issuer
+	AppURL         string // the web app, for links in email
+	SMTPURL        string
+	MailFrom       string
 	AccessTokenTTL time.Duration
 	SessionTTL     time.Duration
 }
@@ -188,6 +192,36 @@ var settings = []setting{
 			return fmt.Errorf("%q: want a base URL like https://api.example.com", v)
 		}
 		c.PublicURL = strings.TrimSuffix(v, "/")
+		return nil
+	}},
+	{env: "PULSE_APP_URL", flag: "app-url", usage: "the web app's base URL, for links in email (default PULSE_PUBLIC_URL)", apply: func(c *Config, v string) error {
+		if v == "" {
+			c.AppURL = c.PublicURL
+			return nil
+		}
+		u, err := url.Parse(v)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return fmt.Errorf("%q: want a URL like https://app.example.com", v)
+		}
+		c.AppURL = strings.TrimSuffix(v, "/")
+		return nil
+	}},
+	{env: "PULSE_SMTP_URL", secret: true, usage: "smtp://user:pass@host:587 (STARTTLS), smtps://…:465, or smtp://host:25?tls=none; empty: email goes to the log and $PULSE_DATA_DIR/outbox", apply: func(c *Config, v string) error {
+		if v == "" {
+			return nil
+		}
+		u, err := url.Parse(v)
+		if err != nil || (u.Scheme != "smtp" && u.Scheme != "smtps") || u.Host == "" {
+			return errors.New("must be an smtp:// or smtps:// URL")
+		}
+		c.SMTPURL = v
+		return nil
+	}},
+	{env: "PULSE_MAIL_FROM", def: "Pulse <noreply@localhost>", usage: "sender of Pulse's email", apply: func(c *Config, v string) error {
+		if _, err := mail.ParseAddress(v); err != nil {
+			return fmt.Errorf("%q: want an address like Pulse <noreply@example.com>", v)
+		}
+		c.MailFrom = v
 		return nil
 	}},
 	{env: "PULSE_ACCESS_TOKEN_TTL", def: "15m", usage: "access token lifetime", apply: duration(func(c *Config, d time.Duration) { c.AccessTokenTTL = d })},

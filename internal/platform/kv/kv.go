@@ -28,6 +28,7 @@ type entry struct {
 // Store reads and writes entries.
 type Store struct {
 	db  *db.DB
+	w   bun.IDB // where writes (and reads that must see them) go
 	now func() time.Time
 }
 
@@ -36,7 +37,15 @@ func New(d *db.DB, now func() time.Time) *Store {
 	if now == nil {
 		now = time.Now
 	}
-	return &Store{db: d, now: now}
+	return &Store{db: d, w: d.W, now: now}
+}
+
+// With returns the store working inside tx, so its writes commit with the
+// caller's (and, on SQLite, do not wait for the connection tx holds).
+func (s *Store) With(tx bun.IDB) *Store {
+	c := *s
+	c.w = tx
+	return &c
 }
 
 // PutParams is one entry to write. TTL 0 means it never expires.
@@ -62,7 +71,7 @@ func (s *Store) row(p PutParams) *entry {
 
 // Put writes the entry, replacing any existing one.
 func (s *Store) Put(ctx context.Context, p PutParams) error {
-	_, err := s.db.W.NewInsert().Model(s.row(p)).
+	_, err := s.w.NewInsert().Model(s.row(p)).
 		On("CONFLICT (namespace, key) DO UPDATE").
 		Set("value = EXCLUDED.value, expires_at = EXCLUDED.expires_at, created_at = EXCLUDED.created_at").
 		Exec(ctx)
@@ -76,7 +85,7 @@ func (s *Store) Put(ctx context.Context, p PutParams) error {
 // is replaced). It returns apperr.Conflict otherwise, which makes it a
 // once-only claim usable across processes.
 func (s *Store) Create(ctx context.Context, p PutParams) error {
-	res, err := s.db.W.NewInsert().Model(s.row(p)).
+	res, err := s.w.NewInsert().Model(s.row(p)).
 		On("CONFLICT (namespace, key) DO UPDATE").
 		Set("value = EXCLUDED.value, expires_at = EXCLUDED.expires_at, created_at = EXCLUDED.created_at").
 		Where("?TableAlias.expires_at IS NOT NULL AND ?TableAlias.expires_at <= ?", s.now().UTC()).
@@ -93,7 +102,7 @@ func (s *Store) Create(ctx context.Context, p PutParams) error {
 // Get returns the value of a live entry, or apperr.NotFound.
 func (s *Store) Get(ctx context.Context, namespace, key string) ([]byte, error) {
 	var e entry
-	err := s.db.W.NewSelect().Model(&e).
+	err := s.w.NewSelect().Model(&e).
 		Where("namespace = ? AND key = ?", namespace, key).
 		Where("expires_at IS NULL OR expires_at > ?", s.now().UTC()).
 		Scan(ctx)
@@ -108,12 +117,29 @@ func (s *Store) Get(ctx context.Context, namespace, key string) ([]byte, error) 
 
 // Delete removes an entry; deleting a missing key is not an error.
 func (s *Store) Delete(ctx context.Context, namespace, key string) error {
-	_, err := s.db.W.NewDelete().Model((*entry)(nil)).
+	_, err := s.w.NewDelete().Model((*entry)(nil)).
 		Where("namespace = ? AND key = ?", namespace, key).Exec(ctx)
 	if err != nil {
 		return fmt.Errorf("kv delete: %w", err)
 	}
 	return nil
+}
+
+// Take deletes a live entry and returns its value, atomically: of several
+// concurrent takers exactly one gets it. For single-use tokens.
+func (s *Store) Take(ctx context.Context, namespace, key string) ([]byte, error) {
+	var values [][]byte
+	err := s.w.NewDelete().Model((*entry)(nil)).
+		Where("namespace = ? AND key = ?", namespace, key).
+		Where("expires_at IS NULL OR expires_at > ?", s.now().UTC()).
+		Returning("value").Scan(ctx, &values)
+	if err != nil {
+		return nil, fmt.Errorf("kv take: %w", err)
+	}
+	if len(values) == 0 {
+		return nil, apperr.Errorf(apperr.NotFound, "key %q not found", key)
+	}
+	return values[0], nil
 }
 
 // PruneExpired deletes up to limit expired entries and returns how many it

@@ -2,6 +2,7 @@ package kv_test
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"testing"
 	"time"
@@ -91,6 +92,34 @@ func TestStore(t *testing.T) {
 			n, err = b.store.PruneExpired(ctx, 10)
 			require.NoError(t, err)
 			require.EqualValues(t, 3, n)
+		})
+
+		t.Run("TakeIsSingleUseAndInTx", func(t *testing.T) {
+			b := setup(t, d)
+			require.NoError(t, b.store.Put(ctx, kv.PutParams{Namespace: "take", Key: "t1", Value: []byte("v"), TTL: time.Hour}))
+			got, err := b.store.Take(ctx, "take", "t1")
+			require.NoError(t, err)
+			require.Equal(t, []byte("v"), got)
+			_, err = b.store.Take(ctx, "take", "t1")
+			require.True(t, apperr.Is(err, apperr.NotFound), "second take: %v", err)
+
+			require.NoError(t, b.store.Put(ctx, kv.PutParams{Namespace: "take", Key: "old", Value: []byte("v"), TTL: time.Minute}))
+			b.clock.Advance(2 * time.Minute)
+			_, err = b.store.Take(ctx, "take", "old")
+			require.True(t, apperr.Is(err, apperr.NotFound), "an expired entry cannot be taken")
+
+			// Writes through With(tx) commit or roll back with tx.
+			require.Error(t, d.InTx(ctx, func(ctx context.Context, tx *db.Tx) error {
+				require.NoError(t, b.store.With(tx).Put(ctx, kv.PutParams{Namespace: "take", Key: "tx", Value: []byte("v")}))
+				return errors.New("rollback")
+			}))
+			_, err = b.store.Get(ctx, "take", "tx")
+			require.True(t, apperr.Is(err, apperr.NotFound))
+			require.NoError(t, d.InTx(ctx, func(ctx context.Context, tx *db.Tx) error {
+				return b.store.With(tx).Put(ctx, kv.PutParams{Namespace: "take", Key: "tx", Value: []byte("v")})
+			}))
+			_, err = b.store.Get(ctx, "take", "tx")
+			require.NoError(t, err)
 		})
 
 		t.Run("CreateIsOnceOnlyUntilExpired", func(t *testing.T) {

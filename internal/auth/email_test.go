@@ -1,0 +1,109 @@
+package auth
+
+import (
+	"context"
+	"regexp"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/pulse-run/pulse/internal/platform/apperr"
+	"github.com/pulse-run/pulse/internal/platform/authn"
+	"github.com/pulse-run/pulse/internal/platform/db"
+	"github.com/pulse-run/pulse/internal/platform/db/dbtest"
+)
+
+var tokenInLink = regexp.MustCompile(`https://app\.test/(verify-email|reset-password)\?token=([A-Za-z0-9_-]+)`)
+
+func (b *svcBundle) lastLink(t *testing.T, to string) (kind, token string) {
+	t.Helper()
+	b.mail.mu.Lock()
+	defer b.mail.mu.Unlock()
+	for i := len(b.mail.got) - 1; i >= 0; i-- {
+		if b.mail.got[i].To == to {
+			m := tokenInLink.FindStringSubmatch(b.mail.got[i].Text)
+			require.NotNil(t, m, b.mail.got[i].Text)
+			return m[1], m[2]
+		}
+	}
+	t.Fatalf("no mail to %s", to)
+	return "", ""
+}
+
+func (b *svcBundle) mailCount() int {
+	b.mail.mu.Lock()
+	defer b.mail.mu.Unlock()
+	return len(b.mail.got)
+}
+
+func TestEmailVerification(t *testing.T) {
+	t.Parallel()
+	dbtest.Each(t, func(t *testing.T, d *db.DB) {
+		ctx := context.Background()
+		b := setupService(t, d)
+		u, tok := b.user(t)
+		kind, token := b.lastLink(t, u.Email)
+		require.Equal(t, "verify-email", kind, "registration sends a verification link")
+
+		require.True(t, apperr.Is(b.svc.VerifyEmail(ctx, "forged"), apperr.Invalid))
+		require.NoError(t, b.svc.VerifyEmail(ctx, token))
+		got, err := b.svc.store.userByID(ctx, d.R, u.ID)
+		require.NoError(t, err)
+		require.NotNil(t, got.EmailVerifiedAt)
+		require.True(t, apperr.Is(b.svc.VerifyEmail(ctx, token), apperr.Invalid), "single use")
+
+		p, err := b.svc.Authenticate(ctx, tok.AccessToken)
+		require.NoError(t, err)
+		err = b.svc.SendVerification(authn.With(ctx, p))
+		require.True(t, apperr.Is(err, apperr.Conflict), "already verified: %v", err)
+
+		// An unverified user asks again; the link expires after a day.
+		u2, tok2 := b.user(t)
+		p2, err := b.svc.Authenticate(ctx, tok2.AccessToken)
+		require.NoError(t, err)
+		require.NoError(t, b.svc.SendVerification(authn.With(ctx, p2)))
+		_, token2 := b.lastLink(t, u2.Email)
+		b.clock.Advance(25 * time.Hour)
+		require.True(t, apperr.Is(b.svc.VerifyEmail(ctx, token2), apperr.Invalid), "expired")
+	})
+}
+
+func TestPasswordReset(t *testing.T) {
+	t.Parallel()
+	dbtest.Each(t, func(t *testing.T, d *db.DB) {
+		ctx := context.Background()
+		b := setupService(t, d)
+		u, tok := b.user(t)
+
+		before := b.mailCount()
+		require.NoError(t, b.svc.ForgotPassword(ctx, "nobody@example.com"), "same answer for an unknown email")
+		require.Equal(t, before, b.mailCount(), "and no mail")
+		require.True(t, apperr.Is(b.svc.ForgotPassword(ctx, "not an email"), apperr.Invalid))
+
+		require.NoError(t, b.svc.ForgotPassword(ctx, u.Email))
+		kind, token := b.lastLink(t, u.Email)
+		require.Equal(t, "reset-password", kind)
+
+		require.True(t, apperr.Is(b.svc.ResetPassword(ctx, token, "short"), apperr.Invalid))
+		require.NoError(t, b.svc.ResetPassword(ctx, token, "a brand new password"), "a rejected password does not burn the token")
+		require.True(t, apperr.Is(b.svc.ResetPassword(ctx, token, "another new password"), apperr.Invalid), "single use")
+
+		_, err := b.svc.Authenticate(ctx, tok.AccessToken)
+		require.True(t, apperr.Is(err, apperr.Unauthenticated), "every session is signed out")
+		_, err = b.svc.Refresh(ctx, tok.RefreshToken)
+		require.True(t, apperr.Is(err, apperr.Unauthenticated))
+		_, err = b.svc.PasswordLogin(ctx, u.Email, "correct horse battery")
+		require.True(t, apperr.Is(err, apperr.Unauthenticated))
+		_, err = b.svc.PasswordLogin(ctx, u.Email, "a brand new password")
+		require.NoError(t, err)
+		got, err := b.svc.store.userByID(ctx, d.R, u.ID)
+		require.NoError(t, err)
+		require.NotNil(t, got.EmailVerifiedAt, "the reset proved the inbox")
+
+		require.NoError(t, b.svc.ForgotPassword(ctx, u.Email))
+		_, late := b.lastLink(t, u.Email)
+		b.clock.Advance(61 * time.Minute)
+		require.True(t, apperr.Is(b.svc.ResetPassword(ctx, late, "yet another password"), apperr.Invalid), "expired after an hour")
+	})
+}

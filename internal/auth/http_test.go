@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pquerna/otp/totp"
 	"github.com/stretchr/testify/require"
 
 	"github.com/pulse-run/pulse/internal/auth"
@@ -419,4 +420,43 @@ func waitForMail(t *testing.T, dataDir, to, kind string) string {
 		return false
 	}, 20*time.Second, 50*time.Millisecond)
 	return token
+}
+
+func TestMFAOverHTTP(t *testing.T) {
+	t.Parallel()
+	dbtest.EachEngine(t, func(t *testing.T, e config.Engine) {
+		b := setup(t, e, nil)
+		email := b.register(t)
+		tok := b.login(t, email, password)
+		enr := decode[auth.TOTPEnrollment](t, apitest.Scenario{Method: "POST", Path: "/api/v1/auth/mfa/totp", Auth: tok.AccessToken, ExpectedStatus: 200}.Test(t, b.h).Body)
+		code, err := totp.GenerateCode(enr.Secret, time.Now())
+		require.NoError(t, err)
+		confirmed := apitest.Scenario{Method: "POST", Path: "/api/v1/auth/mfa/totp/confirm", Auth: tok.AccessToken, Body: `{"code":"` + code + `"}`,
+			ExpectedStatus: 200, ExpectedJSON: map[string]any{"recovery_codes.#": 10}}.Test(t, b.h)
+		recovery := decode[struct {
+			RecoveryCodes []string `json:"recovery_codes"`
+		}](t, confirmed.Body).RecoveryCodes
+
+		res := b.tokenRequest(t, url.Values{"grant_type": {"password"}, "username": {email}, "password": {password}})
+		require.Equal(t, 401, res.Status, res.Body)
+		require.Equal(t, problem, res.Header.Get("Content-Type"))
+		ch := decode[struct {
+			Error    string `json:"error"`
+			MFAToken string `json:"mfa_token"`
+			Code     string `json:"code"`
+		}](t, res.Body)
+		require.Equal(t, "mfa_required", ch.Error)
+		require.Equal(t, "unauthenticated", ch.Code)
+		require.NotEmpty(t, ch.MFAToken)
+		require.NotContains(t, res.Body, "access_token")
+
+		apitest.Run(t, b.h, []apitest.Scenario{
+			{Name: "wrong code", Method: "POST", Path: "/api/v1/auth/mfa/verify", Body: `{"mfa_token":"` + ch.MFAToken + `","code":"000000"}`,
+				ExpectedStatus: 422, ExpectedJSON: map[string]any{"errors.0.location": "body.code"}},
+			{Name: "bad challenge", Method: "POST", Path: "/api/v1/auth/mfa/verify", Body: `{"mfa_token":"nope","code":"000000"}`, ExpectedStatus: 401},
+			{Name: "an API key cannot enrol", Method: "POST", Path: "/api/v1/auth/mfa/totp", Auth: "pk_nope_nope", ExpectedStatus: 401},
+		})
+		apitest.Scenario{Method: "POST", Path: "/api/v1/auth/mfa/verify", Body: `{"mfa_token":"` + ch.MFAToken + `","code":"` + recovery[0] + `"}`,
+			ExpectedStatus: 200, ExpectedJSON: map[string]any{"token_type": "bearer"}}.Test(t, b.h)
+	})
 }

@@ -279,6 +279,11 @@ func (s *Service) PasswordLogin(ctx context.Context, email, password string) (*T
 			}
 		}
 	}
+	if on, err := s.mfaEnabled(ctx, u.ID); err != nil {
+		return nil, err
+	} else if on {
+		return nil, s.mfaChallenge(ctx, u)
+	}
 	return s.startSession(ctx, u, "aal1", "password")
 }
 
@@ -508,7 +513,14 @@ func (s *Service) JWKS() []JWK { return s.keys.keys() }
 func (s *Service) RotateSigningKey(ctx context.Context) (string, error) { return s.keys.rotate(ctx) }
 
 // RewrapSecrets re-encrypts auth's secrets under the vault's active key.
-func (s *Service) RewrapSecrets(ctx context.Context) (int, error) { return s.keys.rewrap(ctx) }
+func (s *Service) RewrapSecrets(ctx context.Context) (int, error) {
+	n, err := s.keys.rewrap(ctx)
+	if err != nil {
+		return n, err
+	}
+	m, err := s.rewrapTOTP(ctx)
+	return n + m, err
+}
 
 // PruneSuccessors forgets refresh successors past their grace window (a
 // maintenance pruner).

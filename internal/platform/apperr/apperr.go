@@ -54,7 +54,10 @@ type Error struct {
 	Message string
 	Fields  []FieldError
 	Retry   *Retry // with RateLimited
-	Cause   error
+	// Extensions are extra machine-readable members for the client, such as
+	// the challenge token of an MFA step (RFC 9457 extension members).
+	Extensions map[string]any
+	Cause      error
 }
 
 func (e *Error) Error() string {

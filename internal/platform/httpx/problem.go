@@ -40,7 +40,27 @@ type Problem struct {
 	RequestID string       `json:"request_id,omitempty" doc:"The X-Request-ID of the failed request; quote it in bug reports"`
 	Errors    []FieldError `json:"errors,omitempty" doc:"Invalid fields, for validation failures"`
 
-	headers http.Header // sent with the response (Retry-After…)
+	headers    http.Header    // sent with the response (Retry-After…)
+	extensions map[string]any // extra top-level members
+}
+
+// MarshalJSON adds the extension members next to the standard ones.
+func (p *Problem) MarshalJSON() ([]byte, error) {
+	type plain Problem
+	b, err := json.Marshal((*plain)(p))
+	if err != nil || len(p.extensions) == 0 {
+		return b, err
+	}
+	var m map[string]any
+	if err := json.Unmarshal(b, &m); err != nil {
+		return nil, err
+	}
+	for k, v := range p.extensions {
+		if _, taken := m[k]; !taken {
+			m[k] = v
+		}
+	}
+	return json.Marshal(m)
 }
 
 func (p *Problem) Error() string { return fmt.Sprintf("%d %s: %s", p.Status, p.Code, p.Detail) }
@@ -163,6 +183,7 @@ func fromAppErr(rc reqCtx, e *apperr.Error) *Problem {
 	for _, f := range e.Fields {
 		p.Errors = append(p.Errors, FieldError{Location: f.Path, Message: f.Message})
 	}
+	p.extensions = e.Extensions
 	if r := e.Retry; r != nil {
 		// RFC 9110 Retry-After and the IETF RateLimit header fields draft.
 		p.headers = http.Header{}

@@ -1,0 +1,126 @@
+package auth
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/pquerna/otp/totp"
+	"github.com/stretchr/testify/require"
+
+	"github.com/pulse-run/pulse/internal/platform/apperr"
+	"github.com/pulse-run/pulse/internal/platform/authn"
+	"github.com/pulse-run/pulse/internal/platform/db"
+	"github.com/pulse-run/pulse/internal/platform/db/dbtest"
+)
+
+func (b *svcBundle) code(t *testing.T, secret string) string {
+	t.Helper()
+	c, err := totp.GenerateCodeCustom(secret, b.clock.Now(), totpOpts)
+	require.NoError(t, err)
+	return c
+}
+
+// challenge signs in with the password and returns the MFA challenge token.
+func (b *svcBundle) challenge(t *testing.T, email string) string {
+	t.Helper()
+	_, err := b.svc.PasswordLogin(context.Background(), email, "correct horse battery")
+	e, ok := apperr.As(err)
+	require.True(t, ok, "got %v", err)
+	require.Equal(t, apperr.Unauthenticated, e.Code)
+	require.Equal(t, "mfa_required", e.Extensions["error"])
+	return e.Extensions["mfa_token"].(string)
+}
+
+func TestTOTP(t *testing.T) {
+	t.Parallel()
+	dbtest.Each(t, func(t *testing.T, d *db.DB) {
+		ctx := context.Background()
+		b := setupService(t, d)
+		u, tok := b.user(t)
+		p, err := b.svc.Authenticate(ctx, tok.AccessToken)
+		require.NoError(t, err)
+		me := authn.With(ctx, p)
+
+		_, err = b.svc.ConfirmTOTP(me, "123456")
+		require.True(t, apperr.Is(err, apperr.Conflict), "confirm before enrol: %v", err)
+		enr, err := b.svc.EnrollTOTP(me)
+		require.NoError(t, err)
+		require.Contains(t, enr.OTPAuthURL, "otpauth://totp/Pulse:")
+		_, err = b.svc.ConfirmTOTP(me, "000000")
+		require.True(t, apperr.Is(err, apperr.Invalid))
+		codes, err := b.svc.ConfirmTOTP(me, b.code(t, enr.Secret))
+		require.NoError(t, err)
+		require.Len(t, codes, 10)
+		_, err = b.svc.EnrollTOTP(me)
+		require.True(t, apperr.Is(err, apperr.Conflict), "already enabled")
+
+		// Password alone no longer yields tokens.
+		ch := b.challenge(t, u.Email)
+		_, err = b.svc.VerifyMFA(ctx, ch, "999999")
+		require.True(t, apperr.Is(err, apperr.Invalid))
+		_, err = b.svc.VerifyMFA(ctx, "forged", b.code(t, enr.Secret))
+		require.True(t, apperr.Is(err, apperr.Unauthenticated))
+
+		// The code used to confirm cannot be replayed in the same step.
+		_, err = b.svc.VerifyMFA(ctx, ch, b.code(t, enr.Secret))
+		require.ErrorContains(t, err, "already used")
+		b.clock.Advance(30 * time.Second)
+		tok2, err := b.svc.VerifyMFA(ctx, ch, b.code(t, enr.Secret))
+		require.NoError(t, err)
+		p2, err := b.svc.Authenticate(ctx, tok2.AccessToken)
+		require.NoError(t, err)
+		require.Equal(t, "aal2", p2.AAL, "the token records the second factor")
+		_, err = b.svc.VerifyMFA(ctx, ch, b.code(t, enr.Secret))
+		require.True(t, apperr.Is(err, apperr.Unauthenticated), "a challenge works once")
+
+		// A recovery code works once.
+		ch = b.challenge(t, u.Email)
+		_, err = b.svc.VerifyMFA(ctx, ch, codes[0])
+		require.NoError(t, err)
+		ch = b.challenge(t, u.Email)
+		_, err = b.svc.VerifyMFA(ctx, ch, codes[0])
+		require.True(t, apperr.Is(err, apperr.Invalid))
+		_, err = b.svc.VerifyMFA(ctx, ch, "  "+codes[1][:5]+" "+codes[1][6:]+" ")
+		require.NoError(t, err, "recovery codes are forgiving about spaces and dashes")
+
+		// Challenges expire.
+		ch = b.challenge(t, u.Email)
+		b.clock.Advance(6 * time.Minute)
+		_, err = b.svc.VerifyMFA(ctx, ch, b.code(t, enr.Secret))
+		require.True(t, apperr.Is(err, apperr.Unauthenticated))
+
+		// Disabling needs a valid code; then the password is enough again.
+		me2 := authn.With(ctx, p2)
+		require.True(t, apperr.Is(b.svc.DisableTOTP(me2, "000000"), apperr.Invalid))
+		b.clock.Advance(30 * time.Second)
+		require.NoError(t, b.svc.DisableTOTP(me2, b.code(t, enr.Secret)))
+		_, err = b.svc.PasswordLogin(ctx, u.Email, "correct horse battery")
+		require.NoError(t, err)
+	})
+}
+
+func TestMFAGuessesAreLimited(t *testing.T) {
+	t.Parallel()
+	dbtest.Each(t, func(t *testing.T, d *db.DB) {
+		ctx := context.Background()
+		b := setupService(t, d)
+		u, tok := b.user(t)
+		p, err := b.svc.Authenticate(ctx, tok.AccessToken)
+		require.NoError(t, err)
+		me := authn.With(ctx, p)
+		enr, err := b.svc.EnrollTOTP(me)
+		require.NoError(t, err)
+		_, err = b.svc.ConfirmTOTP(me, b.code(t, enr.Secret))
+		require.NoError(t, err)
+		b.clock.Advance(30 * time.Second)
+
+		ch := b.challenge(t, u.Email)
+		for range 5 {
+			_, err = b.svc.VerifyMFA(ctx, ch, "000000")
+			require.True(t, apperr.Is(err, apperr.Invalid))
+		}
+		_, err = b.svc.VerifyMFA(ctx, ch, b.code(t, enr.Secret))
+		require.True(t, apperr.Is(err, apperr.RateLimited), "the sixth guess on a challenge is refused, even a right one: %v", err)
+	})
+}

@@ -45,6 +45,32 @@ type Options struct {
 	HashParams *auth.HashParams
 	// AuthLimits overrides the auth rate limits.
 	AuthLimits *auth.Limits
+	// OAuthProviders replace configured providers of the same name (tests
+	// point them at a local fake).
+	OAuthProviders []*auth.Provider
+}
+
+// providers builds the sign-in providers enabled by the configuration.
+func providers(cfg *config.Config, opts Options) []*auth.Provider {
+	byName := map[string]*auth.Provider{}
+	for name, cl := range cfg.OAuth {
+		switch name {
+		case "google":
+			byName[name] = auth.GoogleProvider(cl.ID, cl.Secret)
+		case "github":
+			byName[name] = auth.GitHubProvider(cl.ID, cl.Secret)
+		case "microsoft":
+			byName[name] = auth.MicrosoftProvider(cl.ID, cl.Secret, cfg.MicrosoftTenant)
+		}
+	}
+	for _, p := range opts.OAuthProviders {
+		byName[p.Name] = p
+	}
+	out := make([]*auth.Provider, 0, len(byName))
+	for _, p := range byName {
+		out = append(out, p)
+	}
+	return out
 }
 
 func (o Options) hashParams() auth.HashParams {
@@ -145,7 +171,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opts Options
 	a.auth, err = auth.New(ctx, auth.Config{
 		Issuer: cfg.PublicURL, Audience: "pulse", AccessTTL: cfg.AccessTokenTTL, SessionTTL: cfg.SessionTTL,
 		RefreshGrace: 10 * time.Second, AppURL: cfg.AppURL, Hash: opts.hashParams(), Limits: opts.authLimits(),
-	}, auth.Deps{DB: a.db, Vault: a.vault, KV: store, Mailer: mail.NewOutbox(a.queue, a.vault, ids.New), Redis: a.redis, RedisPrefix: cfg.RedisPrefix, Audit: audit.New(a.db), Limiter: limiter, Logger: log})
+	}, auth.Deps{DB: a.db, Vault: a.vault, KV: store, Mailer: mail.NewOutbox(a.queue, a.vault, ids.New), Providers: providers(cfg, opts), Redis: a.redis, RedisPrefix: cfg.RedisPrefix, Audit: audit.New(a.db), Limiter: limiter, Logger: log})
 	if err != nil {
 		return nil, err
 	}

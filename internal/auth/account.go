@@ -99,11 +99,11 @@ func (s *Service) ChangePassword(ctx context.Context, current, next string) erro
 	if err != nil {
 		return err
 	}
-	hash := ""
-	if u.PasswordHash != nil {
-		hash = *u.PasswordHash
-	}
-	if ok, _, err := s.hasher.Verify(ctx, current, hash); err != nil {
+	// An account made through a provider has no password yet: it may set
+	// one from a signed-in session.
+	if u.PasswordHash == nil {
+		current = ""
+	} else if ok, _, err := s.hasher.Verify(ctx, current, *u.PasswordHash); err != nil {
 		return err
 	} else if !ok {
 		_ = s.audit.Record(ctx, audit.Event{Action: "user.password_change", Outcome: audit.Failure, ActorID: u.ID, SubjectID: u.ID})

@@ -3,10 +3,10 @@ package auth_test
 import (
 	"context"
 	"encoding/json"
+	"io"
 	"net/http"
 	"net/url"
 	"os"
-	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -29,6 +29,11 @@ type testBundle struct {
 
 func setup(t *testing.T, e config.Engine, env map[string]string) *testBundle {
 	t.Helper()
+	return setupWith(t, e, env, app.Options{})
+}
+
+func setupWith(t *testing.T, e config.Engine, env map[string]string, opts app.Options) *testBundle {
+	t.Helper()
 	vars := map[string]string{
 		"PULSE_DATA_DIR":     t.TempDir(),
 		"DATABASE_URL":       dbtest.DatabaseURL(t, e),
@@ -41,7 +46,12 @@ func setup(t *testing.T, e config.Engine, env map[string]string) *testBundle {
 	}
 	cfg, err := config.Register(nil).Load(func(k string) (string, bool) { v, ok := vars[k]; return v, ok })
 	require.NoError(t, err)
-	a, err := app.New(context.Background(), cfg, logging.New(&strings.Builder{}, "error", "json"), app.Options{HashParams: &cheapHash})
+	opts.HashParams = &cheapHash
+	var logs io.Writer = io.Discard
+	if os.Getenv("PULSE_TEST_LOG") != "" {
+		logs = os.Stderr // see what the server logged
+	}
+	a, err := app.New(context.Background(), cfg, logging.New(logs, "warn", "json"), opts)
 	require.NoError(t, err)
 	t.Cleanup(a.Close)
 	return &testBundle{app: a, h: a.Handler()}

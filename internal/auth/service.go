@@ -68,26 +68,28 @@ type Deps struct {
 	Audit       *audit.Log
 	Limiter     ratelimit.Limiter
 	Mailer      Mailer
+	Providers   []*Provider // enabled OAuth/OIDC providers
 	Logger      *slog.Logger
 	Now         func() time.Time
 }
 
 // Service holds auth's rules.
 type Service struct {
-	cfg     Config
-	db      *db.DB
-	store   *store
-	vault   *vault.Vault
-	keys    *keySet
-	tokens  *tokenIssuer
-	hasher  *Hasher
-	revoked revocations
-	kv      *kv.Store
-	mailer  Mailer
-	audit   *audit.Log
-	limiter ratelimit.Limiter
-	log     *slog.Logger
-	now     func() time.Time
+	cfg       Config
+	db        *db.DB
+	store     *store
+	vault     *vault.Vault
+	keys      *keySet
+	tokens    *tokenIssuer
+	hasher    *Hasher
+	revoked   revocations
+	kv        *kv.Store
+	mailer    Mailer
+	audit     *audit.Log
+	limiter   ratelimit.Limiter
+	providers map[string]*Provider
+	log       *slog.Logger
+	now       func() time.Time
 }
 
 // New builds the service and makes sure a signing key exists.
@@ -111,6 +113,10 @@ func New(ctx context.Context, cfg Config, d Deps) (*Service, error) {
 	}
 	if d.Redis != nil {
 		s.revoked = redisRevocations{c: d.Redis, prefix: d.RedisPrefix}
+	}
+	s.providers = map[string]*Provider{}
+	for _, p := range d.Providers {
+		s.providers[p.Name] = p
 	}
 	return s, nil
 }

@@ -55,12 +55,23 @@ type Config struct {
 	QueueWorkers        int
 	MaintenanceInterval time.Duration
 
+	// OAuth holds the client credentials of each enabled sign-in provider
+	// (google, github, microsoft).
+	OAuth           map[string]OAuthClient
+	MicrosoftTenant string
+
 	PublicURL      string // how clients reach this server; the token issuer
 	AppURL         string // the web app, for links in email
 	SMTPURL        string
 	MailFrom       string
 	AccessTokenTTL time.Duration
 	SessionTTL     time.Duration
+}
+
+// OAuthClient is an OAuth app registered with a provider.
+type OAuthClient struct {
+	ID     string
+	Secret string
 }
 
 // SQLitePath is where the embedded database lives.
@@ -224,8 +235,46 @@ var settings = []setting{
 		c.MailFrom = v
 		return nil
 	}},
+	oauthID("google"), oauthSecret("google"),
+	oauthID("github"), oauthSecret("github"),
+	oauthID("microsoft"), oauthSecret("microsoft"),
+	{env: "PULSE_OAUTH_MICROSOFT_TENANT", def: "common", usage: "Microsoft tenant: common, organizations, consumers or a tenant id", apply: func(c *Config, v string) error {
+		c.MicrosoftTenant = v
+		return nil
+	}},
 	{env: "PULSE_ACCESS_TOKEN_TTL", def: "15m", usage: "access token lifetime", apply: duration(func(c *Config, d time.Duration) { c.AccessTokenTTL = d })},
 	{env: "PULSE_SESSION_TTL", def: "720h", usage: "how long a session can be refreshed without signing in again", apply: duration(func(c *Config, d time.Duration) { c.SessionTTL = d })},
+}
+
+func oauthID(provider string) setting {
+	env := "PULSE_OAUTH_" + strings.ToUpper(provider) + "_CLIENT_ID"
+	return setting{env: env, usage: "enables sign-in with " + provider + " (with the client secret)", apply: func(c *Config, v string) error {
+		if v == "" {
+			return nil
+		}
+		if c.OAuth == nil {
+			c.OAuth = map[string]OAuthClient{}
+		}
+		c.OAuth[provider] = OAuthClient{ID: v}
+		return nil
+	}}
+}
+
+func oauthSecret(provider string) setting {
+	env := "PULSE_OAUTH_" + strings.ToUpper(provider) + "_CLIENT_SECRET"
+	return setting{env: env, secret: true, usage: provider + " OAuth client secret", apply: func(c *Config, v string) error {
+		cl, ok := c.OAuth[provider]
+		switch {
+		case ok && v == "":
+			return errors.New("required when the client id is set")
+		case !ok && v != "":
+			return errors.New("set the client id too")
+		case ok:
+			cl.Secret = v
+			c.OAuth[provider] = cl
+		}
+		return nil
+	}}
 }
 
 // Loader binds the settings to a FlagSet so a subcommand can parse its

@@ -1,0 +1,394 @@
+package auth
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/url"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/uptrace/bun"
+	"golang.org/x/oauth2"
+
+	"github.com/pulse-run/pulse/internal/platform/apperr"
+	"github.com/pulse-run/pulse/internal/platform/audit"
+	"github.com/pulse-run/pulse/internal/platform/authn"
+	"github.com/pulse-run/pulse/internal/platform/db"
+	"github.com/pulse-run/pulse/internal/platform/ids"
+	"github.com/pulse-run/pulse/internal/platform/kv"
+	"github.com/pulse-run/pulse/internal/platform/reqmeta"
+)
+
+// Identity links an account to a provider's user.
+type Identity struct {
+	bun.BaseModel `bun:"table:auth_identities"`
+
+	ID              string    `bun:"id,pk"`
+	UserID          string    `bun:"user_id,notnull"`
+	Provider        string    `bun:"provider,notnull"`
+	Subject         string    `bun:"subject,notnull"`
+	Email           string    `bun:"email,notnull"`
+	AccessTokenEnc  string    `bun:"access_token_enc,notnull"`
+	RefreshTokenEnc string    `bun:"refresh_token_enc,notnull"`
+	CreatedAt       time.Time `bun:"created_at,notnull"`
+	LastLoginAt     time.Time `bun:"last_login_at,notnull"`
+}
+
+const (
+	stateNamespace     = "auth.oauth_state"
+	loginCodeNamespace = "auth.login_code"
+	stateTTL           = 10 * time.Minute
+	loginCodeTTL       = 2 * time.Minute
+)
+
+// oauthState is what a sign-in remembers between leaving for the provider
+// and coming back. It is single use.
+type oauthState struct {
+	Provider   string `json:"provider"`
+	Verifier   string `json:"verifier"` // PKCE
+	Nonce      string `json:"nonce"`
+	RedirectTo string `json:"redirect_to"`
+	LinkUserID string `json:"link_user_id,omitempty"` // linking to a signed-in account
+}
+
+// Providers lists the enabled providers' names.
+func (s *Service) Providers() []string {
+	out := make([]string, 0, len(s.providers))
+	for n := range s.providers {
+		out = append(out, n)
+	}
+	sort.Strings(out)
+	return out
+}
+
+func (s *Service) provider(name string) (*Provider, error) {
+	p, ok := s.providers[name]
+	if !ok {
+		return nil, apperr.Errorf(apperr.NotFound, "sign-in with %q is not enabled", name)
+	}
+	return p, nil
+}
+
+func (s *Service) callbackURL(provider string) string {
+	return s.cfg.Issuer + "/api/v1/auth/oauth/" + provider + "/callback"
+}
+
+// safeRedirect accepts only a path on the app ("/dashboard"), so the flow
+// cannot be turned into an open redirect.
+func safeRedirect(p string) (string, error) {
+	if p == "" {
+		return "/", nil
+	}
+	u, err := url.Parse(p)
+	if err != nil || !strings.HasPrefix(p, "/") || strings.HasPrefix(p, "//") || strings.HasPrefix(p, "/\\") || u.Host != "" || u.Scheme != "" || len(p) > 1000 {
+		return "", apperr.InvalidField("query.redirect_to", "must be a path on the app, like /dashboard")
+	}
+	return p, nil
+}
+
+// StartOAuth returns the provider URL that begins a sign-in, or, when link
+// is set, a linking of the signed-in account.
+func (s *Service) StartOAuth(ctx context.Context, provider, redirectTo string, link bool) (string, error) {
+	p, err := s.provider(provider)
+	if err != nil {
+		return "", err
+	}
+	redirectTo, err = safeRedirect(redirectTo)
+	if err != nil {
+		return "", err
+	}
+	st := oauthState{Provider: provider, Verifier: oauth2.GenerateVerifier(), Nonce: newSecret(), RedirectTo: redirectTo}
+	if link {
+		pr, err := s.requireSession(ctx)
+		if err != nil {
+			return "", err
+		}
+		st.LinkUserID = pr.UserID
+	}
+	b, _ := json.Marshal(st)
+	state := newSecret()
+	if err := s.kv.Put(ctx, kv.PutParams{Namespace: stateNamespace, Key: hashSecret(state), Value: b, TTL: stateTTL}); err != nil {
+		return "", err
+	}
+	return p.authCodeURL(s.callbackURL(provider), state, st.Verifier, st.Nonce), nil
+}
+
+// oauthError is a failed sign-in reported back to the app.
+type oauthError struct{ code, description string }
+
+func (e *oauthError) Error() string { return e.code + ": " + e.description }
+
+// FinishOAuth handles the provider's callback and returns where to send
+// the browser: the app, with a one-time login code or an error. Nothing
+// about any account changes unless the whole sign-in is valid.
+func (s *Service) FinishOAuth(ctx context.Context, provider, code, state, providerError string) string {
+	redirectTo := "/"
+	result, err := s.finishOAuth(ctx, provider, code, state, providerError, &redirectTo)
+	q := url.Values{}
+	if err != nil {
+		var oe *oauthError
+		if !errors.As(err, &oe) {
+			s.log.ErrorContext(ctx, "oauth callback", "provider", provider, "err", err)
+			oe = &oauthError{"server_error", "the sign-in could not be completed"}
+		}
+		_ = s.audit.Record(ctx, audit.Event{Action: "auth.oauth_login", Outcome: audit.Failure, Details: map[string]any{"provider": provider, "error": oe.code}})
+		q.Set("error", oe.code)
+		q.Set("error_description", oe.description)
+	} else {
+		q.Set(result.key, result.value)
+	}
+	sep := "?"
+	if strings.Contains(redirectTo, "?") {
+		sep = "&"
+	}
+	return s.cfg.AppURL + redirectTo + sep + q.Encode()
+}
+
+type oauthResult struct{ key, value string }
+
+func (s *Service) finishOAuth(ctx context.Context, provider, code, state, providerError string, redirectTo *string) (*oauthResult, error) {
+	if len(state) == 0 || len(state) > 200 {
+		return nil, &oauthError{"invalid_state", "the sign-in expired or was not started here; try again"}
+	}
+	raw, err := s.kv.Take(ctx, stateNamespace, hashSecret(state))
+	if apperr.Is(err, apperr.NotFound) {
+		return nil, &oauthError{"invalid_state", "the sign-in expired or was not started here; try again"}
+	}
+	if err != nil {
+		return nil, err
+	}
+	var st oauthState
+	if err := json.Unmarshal(raw, &st); err != nil {
+		return nil, err
+	}
+	*redirectTo = st.RedirectTo
+	if st.Provider != provider {
+		return nil, &oauthError{"invalid_state", "the sign-in was started with another provider"}
+	}
+	if providerError != "" {
+		return nil, &oauthError{"access_denied", "the provider did not sign you in (" + providerError + ")"}
+	}
+	p, err := s.provider(provider)
+	if err != nil {
+		return nil, &oauthError{"invalid_request", "this provider is not enabled"}
+	}
+	if code == "" || len(code) > 2000 {
+		return nil, &oauthError{"invalid_request", "the provider sent no code"}
+	}
+	ext, err := p.exchange(ctx, s.callbackURL(provider), code, st.Verifier, st.Nonce)
+	if err != nil {
+		if errors.Is(err, errProvider) {
+			s.log.WarnContext(ctx, "oauth exchange", "provider", provider, "err", err)
+			return nil, &oauthError{"provider_error", "the provider could not confirm the sign-in; try again"}
+		}
+		return nil, err
+	}
+	if st.LinkUserID != "" {
+		if err := s.linkIdentity(ctx, st.LinkUserID, ext); err != nil {
+			return nil, err
+		}
+		return &oauthResult{"linked", provider}, nil
+	}
+	u, err := s.userForIdentity(ctx, ext)
+	if err != nil {
+		return nil, err
+	}
+	loginCode := newSecret()
+	if err := s.kv.Put(ctx, kv.PutParams{Namespace: loginCodeNamespace, Key: hashSecret(loginCode), Value: []byte(u.ID + " " + provider), TTL: loginCodeTTL}); err != nil {
+		return nil, err
+	}
+	return &oauthResult{"code", loginCode}, nil
+}
+
+// userForIdentity finds or creates the account an external identity signs
+// in to. An existing account is linked only when the provider vouches for
+// the email; otherwise its owner must sign in and link explicitly.
+func (s *Service) userForIdentity(ctx context.Context, ext *externalIdentity) (*User, error) {
+	now := s.now().UTC()
+	var existing Identity
+	err := s.db.W.NewSelect().Model(&existing).Where("provider = ? AND subject = ?", ext.Provider, ext.Subject).Scan(ctx)
+	if err == nil {
+		u, err := s.store.userByID(ctx, s.db.W, existing.UserID)
+		if err != nil {
+			return nil, err
+		}
+		if !u.Active {
+			return nil, &oauthError{"access_denied", "this account is deactivated"}
+		}
+		return u, s.saveProviderTokens(ctx, &existing, ext, now)
+	}
+	if !db.IsNoRows(err) {
+		return nil, err
+	}
+	if ext.Email == "" {
+		return nil, &oauthError{"email_required", "the provider did not share an email address"}
+	}
+	if _, err := normalizeEmail(ext.Email); err != nil {
+		return nil, &oauthError{"email_required", "the provider's email address is not usable"}
+	}
+	u, err := s.store.userByEmail(ctx, ext.Email)
+	switch {
+	case err == nil:
+		if !ext.EmailVerified {
+			return nil, &oauthError{"account_exists", "an account with this email exists; sign in to it and link " + ext.Provider + " from your settings"}
+		}
+		if !u.Active {
+			return nil, &oauthError{"access_denied", "this account is deactivated"}
+		}
+		return u, s.linkIdentity(ctx, u.ID, ext)
+	case !apperr.Is(err, apperr.NotFound):
+		return nil, err
+	}
+	u = &User{ID: ids.New(), Email: ext.Email, Name: truncate(ext.Name, 200), Timezone: "UTC", Locale: "en", Role: authn.RoleUser, Active: true, CreatedAt: now, UpdatedAt: now}
+	if ext.EmailVerified {
+		u.EmailVerifiedAt = &now
+	}
+	if strings.HasPrefix(ext.AvatarURL, "https://") && len(ext.AvatarURL) <= 2048 {
+		u.AvatarURL = ext.AvatarURL
+	}
+	err = s.db.InTx(ctx, func(ctx context.Context, tx *db.Tx) error {
+		if err := s.store.createUser(ctx, tx, u); err != nil {
+			return err
+		}
+		if err := s.insertIdentity(ctx, tx, u.ID, ext, now); err != nil {
+			return err
+		}
+		return s.audit.RecordTx(ctx, tx, audit.Event{Action: "user.register", ActorID: u.ID, SubjectID: u.ID, Details: map[string]any{"provider": ext.Provider}})
+	})
+	if err != nil {
+		return nil, err
+	}
+	return u, nil
+}
+
+func (s *Service) insertIdentity(ctx context.Context, idb bun.IDB, userID string, ext *externalIdentity, now time.Time) error {
+	id := &Identity{ID: ids.New(), UserID: userID, Provider: ext.Provider, Subject: ext.Subject, Email: ext.Email, CreatedAt: now, LastLoginAt: now}
+	if err := s.encryptProviderTokens(id, ext); err != nil {
+		return err
+	}
+	if _, err := idb.NewInsert().Model(id).Exec(ctx); err != nil {
+		if db.IsUniqueViolation(err) {
+			return &oauthError{"identity_taken", "this " + ext.Provider + " account is already linked to another account"}
+		}
+		return err
+	}
+	return nil
+}
+
+func (s *Service) linkIdentity(ctx context.Context, userID string, ext *externalIdentity) error {
+	return s.db.InTx(ctx, func(ctx context.Context, tx *db.Tx) error {
+		var existing Identity
+		err := tx.NewSelect().Model(&existing).Where("provider = ? AND subject = ?", ext.Provider, ext.Subject).Scan(ctx)
+		if err == nil {
+			if existing.UserID != userID {
+				return &oauthError{"identity_taken", "this " + ext.Provider + " account is already linked to another account"}
+			}
+			return nil
+		}
+		if !db.IsNoRows(err) {
+			return err
+		}
+		if err := s.insertIdentity(ctx, tx, userID, ext, s.now().UTC()); err != nil {
+			return err
+		}
+		return s.audit.RecordTx(ctx, tx, audit.Event{Action: "identity.link", ActorID: userID, SubjectID: userID, Details: map[string]any{"provider": ext.Provider}})
+	})
+}
+
+func (s *Service) encryptProviderTokens(id *Identity, ext *externalIdentity) error {
+	var err error
+	if ext.AccessToken != "" {
+		if id.AccessTokenEnc, err = s.vault.Encrypt([]byte(ext.AccessToken), "identity_access:"+id.ID); err != nil {
+			return err
+		}
+	}
+	if ext.RefreshToken != "" {
+		if id.RefreshTokenEnc, err = s.vault.Encrypt([]byte(ext.RefreshToken), "identity_refresh:"+id.ID); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (s *Service) saveProviderTokens(ctx context.Context, id *Identity, ext *externalIdentity, now time.Time) error {
+	if err := s.encryptProviderTokens(id, ext); err != nil {
+		return err
+	}
+	id.LastLoginAt, id.Email = now, ext.Email
+	_, err := s.db.W.NewUpdate().Model(id).Column("access_token_enc", "refresh_token_enc", "last_login_at", "email").WherePK().Exec(ctx)
+	return err
+}
+
+var errBadLoginCode = apperr.New(apperr.Unauthenticated, "invalid or expired code")
+
+// ExchangeLoginCode turns the one-time code from an OAuth callback into
+// tokens (grant_type=authorization_code).
+func (s *Service) ExchangeLoginCode(ctx context.Context, code string) (*Tokens, error) {
+	if err := s.limit(ctx, "login:ip:"+reqmeta.From(ctx).IP, s.cfg.Limits.LoginPerIP, 1); err != nil {
+		return nil, err
+	}
+	if code == "" || len(code) > 200 {
+		return nil, errBadLoginCode
+	}
+	v, err := s.kv.Take(ctx, loginCodeNamespace, hashSecret(code))
+	if apperr.Is(err, apperr.NotFound) {
+		return nil, errBadLoginCode
+	}
+	if err != nil {
+		return nil, err
+	}
+	userID, provider, _ := strings.Cut(string(v), " ")
+	u, err := s.store.userByID(ctx, s.db.W, userID)
+	if err != nil || !u.Active {
+		return nil, errBadLoginCode
+	}
+	if on, err := s.mfaEnabled(ctx, u.ID); err != nil {
+		return nil, err
+	} else if on {
+		return nil, s.mfaChallenge(ctx, u)
+	}
+	return s.startSession(ctx, u, "aal1", provider)
+}
+
+// Identities lists the caller's linked providers.
+func (s *Service) Identities(ctx context.Context) ([]Identity, error) {
+	p, err := authn.RequireScope(ctx, authn.ScopeRead)
+	if err != nil {
+		return nil, err
+	}
+	var out []Identity
+	err = s.db.R.NewSelect().Model(&out).Where("user_id = ?", p.UserID).Order("created_at").Scan(ctx)
+	return out, err
+}
+
+// UnlinkIdentity removes a linked provider, unless it is the account's
+// last way to sign in.
+func (s *Service) UnlinkIdentity(ctx context.Context, id string) error {
+	p, err := s.requireSession(ctx)
+	if err != nil {
+		return err
+	}
+	return s.db.InTx(ctx, func(ctx context.Context, tx *db.Tx) error {
+		var ident Identity
+		if err := tx.NewSelect().Model(&ident).Where("id = ? AND user_id = ?", id, p.UserID).Scan(ctx); err != nil {
+			return notFoundOr(err, "identity")
+		}
+		u, err := s.store.userByID(ctx, tx, p.UserID)
+		if err != nil {
+			return err
+		}
+		others, err := tx.NewSelect().Model((*Identity)(nil)).Where("user_id = ? AND id <> ?", p.UserID, id).Count(ctx)
+		if err != nil {
+			return err
+		}
+		if others == 0 && u.PasswordHash == nil {
+			return apperr.New(apperr.Conflict, "this is your only way to sign in: set a password or link another provider first")
+		}
+		if _, err := tx.NewDelete().Model((*Identity)(nil)).Where("id = ?", id).Exec(ctx); err != nil {
+			return err
+		}
+		return s.audit.RecordTx(ctx, tx, audit.Event{Action: "identity.unlink", ActorID: p.UserID, SubjectID: p.UserID, Details: map[string]any{"provider": ident.Provider}})
+	})
+}

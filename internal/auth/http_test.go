@@ -460,3 +460,41 @@ func TestMFAOverHTTP(t *testing.T) {
 			ExpectedStatus: 200, ExpectedJSON: map[string]any{"token_type": "bearer"}}.Test(t, b.h)
 	})
 }
+
+// With Redis configured, revocations live there: logout still stops the
+// token at once, and so does deactivation.
+func TestRevocationInRedis(t *testing.T) {
+	t.Parallel()
+	url := testRedisURL(t)
+	b := setup(t, config.SQLite, map[string]string{"REDIS_URL": url, "PULSE_REDIS_PREFIX": "test:" + uniqueEmail() + ":"})
+	email := b.register(t)
+	tok := b.login(t, email, password)
+	require.Equal(t, 204, b.status(t, "POST", "/api/v1/auth/logout", tok.AccessToken, ""))
+	require.Equal(t, 401, b.status(t, "GET", "/api/v1/users/me", tok.AccessToken, ""))
+	var n int
+	require.NoError(t, b.app.DB().R.NewSelect().Table("pulse_kv").ColumnExpr("count(*)").Where("namespace = 'auth.revoked'").Scan(context.Background(), &n))
+	require.Zero(t, n, "nothing written to the database's revocation list")
+}
+
+func TestVerificationAndMFAOverHTTP(t *testing.T) {
+	t.Parallel()
+	dbtest.EachEngine(t, func(t *testing.T, e config.Engine) {
+		b := setup(t, e, nil)
+		tok := b.login(t, b.register(t), password)
+		require.Equal(t, 202, b.status(t, "POST", "/api/v1/auth/verify/send", tok.AccessToken, ""))
+		require.Equal(t, 401, b.status(t, "POST", "/api/v1/auth/verify/send", "", ""))
+
+		enr := decode[auth.TOTPEnrollment](t, apitest.Scenario{Method: "POST", Path: "/api/v1/auth/mfa/totp", Auth: tok.AccessToken, ExpectedStatus: 200}.Test(t, b.h).Body)
+		code, err := totp.GenerateCode(enr.Secret, time.Now())
+		require.NoError(t, err)
+		res := apitest.Scenario{Method: "POST", Path: "/api/v1/auth/mfa/totp/confirm", Auth: tok.AccessToken, Body: `{"code":"` + code + `"}`, ExpectedStatus: 200}.Test(t, b.h)
+		recovery := decode[struct {
+			RecoveryCodes []string `json:"recovery_codes"`
+		}](t, res.Body).RecoveryCodes
+		apitest.Run(t, b.h, []apitest.Scenario{
+			{Name: "disable needs a valid code", Method: "DELETE", Path: "/api/v1/auth/mfa/totp", Auth: tok.AccessToken, Body: `{"code":"000000"}`, ExpectedStatus: 422},
+			{Name: "disable with a recovery code", Method: "DELETE", Path: "/api/v1/auth/mfa/totp", Auth: tok.AccessToken, Body: `{"code":"` + recovery[0] + `"}`, ExpectedStatus: 204},
+			{Name: "already disabled", Method: "DELETE", Path: "/api/v1/auth/mfa/totp", Auth: tok.AccessToken, Body: `{"code":"` + recovery[1] + `"}`, ExpectedStatus: 404},
+		})
+	})
+}

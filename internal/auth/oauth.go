@@ -392,3 +392,41 @@ func (s *Service) UnlinkIdentity(ctx context.Context, id string) error {
 		return s.audit.RecordTx(ctx, tx, audit.Event{Action: "identity.unlink", ActorID: p.UserID, SubjectID: p.UserID, Details: map[string]any{"provider": ident.Provider}})
 	})
 }
+
+// rewrapIdentities re-encrypts stored provider tokens made under an older
+// vault key.
+func (s *Service) rewrapIdentities(ctx context.Context) (int, error) {
+	var rows []Identity
+	if err := s.db.W.NewSelect().Model(&rows).Scan(ctx); err != nil {
+		return 0, err
+	}
+	n := 0
+	for i := range rows {
+		r := &rows[i]
+		changed := false
+		for _, f := range []struct {
+			val *string
+			aad string
+		}{{&r.AccessTokenEnc, "identity_access:" + r.ID}, {&r.RefreshTokenEnc, "identity_refresh:" + r.ID}} {
+			if *f.val == "" || !s.vault.Stale(*f.val) {
+				continue
+			}
+			pt, err := s.vault.Decrypt(ctx, *f.val, f.aad)
+			if err != nil {
+				return n, err
+			}
+			if *f.val, err = s.vault.Encrypt(pt, f.aad); err != nil {
+				return n, err
+			}
+			changed = true
+		}
+		if !changed {
+			continue
+		}
+		if _, err := s.db.W.NewUpdate().Model(r).Column("access_token_enc", "refresh_token_enc").WherePK().Exec(ctx); err != nil {
+			return n, err
+		}
+		n++
+	}
+	return n, nil
+}

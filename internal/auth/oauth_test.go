@@ -1,6 +1,7 @@
 package auth_test
 
 import (
+	"context"
 	"crypto/rand"
 	"math/big"
 	"net/http"
@@ -249,4 +250,21 @@ func TestOAuthBadInput(t *testing.T) {
 				ExpectedHeaders: map[string]string{"Location": appURL + "/?error=invalid_state&error_description=the+sign-in+expired+or+was+not+started+here%3B+try+again"}},
 		})
 	})
+}
+
+// Provider tokens are stored encrypted and survive a vault rotation.
+func TestProviderTokensRewrapped(t *testing.T) {
+	t.Parallel()
+	b := setupOAuth(t, config.SQLite)
+	b.signIn(t, b.google, person(true))
+	ctx := context.Background()
+	var enc string
+	require.NoError(t, b.app.DB().R.NewSelect().Table("auth_identities").Column("access_token_enc").Scan(ctx, &enc))
+	require.True(t, strings.HasPrefix(enc, "v1:"), "encrypted: %s", enc)
+	_, _, n, err := b.app.RotateKeys(ctx)
+	require.NoError(t, err)
+	require.GreaterOrEqual(t, n, 2, "signing key and identity tokens")
+	var after string
+	require.NoError(t, b.app.DB().R.NewSelect().Table("auth_identities").Column("access_token_enc").Scan(ctx, &after))
+	require.NotEqual(t, enc, after)
 }

@@ -525,7 +525,11 @@ func (s *Service) RewrapSecrets(ctx context.Context) (int, error) {
 		return n, err
 	}
 	m, err := s.rewrapTOTP(ctx)
-	return n + m, err
+	if err != nil {
+		return n + m, err
+	}
+	k, err := s.rewrapIdentities(ctx)
+	return n + m + k, err
 }
 
 // PruneSuccessors forgets refresh successors past their grace window (a

@@ -13,7 +13,6 @@ import (
 	"github.com/danielgtaylor/huma/v2"
 
 	"github.com/pulse-run/pulse/internal/platform/apperr"
-	"github.com/pulse-run/pulse/internal/platform/audit"
 	"github.com/pulse-run/pulse/internal/platform/authn"
 	"github.com/pulse-run/pulse/internal/platform/httpx"
 )
@@ -91,77 +90,6 @@ type resetInput struct {
 	}
 }
 
-type providersOutput struct {
-	Body struct {
-		Providers []string `json:"providers" doc:"names usable in /auth/oauth/{provider}/authorize"`
-	}
-}
-
-type authorizeInput struct {
-	Provider   string `path:"provider" maxLength:"32"`
-	RedirectTo string `query:"redirect_to" maxLength:"1000" doc:"a path on the app to return to, e.g. /dashboard"`
-}
-
-type linkInput struct {
-	Provider string `path:"provider" maxLength:"32"`
-	Body     struct {
-		RedirectTo string `json:"redirect_to,omitempty" maxLength:"1000"`
-	}
-}
-
-type callbackInput struct {
-	Provider string `path:"provider" maxLength:"32"`
-	Code     string `query:"code" maxLength:"2000"`
-	State    string `query:"state" maxLength:"200"`
-	Error    string `query:"error" maxLength:"200"`
-}
-
-type redirectOutput struct {
-	Status   int
-	Location string `header:"Location"`
-}
-
-type authURLOutput struct {
-	Body struct {
-		AuthorizationURL string `json:"authorization_url"`
-	}
-}
-
-type identityOut struct {
-	ID          string    `json:"id"`
-	Provider    string    `json:"provider"`
-	Email       string    `json:"email"`
-	CreatedAt   time.Time `json:"created_at"`
-	LastLoginAt time.Time `json:"last_login_at"`
-}
-
-type identitiesOutput struct {
-	Body struct {
-		Identities []identityOut `json:"identities"`
-	}
-}
-
-type enrollOutput struct{ Body TOTPEnrollment }
-
-type codeInput struct {
-	Body struct {
-		Code string `json:"code" maxLength:"32" doc:"a 6-digit TOTP code or a recovery code"`
-	}
-}
-
-type recoveryOutput struct {
-	Body struct {
-		RecoveryCodes []string `json:"recovery_codes" doc:"single-use codes for when the authenticator is lost; shown once"`
-	}
-}
-
-type mfaVerifyInput struct {
-	Body struct {
-		MFAToken string `json:"mfa_token" maxLength:"200"`
-		Code     string `json:"code" maxLength:"32"`
-	}
-}
-
 type sessionOut struct {
 	ID          string    `json:"id"`
 	Current     bool      `json:"current" doc:"the session making this request"`
@@ -199,76 +127,6 @@ type passwordInput struct {
 	}
 }
 
-type apiKeyOut struct {
-	ID         string     `json:"id"`
-	Name       string     `json:"name"`
-	Prefix     string     `json:"prefix" doc:"the key's first characters, to recognise it"`
-	Scopes     []string   `json:"scopes"`
-	CreatedAt  time.Time  `json:"created_at"`
-	LastUsedAt *time.Time `json:"last_used_at"`
-	ExpiresAt  *time.Time `json:"expires_at"`
-	Key        string     `json:"key,omitempty" doc:"the secret: returned once, at creation"`
-}
-
-func apiKeyOutOf(k *APIKey) apiKeyOut {
-	return apiKeyOut{ID: k.ID, Name: k.Name, Prefix: k.Prefix, Scopes: strings.Split(k.Scopes, ","), CreatedAt: k.CreatedAt, LastUsedAt: k.LastUsedAt, ExpiresAt: k.ExpiresAt}
-}
-
-type createKeyInput struct {
-	Body struct {
-		Name          string   `json:"name" maxLength:"100"`
-		Scopes        []string `json:"scopes,omitempty" maxItems:"3" doc:"read, write, admin (admins only); default read"`
-		ExpiresInDays int      `json:"expires_in_days,omitempty" minimum:"0" maximum:"3650" doc:"0 or absent: never expires"`
-	}
-}
-
-type keyOutput struct{ Body apiKeyOut }
-
-type keysOutput struct {
-	Body struct {
-		APIKeys []apiKeyOut `json:"api_keys"`
-	}
-}
-
-type adminUsersInput struct {
-	Email  string `query:"email" maxLength:"254" doc:"part of the email"`
-	Cursor string `query:"cursor" maxLength:"64"`
-	Limit  int    `query:"limit" minimum:"0" maximum:"200"`
-}
-
-type adminUsersOutput struct {
-	Body struct {
-		Users      []UserOut `json:"users"`
-		NextCursor string    `json:"next_cursor,omitempty"`
-	}
-}
-
-type adminPatchInput struct {
-	ID   string `path:"id" maxLength:"64"`
-	Body struct {
-		Active *bool   `json:"active,omitempty"`
-		Role   *string `json:"role,omitempty" enum:"user,admin"`
-	}
-}
-
-type auditInput struct {
-	Action    string    `query:"action" maxLength:"100"`
-	ActorID   string    `query:"actor_id" maxLength:"64"`
-	SubjectID string    `query:"subject_id" maxLength:"64"`
-	Outcome   string    `query:"outcome" enum:"success,failure,"`
-	Since     time.Time `query:"since"`
-	Until     time.Time `query:"until"`
-	Cursor    string    `query:"cursor" maxLength:"64"`
-	Limit     int       `query:"limit" minimum:"0" maximum:"200"`
-}
-
-type auditOutput struct {
-	Body struct {
-		Events     []audit.Event `json:"events"`
-		NextCursor string        `json:"next_cursor,omitempty"`
-	}
-}
-
 type jwksOutput struct {
 	CacheControl string `header:"Cache-Control"`
 	Body         struct {
@@ -278,6 +136,24 @@ type jwksOutput struct {
 
 // Register adds auth's operations: root is for /.well-known, v1 for the rest.
 func Register(root huma.API, v1 *httpx.API, s *Service) {
+	registerTokenOps(v1, s)
+	registerAccountOps(v1, s)
+	registerAPIKeyOps(v1, s)
+	registerMFAOps(v1, s)
+	registerOAuthOps(v1, s)
+	registerAdminOps(v1, s)
+	tag := []string{"Auth"}
+	huma.Register(root, huma.Operation{OperationID: "jwks", Method: http.MethodGet, Path: "/.well-known/jwks.json", Tags: tag,
+		Summary: "Public keys that verify access tokens (JWKS)"},
+		func(context.Context, *struct{}) (*jwksOutput, error) {
+			out := &jwksOutput{CacheControl: "public, max-age=300"}
+			out.Body.Keys = s.JWKS()
+			return out, nil
+		})
+}
+
+// registerTokenOps: registration, the token endpoint, email flows, sessions.
+func registerTokenOps(v1 *httpx.API, s *Service) {
 	tag := []string{"Auth"}
 	httpx.Register(v1, huma.Operation{OperationID: "register", Method: http.MethodPost, Path: "/auth/register", Tags: tag,
 		Summary: "Create an account", DefaultStatus: http.StatusCreated},
@@ -348,96 +224,6 @@ func Register(root huma.API, v1 *httpx.API, s *Service) {
 			return nil, s.ResetPassword(ctx, in.Body.Token, in.Body.NewPassword)
 		})
 
-	otag := []string{"OAuth"}
-	httpx.Register(v1, huma.Operation{OperationID: "oauth-providers", Method: http.MethodGet, Path: "/auth/oauth/providers", Tags: otag,
-		Summary: "Enabled sign-in providers"},
-		func(context.Context, *struct{}) (*providersOutput, error) {
-			out := &providersOutput{}
-			out.Body.Providers = s.Providers()
-			return out, nil
-		})
-	httpx.Register(v1, huma.Operation{OperationID: "oauth-authorize", Method: http.MethodGet, Path: "/auth/oauth/{provider}/authorize", Tags: otag,
-		Summary:       "Begin signing in with a provider (redirects to it)",
-		Description:   "The provider sends the browser back to the callback, which redirects to the app at redirect_to with ?code=… (exchange it at /auth/token with grant_type=authorization_code) or ?error=….",
-		DefaultStatus: http.StatusFound},
-		func(ctx context.Context, in *authorizeInput) (*redirectOutput, error) {
-			u, err := s.StartOAuth(ctx, in.Provider, in.RedirectTo, false)
-			if err != nil {
-				return nil, err
-			}
-			return &redirectOutput{Status: http.StatusFound, Location: u}, nil
-		})
-	httpx.Register(v1, huma.Operation{OperationID: "oauth-link", Method: http.MethodPost, Path: "/auth/oauth/{provider}/link", Tags: otag,
-		Summary: "Begin linking a provider to my account", Description: "Returns the URL to send the browser to.", Security: bearer},
-		func(ctx context.Context, in *linkInput) (*authURLOutput, error) {
-			u, err := s.StartOAuth(ctx, in.Provider, in.Body.RedirectTo, true)
-			if err != nil {
-				return nil, err
-			}
-			out := &authURLOutput{}
-			out.Body.AuthorizationURL = u
-			return out, nil
-		})
-	httpx.Register(v1, huma.Operation{OperationID: "oauth-callback", Method: http.MethodGet, Path: "/auth/oauth/{provider}/callback", Tags: otag,
-		Summary: "Where the provider returns the browser (redirects to the app)", DefaultStatus: http.StatusFound},
-		func(ctx context.Context, in *callbackInput) (*redirectOutput, error) {
-			return &redirectOutput{Status: http.StatusFound, Location: s.FinishOAuth(ctx, in.Provider, in.Code, in.State, in.Error)}, nil
-		})
-	httpx.Register(v1, huma.Operation{OperationID: "list-identities", Method: http.MethodGet, Path: "/auth/identities", Tags: otag,
-		Summary: "My linked providers", Security: bearer},
-		func(ctx context.Context, _ *struct{}) (*identitiesOutput, error) {
-			list, err := s.Identities(ctx)
-			if err != nil {
-				return nil, err
-			}
-			out := &identitiesOutput{}
-			out.Body.Identities = make([]identityOut, len(list))
-			for i, x := range list {
-				out.Body.Identities[i] = identityOut{ID: x.ID, Provider: x.Provider, Email: x.Email, CreatedAt: x.CreatedAt, LastLoginAt: x.LastLoginAt}
-			}
-			return out, nil
-		})
-	httpx.Register(v1, huma.Operation{OperationID: "unlink-identity", Method: http.MethodDelete, Path: "/auth/identities/{id}", Tags: otag,
-		Summary: "Unlink a provider (not the last way to sign in)", DefaultStatus: http.StatusNoContent, Security: bearer},
-		func(ctx context.Context, in *idPath) (*struct{}, error) { return nil, s.UnlinkIdentity(ctx, in.ID) })
-
-	mtag := []string{"MFA"}
-	httpx.Register(v1, huma.Operation{OperationID: "enroll-totp", Method: http.MethodPost, Path: "/auth/mfa/totp", Tags: mtag,
-		Summary: "Start TOTP enrolment", Description: "Returns the secret and an otpauth:// URI for an authenticator app; confirm with a code to enable it.", Security: bearer},
-		func(ctx context.Context, _ *struct{}) (*enrollOutput, error) {
-			e, err := s.EnrollTOTP(ctx)
-			if err != nil {
-				return nil, err
-			}
-			return &enrollOutput{Body: *e}, nil
-		})
-	httpx.Register(v1, huma.Operation{OperationID: "confirm-totp", Method: http.MethodPost, Path: "/auth/mfa/totp/confirm", Tags: mtag,
-		Summary: "Enable TOTP with a first code; returns recovery codes once", Security: bearer},
-		func(ctx context.Context, in *codeInput) (*recoveryOutput, error) {
-			codes, err := s.ConfirmTOTP(ctx, in.Body.Code)
-			if err != nil {
-				return nil, err
-			}
-			out := &recoveryOutput{}
-			out.Body.RecoveryCodes = codes
-			return out, nil
-		})
-	httpx.Register(v1, huma.Operation{OperationID: "disable-totp", Method: http.MethodDelete, Path: "/auth/mfa/totp", Tags: mtag,
-		Summary: "Disable TOTP (needs a current or recovery code)", DefaultStatus: http.StatusNoContent, Security: bearer},
-		func(ctx context.Context, in *codeInput) (*struct{}, error) {
-			return nil, s.DisableTOTP(ctx, in.Body.Code)
-		})
-	httpx.Register(v1, huma.Operation{OperationID: "verify-mfa", Method: http.MethodPost, Path: "/auth/mfa/verify", Tags: mtag,
-		Summary:     "Finish a sign-in that answered mfa_required",
-		Description: "When an account has MFA, the password grant answers 401 with error mfa_required and an mfa_token. Send it here with a TOTP or recovery code to get tokens (aal2)."},
-		func(ctx context.Context, in *mfaVerifyInput) (*tokenOutput, error) {
-			t, err := s.VerifyMFA(ctx, in.Body.MFAToken, in.Body.Code)
-			if err != nil {
-				return nil, err
-			}
-			return &tokenOutput{CacheControl: "no-store", Pragma: "no-cache", Body: *t}, nil
-		})
-
 	httpx.Register(v1, huma.Operation{OperationID: "list-sessions", Method: http.MethodGet, Path: "/auth/sessions", Tags: tag,
 		Summary: "List my signed-in sessions", Security: bearer},
 		func(ctx context.Context, _ *struct{}) (*sessionsOutput, error) {
@@ -460,123 +246,6 @@ func Register(root huma.API, v1 *httpx.API, s *Service) {
 		Summary: "Sign out everywhere", DefaultStatus: http.StatusNoContent, Security: bearer},
 		func(ctx context.Context, _ *struct{}) (*struct{}, error) { return nil, s.RevokeAllSessions(ctx) })
 
-	utag := []string{"Users"}
-	httpx.Register(v1, huma.Operation{OperationID: "get-me", Method: http.MethodGet, Path: "/users/me", Tags: utag,
-		Summary: "My account", Security: bearer},
-		func(ctx context.Context, _ *struct{}) (*userBody, error) {
-			u, err := s.Me(ctx)
-			if err != nil {
-				return nil, err
-			}
-			return &userBody{Body: userOut(u)}, nil
-		})
-	httpx.Register(v1, huma.Operation{OperationID: "update-me", Method: http.MethodPatch, Path: "/users/me", Tags: utag,
-		Summary: "Change my profile", Security: bearer},
-		func(ctx context.Context, in *updateMeInput) (*userBody, error) {
-			u, err := s.UpdateMe(ctx, UpdateMeParams{Name: in.Body.Name, AvatarURL: in.Body.AvatarURL, Timezone: in.Body.Timezone, Locale: in.Body.Locale})
-			if err != nil {
-				return nil, err
-			}
-			return &userBody{Body: userOut(u)}, nil
-		})
-	httpx.Register(v1, huma.Operation{OperationID: "change-password", Method: http.MethodPost, Path: "/users/me/password", Tags: utag,
-		Summary: "Change my password (signs out my other sessions)", DefaultStatus: http.StatusNoContent, Security: bearer},
-		func(ctx context.Context, in *passwordInput) (*struct{}, error) {
-			return nil, s.ChangePassword(ctx, in.Body.CurrentPassword, in.Body.NewPassword)
-		})
-	httpx.Register(v1, huma.Operation{OperationID: "delete-me", Method: http.MethodDelete, Path: "/users/me", Tags: utag,
-		Summary: "Delete my account", DefaultStatus: http.StatusNoContent, Security: bearer},
-		func(ctx context.Context, _ *struct{}) (*struct{}, error) { return nil, s.DeleteMe(ctx) })
-
-	ktag := []string{"API keys"}
-	httpx.Register(v1, huma.Operation{OperationID: "create-api-key", Method: http.MethodPost, Path: "/api-keys", Tags: ktag,
-		Summary: "Create an API key (the secret is shown once)", DefaultStatus: http.StatusCreated, Security: bearer},
-		func(ctx context.Context, in *createKeyInput) (*keyOutput, error) {
-			k, err := s.CreateAPIKey(ctx, CreateAPIKeyParams{Name: in.Body.Name, Scopes: in.Body.Scopes, ExpiresIn: time.Duration(in.Body.ExpiresInDays) * 24 * time.Hour})
-			if err != nil {
-				return nil, err
-			}
-			out := apiKeyOutOf(&k.APIKey)
-			out.Key = k.Secret
-			return &keyOutput{Body: out}, nil
-		})
-	httpx.Register(v1, huma.Operation{OperationID: "list-api-keys", Method: http.MethodGet, Path: "/api-keys", Tags: ktag,
-		Summary: "List my API keys", Security: bearer},
-		func(ctx context.Context, _ *struct{}) (*keysOutput, error) {
-			list, err := s.ListAPIKeys(ctx)
-			if err != nil {
-				return nil, err
-			}
-			out := &keysOutput{}
-			out.Body.APIKeys = make([]apiKeyOut, len(list))
-			for i := range list {
-				out.Body.APIKeys[i] = apiKeyOutOf(&list[i])
-			}
-			return out, nil
-		})
-	httpx.Register(v1, huma.Operation{OperationID: "revoke-api-key", Method: http.MethodDelete, Path: "/api-keys/{id}", Tags: ktag,
-		Summary: "Revoke an API key", DefaultStatus: http.StatusNoContent, Security: bearer},
-		func(ctx context.Context, in *idPath) (*struct{}, error) { return nil, s.RevokeAPIKey(ctx, in.ID) })
-
-	atag := []string{"Admin"}
-	httpx.Register(v1, huma.Operation{OperationID: "admin-list-users", Method: http.MethodGet, Path: "/admin/users", Tags: atag,
-		Summary: "List accounts", Security: bearer},
-		func(ctx context.Context, in *adminUsersInput) (*adminUsersOutput, error) {
-			list, next, err := s.ListUsers(ctx, ListUsersParams{Email: in.Email, Before: in.Cursor, Limit: in.Limit})
-			if err != nil {
-				return nil, err
-			}
-			out := &adminUsersOutput{}
-			out.Body.Users = make([]UserOut, len(list))
-			for i := range list {
-				out.Body.Users[i] = userOut(&list[i])
-			}
-			out.Body.NextCursor = next
-			return out, nil
-		})
-	httpx.Register(v1, huma.Operation{OperationID: "admin-update-user", Method: http.MethodPatch, Path: "/admin/users/{id}", Tags: atag,
-		Summary: "Activate, deactivate or change the role of an account", Security: bearer},
-		func(ctx context.Context, in *adminPatchInput) (*userBody, error) {
-			var u *User
-			var err error
-			if in.Body.Active != nil {
-				if u, err = s.SetActive(ctx, in.ID, *in.Body.Active); err != nil {
-					return nil, err
-				}
-			}
-			if in.Body.Role != nil {
-				if u, err = s.SetRole(ctx, in.ID, *in.Body.Role); err != nil {
-					return nil, err
-				}
-			}
-			if u == nil {
-				return nil, apperr.InvalidField("body", "give active and/or role")
-			}
-			return &userBody{Body: userOut(u)}, nil
-		})
-	httpx.Register(v1, huma.Operation{OperationID: "admin-audit", Method: http.MethodGet, Path: "/admin/audit", Tags: atag,
-		Summary: "Read the audit log, newest first", Security: bearer},
-		func(ctx context.Context, in *auditInput) (*auditOutput, error) {
-			list, next, err := s.AuditEvents(ctx, audit.Filter{Action: in.Action, ActorID: in.ActorID, SubjectID: in.SubjectID,
-				Outcome: in.Outcome, Since: in.Since, Until: in.Until, Before: in.Cursor, Limit: in.Limit})
-			if err != nil {
-				return nil, err
-			}
-			out := &auditOutput{}
-			out.Body.Events, out.Body.NextCursor = list, next
-			if out.Body.Events == nil {
-				out.Body.Events = []audit.Event{}
-			}
-			return out, nil
-		})
-
-	huma.Register(root, huma.Operation{OperationID: "jwks", Method: http.MethodGet, Path: "/.well-known/jwks.json", Tags: tag,
-		Summary: "Public keys that verify access tokens (JWKS)"},
-		func(context.Context, *struct{}) (*jwksOutput, error) {
-			out := &jwksOutput{CacheControl: "public, max-age=300"}
-			out.Body.Keys = s.JWKS()
-			return out, nil
-		})
 }
 
 func parseTokenRequest(contentType string, body []byte) (tokenRequest, error) {

@@ -137,16 +137,12 @@ func (k *keySet) rewrap(ctx context.Context) (int, error) {
 	}
 	n := 0
 	for _, r := range rows {
-		if !k.vault.Stale(r.PrivateEnc) {
+		enc, changed, err := k.vault.Rewrap(ctx, r.PrivateEnc, "signing_key:"+r.ID)
+		if err != nil {
+			return n, err
+		}
+		if !changed {
 			continue
-		}
-		seed, err := k.vault.Decrypt(ctx, r.PrivateEnc, "signing_key:"+r.ID)
-		if err != nil {
-			return n, err
-		}
-		enc, err := k.vault.Encrypt(seed, "signing_key:"+r.ID)
-		if err != nil {
-			return n, err
 		}
 		if _, err := k.db.W.NewUpdate().Model((*signingKeyRow)(nil)).Set("private_enc = ?", enc).Where("id = ?", r.ID).Exec(ctx); err != nil {
 			return n, err

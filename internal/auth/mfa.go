@@ -324,16 +324,12 @@ func (s *Service) rewrapTOTP(ctx context.Context) (int, error) {
 	}
 	n := 0
 	for _, r := range rows {
-		if !s.vault.Stale(r.SecretEnc) {
+		enc, changed, err := s.vault.Rewrap(ctx, r.SecretEnc, "totp:"+r.UserID)
+		if err != nil {
+			return n, err
+		}
+		if !changed {
 			continue
-		}
-		pt, err := s.vault.Decrypt(ctx, r.SecretEnc, "totp:"+r.UserID)
-		if err != nil {
-			return n, err
-		}
-		enc, err := s.vault.Encrypt(pt, "totp:"+r.UserID)
-		if err != nil {
-			return n, err
 		}
 		if _, err := s.db.W.NewUpdate().Model((*totpRow)(nil)).Set("secret_enc = ?", enc).Where("user_id = ?", r.UserID).Exec(ctx); err != nil {
 			return n, err

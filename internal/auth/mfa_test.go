@@ -32,6 +32,22 @@ func (b *svcBundle) challenge(t *testing.T, email string) string {
 	return e.Extensions["mfa_token"].(string)
 }
 
+// withTOTP signs a new user in, enrols and confirms TOTP, and returns the
+// user, a context acting as them, the secret and the recovery codes.
+func (b *svcBundle) withTOTP(t *testing.T) (*User, context.Context, string, []string) {
+	t.Helper()
+	ctx := context.Background()
+	u, tok := b.user(t)
+	p, err := b.svc.Authenticate(ctx, tok.AccessToken)
+	require.NoError(t, err)
+	me := authn.With(ctx, p)
+	enr, err := b.svc.EnrollTOTP(me)
+	require.NoError(t, err)
+	codes, err := b.svc.ConfirmTOTP(me, b.code(t, enr.Secret))
+	require.NoError(t, err)
+	return u, me, enr.Secret, codes
+}
+
 func TestTOTP(t *testing.T) {
 	t.Parallel()
 	dbtest.Each(t, func(t *testing.T, d *db.DB) {
@@ -105,22 +121,15 @@ func TestMFAGuessesAreLimited(t *testing.T) {
 	dbtest.Each(t, func(t *testing.T, d *db.DB) {
 		ctx := context.Background()
 		b := setupService(t, d)
-		u, tok := b.user(t)
-		p, err := b.svc.Authenticate(ctx, tok.AccessToken)
-		require.NoError(t, err)
-		me := authn.With(ctx, p)
-		enr, err := b.svc.EnrollTOTP(me)
-		require.NoError(t, err)
-		_, err = b.svc.ConfirmTOTP(me, b.code(t, enr.Secret))
-		require.NoError(t, err)
+		u, _, secret, _ := b.withTOTP(t)
 		b.clock.Advance(30 * time.Second)
 
 		ch := b.challenge(t, u.Email)
 		for range 5 {
-			_, err = b.svc.VerifyMFA(ctx, ch, "000000")
+			_, err := b.svc.VerifyMFA(ctx, ch, "000000")
 			require.True(t, apperr.Is(err, apperr.Invalid))
 		}
-		_, err = b.svc.VerifyMFA(ctx, ch, b.code(t, enr.Secret))
+		_, err := b.svc.VerifyMFA(ctx, ch, b.code(t, secret))
 		require.True(t, apperr.Is(err, apperr.RateLimited), "the sixth guess on a challenge is refused, even a right one: %v", err)
 	})
 }

@@ -403,24 +403,15 @@ func (s *Service) rewrapIdentities(ctx context.Context) (int, error) {
 	n := 0
 	for i := range rows {
 		r := &rows[i]
-		changed := false
-		for _, f := range []struct {
-			val *string
-			aad string
-		}{{&r.AccessTokenEnc, "identity_access:" + r.ID}, {&r.RefreshTokenEnc, "identity_refresh:" + r.ID}} {
-			if *f.val == "" || !s.vault.Stale(*f.val) {
-				continue
-			}
-			pt, err := s.vault.Decrypt(ctx, *f.val, f.aad)
-			if err != nil {
-				return n, err
-			}
-			if *f.val, err = s.vault.Encrypt(pt, f.aad); err != nil {
-				return n, err
-			}
-			changed = true
+		var a, b bool
+		var err error
+		if r.AccessTokenEnc, a, err = s.vault.Rewrap(ctx, r.AccessTokenEnc, "identity_access:"+r.ID); err != nil {
+			return n, err
 		}
-		if !changed {
+		if r.RefreshTokenEnc, b, err = s.vault.Rewrap(ctx, r.RefreshTokenEnc, "identity_refresh:"+r.ID); err != nil {
+			return n, err
+		}
+		if !a && !b {
 			continue
 		}
 		if _, err := s.db.W.NewUpdate().Model(r).Column("access_token_enc", "refresh_token_enc").WherePK().Exec(ctx); err != nil {

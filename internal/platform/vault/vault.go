@@ -213,3 +213,17 @@ func split(ciphertext string) (keyID, body string, ok bool) {
 	}
 	return parts[1], parts[2], true
 }
+
+// Rewrap re-encrypts ciphertext under the active key if it was made under
+// another; changed says whether the caller must store the new value.
+func (v *Vault) Rewrap(ctx context.Context, ciphertext, aad string) (string, bool, error) {
+	if ciphertext == "" || !v.Stale(ciphertext) {
+		return ciphertext, false, nil
+	}
+	pt, err := v.Decrypt(ctx, ciphertext, aad)
+	if err != nil {
+		return "", false, err
+	}
+	out, err := v.Encrypt(pt, aad)
+	return out, err == nil, err
+}

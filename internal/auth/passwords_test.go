@@ -30,9 +30,9 @@ func TestHasher(t *testing.T) {
 	ok, _, err = h.Verify(ctx, "wrong", enc)
 	require.NoError(t, err)
 	require.False(t, ok)
-	ok, _, err = h.Verify(ctx, "dummy", "")
+	ok, _, err = h.Verify(ctx, "", "")
 	require.NoError(t, err)
-	require.False(t, ok, "no hash never matches, not even the dummy's password")
+	require.False(t, ok, "no hash never matches, whatever the password")
 
 	// A hash made with older parameters still verifies and asks for a rehash.
 	stronger := NewHasher(HashParams{MemoryKiB: 128, Time: 1, Threads: 1})
@@ -43,6 +43,17 @@ func TestHasher(t *testing.T) {
 
 	_, _, err = h.Verify(ctx, "x", "$bcrypt$nope")
 	require.Error(t, err)
+}
+
+// An unknown user costs a full hash, like a known one.
+func TestDummyHashCostsAFullHash(t *testing.T) {
+	t.Parallel()
+	h := NewHasher(testParams)
+	p, salt, key, err := decode(h.dummy)
+	require.NoError(t, err)
+	require.Equal(t, testParams, p)
+	require.Len(t, salt, saltLen)
+	require.Len(t, key, keyLen)
 }
 
 func TestDefaultParamsMeetOWASP(t *testing.T) {

@@ -19,6 +19,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/riverqueue/river"
 
+	"github.com/pulse-run/pulse/internal/agent"
 	"github.com/pulse-run/pulse/internal/auth"
 	"github.com/pulse-run/pulse/internal/platform/audit"
 	"github.com/pulse-run/pulse/internal/platform/buildinfo"
@@ -31,6 +32,7 @@ import (
 	"github.com/pulse-run/pulse/internal/platform/queue"
 	"github.com/pulse-run/pulse/internal/platform/ratelimit"
 	"github.com/pulse-run/pulse/internal/platform/vault"
+	"github.com/pulse-run/pulse/internal/tool"
 )
 
 const apiDescription = "Pulse is the whole backend of an AI-agent product in one binary. " +
@@ -185,7 +187,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opts Options
 
 	a.router = buildRouter(routerParams{
 		log: log, registry: a.registry, cfg: cfg, checks: a.checks(), opts: opts,
-		features: features{auth: a.auth},
+		features: features{auth: a.auth, agents: agent.New(a.db, tool.Catalog{}, nil)},
 	})
 	return a, nil
 }

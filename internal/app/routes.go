@@ -6,9 +6,11 @@ import (
 
 	"github.com/danielgtaylor/huma/v2"
 
+	"github.com/pulse-run/pulse/internal/agent"
 	"github.com/pulse-run/pulse/internal/auth"
 	"github.com/pulse-run/pulse/internal/platform/buildinfo"
 	"github.com/pulse-run/pulse/internal/platform/httpx"
+	"github.com/pulse-run/pulse/internal/tool"
 )
 
 // features are the services every feature package's HTTP operations need.
@@ -16,7 +18,8 @@ import (
 // Register call in registerRoutes. A nil field is allowed when only the
 // OpenAPI document is being built.
 type features struct {
-	auth *auth.Service
+	auth   *auth.Service
+	agents *agent.Service
 }
 
 // registerRoutes attaches every feature's operations under /api/v1 (and the
@@ -25,6 +28,8 @@ type features struct {
 func registerRoutes(root huma.API, v1 *httpx.API, f features) {
 	registerMeta(v1)
 	auth.Register(root, v1, f.auth)
+	tool.Register(v1)
+	agent.Register(v1, f.agents)
 }
 
 type metaOutput struct {

@@ -48,7 +48,7 @@ func Run(t *testing.T, h http.Handler, scenarios []Scenario) {
 }
 
 // Test performs the request and checks every expectation.
-func (s Scenario) Test(t *testing.T, h http.Handler) Response {
+func (s Scenario) Test(t testing.TB, h http.Handler) Response {
 	t.Helper()
 	var body io.Reader
 	if s.Body != "" {
@@ -92,7 +92,7 @@ func (s Scenario) Test(t *testing.T, h http.Handler) Response {
 	return res
 }
 
-func toJSON(t *testing.T, v any) string {
+func toJSON(t testing.TB, v any) string {
 	t.Helper()
 	b, err := json.Marshal(v)
 	require.NoError(t, err)

@@ -95,14 +95,14 @@ type idInput struct {
 	ID string `path:"id" maxLength:"64"`
 }
 
-type listInput struct {
+type agentListInput struct {
 	Limit  int    `query:"limit" minimum:"0" maximum:"100"`
 	Cursor string `query:"cursor" maxLength:"64"`
 	Q      string `query:"q" maxLength:"200" doc:"words in the name or description"`
 	Tag    string `query:"tag" maxLength:"32"`
 }
 
-type listOutput struct {
+type agentListOutput struct {
 	Body struct {
 		Items      []AgentOut `json:"items"`
 		NextCursor string     `json:"next_cursor,omitempty"`
@@ -179,12 +179,12 @@ func Register(v1 *httpx.API, s *Service) {
 		})
 	httpx.Register(v1, huma.Operation{OperationID: "list-agents", Method: http.MethodGet, Path: "/agents", Tags: tag,
 		Summary: "My agents and those shared with me", Security: bearer},
-		func(ctx context.Context, in *listInput) (*listOutput, error) {
+		func(ctx context.Context, in *agentListInput) (*agentListOutput, error) {
 			list, next, err := s.List(ctx, ListParams{Query: in.Q, Tag: in.Tag, Cursor: in.Cursor, Limit: in.Limit})
 			if err != nil {
 				return nil, err
 			}
-			out := &listOutput{}
+			out := &agentListOutput{}
 			out.Body.Items = make([]AgentOut, len(list))
 			for i := range list {
 				out.Body.Items[i] = agentOut(&list[i].Agent, list[i].Access)

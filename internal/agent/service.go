@@ -525,3 +525,17 @@ func (s *Service) ownerOnly(ctx context.Context, id string) (*Agent, error) {
 	}
 	return a, nil
 }
+
+// ForRun returns the current spec of an agent the caller may run, and its
+// version.
+func (s *Service) ForRun(ctx context.Context, id string) (*Spec, int, error) {
+	a, _, _, err := s.load(ctx, id, PermRun)
+	if err != nil {
+		return nil, 0, err
+	}
+	v, err := s.store.version(ctx, s.db.R, a.ID, a.CurrentVersion)
+	if err != nil {
+		return nil, 0, err
+	}
+	return &v.Spec, v.Version, nil
+}

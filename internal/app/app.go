@@ -21,6 +21,7 @@ import (
 
 	"github.com/pulse-run/pulse/internal/agent"
 	"github.com/pulse-run/pulse/internal/auth"
+	"github.com/pulse-run/pulse/internal/llm"
 	"github.com/pulse-run/pulse/internal/platform/audit"
 	"github.com/pulse-run/pulse/internal/platform/buildinfo"
 	"github.com/pulse-run/pulse/internal/platform/config"
@@ -32,6 +33,7 @@ import (
 	"github.com/pulse-run/pulse/internal/platform/queue"
 	"github.com/pulse-run/pulse/internal/platform/ratelimit"
 	"github.com/pulse-run/pulse/internal/platform/vault"
+	"github.com/pulse-run/pulse/internal/run"
 	"github.com/pulse-run/pulse/internal/tool"
 )
 
@@ -50,6 +52,9 @@ type Options struct {
 	// OAuthProviders replace configured providers of the same name (tests
 	// point them at a local fake).
 	OAuthProviders []*auth.Provider
+	// Models adds model providers by name ("openai", …); tests use
+	// in-process fakes.
+	Models map[string]llm.Provider
 }
 
 // providers builds the sign-in providers enabled by the configuration.
@@ -187,9 +192,20 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opts Options
 
 	a.router = buildRouter(routerParams{
 		log: log, registry: a.registry, cfg: cfg, checks: a.checks(), opts: opts,
-		features: features{auth: a.auth, agents: agent.New(a.db, tool.Catalog{}, nil)},
+		features: a.features(opts),
 	})
 	return a, nil
+}
+
+func (a *App) features(opts Options) features {
+	agents := agent.New(a.db, tool.Catalog{}, nil)
+	models := llm.NewRegistry()
+	// Provider adapters (OpenAI, Anthropic, Gemini) are registered here from
+	// configuration as they are built; tests add in-process models.
+	for name, p := range opts.Models {
+		models.Register(name, p)
+	}
+	return features{auth: a.auth, agents: agents, runs: run.New(a.db, agents, models, nil)}
 }
 
 // Migrate applies Pulse's and the queue's migrations.

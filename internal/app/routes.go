@@ -10,6 +10,7 @@ import (
 	"github.com/pulse-run/pulse/internal/auth"
 	"github.com/pulse-run/pulse/internal/platform/buildinfo"
 	"github.com/pulse-run/pulse/internal/platform/httpx"
+	"github.com/pulse-run/pulse/internal/run"
 	"github.com/pulse-run/pulse/internal/tool"
 )
 
@@ -20,6 +21,7 @@ import (
 type features struct {
 	auth   *auth.Service
 	agents *agent.Service
+	runs   *run.Service
 }
 
 // registerRoutes attaches every feature's operations under /api/v1 (and the
@@ -30,6 +32,7 @@ func registerRoutes(root huma.API, v1 *httpx.API, f features) {
 	auth.Register(root, v1, f.auth)
 	tool.Register(v1)
 	agent.Register(v1, f.agents)
+	run.Register(v1, f.runs)
 }
 
 type metaOutput struct {

@@ -21,14 +21,10 @@ type Builtin struct {
 	Parameters  json.RawMessage `json:"parameters" doc:"JSON Schema of the arguments"`
 }
 
-// Builtins is the catalog of built-in tools.
+// Builtins is the catalog of built-in tools: only tools that work are listed.
 var Builtins = []Builtin{
 	{Name: "current_time", Description: "The current date and time, in a given IANA time zone (default UTC).",
 		Parameters: json.RawMessage(`{"type":"object","properties":{"timezone":{"type":"string","description":"IANA time zone, e.g. Europe/Paris"}},"additionalProperties":false}`)},
-	{Name: "web_fetch", Description: "Fetch a public web page and return its readable text.",
-		Parameters: json.RawMessage(`{"type":"object","properties":{"url":{"type":"string","format":"uri","description":"http(s) URL of a public page"}},"required":["url"],"additionalProperties":false}`)},
-	{Name: "web_search", Description: "Search the web and return the top results with titles, URLs and snippets.",
-		Parameters: json.RawMessage(`{"type":"object","properties":{"query":{"type":"string","minLength":1},"max_results":{"type":"integer","minimum":1,"maximum":20}},"required":["query"],"additionalProperties":false}`)},
 }
 
 // Catalog answers questions about tools.

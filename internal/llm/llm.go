@@ -1,0 +1,121 @@
+// Package llm is the one interface Pulse uses to talk to language models:
+// chat with tools, structured output and token usage, whatever the
+// provider. Each provider lives in its own package (their SDKs are heavy to
+// compile) and is registered by name.
+package llm
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+)
+
+// Roles of messages.
+const (
+	RoleSystem    = "system"
+	RoleUser      = "user"
+	RoleAssistant = "assistant"
+	RoleTool      = "tool"
+)
+
+// Message is one chat message.
+type Message struct {
+	Role       string     `json:"role"`
+	Content    string     `json:"content,omitempty"`
+	ToolCalls  []ToolCall `json:"tool_calls,omitempty"`   // assistant: tools it wants called
+	ToolCallID string     `json:"tool_call_id,omitempty"` // tool: which call this answers
+	Name       string     `json:"name,omitempty"`         // tool: the tool's name
+}
+
+// ToolCall is the model asking for a tool.
+type ToolCall struct {
+	ID        string          `json:"id"`
+	Name      string          `json:"name"`
+	Arguments json.RawMessage `json:"arguments"` // as the model wrote them: may be invalid
+}
+
+// Tool describes a callable tool to the model.
+type Tool struct {
+	Name        string          `json:"name"`
+	Description string          `json:"description"`
+	Parameters  json.RawMessage `json:"parameters"` // JSON Schema
+}
+
+// Request is one model call.
+type Request struct {
+	Model        string // the provider's model name, without the provider prefix
+	Messages     []Message
+	Tools        []Tool
+	Temperature  *float64
+	TopP         *float64
+	MaxTokens    int
+	OutputSchema json.RawMessage // ask for JSON matching this schema
+}
+
+// Usage counts tokens.
+type Usage struct {
+	InputTokens  int `json:"input_tokens"`
+	OutputTokens int `json:"output_tokens"`
+}
+
+// Add sums usage.
+func (u Usage) Add(o Usage) Usage {
+	return Usage{InputTokens: u.InputTokens + o.InputTokens, OutputTokens: u.OutputTokens + o.OutputTokens}
+}
+
+// Response is the model's answer.
+type Response struct {
+	Message      Message // role assistant: text and/or tool calls
+	Usage        Usage
+	FinishReason string
+}
+
+// Provider is a model API.
+type Provider interface {
+	Chat(ctx context.Context, req Request) (*Response, error)
+}
+
+// Error is a provider failure, classified so callers can retry or fall back.
+type Error struct {
+	Provider   string
+	Status     int  // HTTP status, if any
+	Retryable  bool // rate limit, overload, timeout, 5xx
+	RateLimit  bool
+	RetryAfter string // the provider's Retry-After, if sent
+	Err        error
+}
+
+func (e *Error) Error() string {
+	return fmt.Sprintf("%s: status %d: %v", e.Provider, e.Status, e.Err)
+}
+
+func (e *Error) Unwrap() error { return e.Err }
+
+// ErrUnknownProvider means no provider is registered under a name.
+var ErrUnknownProvider = errors.New("llm: provider not configured")
+
+// Registry resolves "provider/model" to a provider and a model name.
+type Registry struct {
+	providers map[string]Provider
+}
+
+// NewRegistry returns an empty registry.
+func NewRegistry() *Registry { return &Registry{providers: map[string]Provider{}} }
+
+// Register adds or replaces a provider.
+func (r *Registry) Register(name string, p Provider) { r.providers[name] = p }
+
+// Resolve splits "provider/model" and finds the provider.
+func (r *Registry) Resolve(model string) (Provider, string, error) {
+	name, m, ok := strings.Cut(model, "/")
+	if !ok || m == "" {
+		return nil, "", fmt.Errorf("llm: model %q is not provider/model", model)
+	}
+	p, ok := r.providers[name]
+	if !ok {
+		return nil, "", fmt.Errorf("%w: %s", ErrUnknownProvider, name)
+	}
+	return p, m, nil
+}

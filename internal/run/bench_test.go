@@ -1,0 +1,64 @@
+package run
+
+import (
+	"context"
+	"encoding/json"
+	"testing"
+	"time"
+
+	"github.com/pulse-run/pulse/internal/agent"
+	"github.com/pulse-run/pulse/internal/llm"
+	"github.com/pulse-run/pulse/internal/platform/config"
+	"github.com/pulse-run/pulse/internal/platform/db/dbtest"
+	"github.com/pulse-run/pulse/internal/platform/ids"
+)
+
+// zeroModel answers instantly: one tool call, then (every other turn) text.
+type zeroModel struct{}
+
+var benchCall = []llm.ToolCall{{ID: "c", Name: "current_time", Arguments: json.RawMessage(`{}`)}}
+
+func (zeroModel) Chat(_ context.Context, req llm.Request) (*llm.Response, error) {
+	if req.Messages[len(req.Messages)-1].Role == llm.RoleTool {
+		return &llm.Response{Message: llm.Message{Role: llm.RoleAssistant, Content: "done"}, Usage: llm.Usage{InputTokens: 1, OutputTokens: 1}}, nil
+	}
+	return &llm.Response{Message: llm.Message{Role: llm.RoleAssistant, ToolCalls: benchCall}, Usage: llm.Usage{InputTokens: 1, OutputTokens: 1}}, nil
+}
+
+// BenchmarkLoopTurn is the loop's own cost per turn (one model call plus
+// one tool call) against an in-process zero-latency model. Each op is a
+// two-turn run, reported per turn. "memory" keeps the trace in memory;
+// "sqlite" commits each step to the embedded database as production does.
+func BenchmarkLoopTurn(b *testing.B) {
+	reg := llm.NewRegistry()
+	reg.Register("openai", zeroModel{})
+	l := &Loop{Models: reg, Now: time.Now}
+	s := agent.Spec{Instructions: "x", Model: "openai/zero", Tools: []agent.ToolRef{{Type: "builtin", Name: "current_time"}}}
+	ctx := context.Background()
+	run := func(b *testing.B, rec func() Recorder) {
+		b.ReportAllocs()
+		for b.Loop() {
+			out := l.Execute(ctx, LoopParams{Spec: s, Input: "hi", Recorder: rec()})
+			if out.Status != StatusSucceeded {
+				b.Fatal(out.ErrorMessage)
+			}
+		}
+		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/2/1000, "µs/turn")
+	}
+	b.Run("memory", func(b *testing.B) { run(b, func() Recorder { return &memRecorder{} }) })
+	b.Run("sqlite", func(b *testing.B) {
+		d := dbtest.Open(b, config.SQLite)
+		_, err := d.W.NewRaw("INSERT INTO users (id, email, role, active, created_at, updated_at) VALUES ('u', 'u@x.io', 'user', TRUE, ?, ?)", time.Now(), time.Now()).Exec(ctx)
+		if err != nil {
+			b.Fatal(err)
+		}
+		run(b, func() Recorder {
+			id := ids.New()
+			r := &Run{ID: id, AgentID: "a", AgentVersion: 1, OwnerID: "u", Status: StatusRunning, Input: "hi", CreatedAt: time.Now()}
+			if _, err := d.W.NewInsert().Model(r).Exec(ctx); err != nil {
+				b.Fatal(err)
+			}
+			return dbRecorder{db: d, runID: id}
+		})
+	})
+}

@@ -1,0 +1,132 @@
+package run
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"time"
+
+	"github.com/danielgtaylor/huma/v2"
+
+	"github.com/pulse-run/pulse/internal/platform/httpx"
+)
+
+var bearer = []map[string][]string{{"bearer": {}}, {"oauth2": {}}}
+
+// RunOut is a run as the API shows it.
+type RunOut struct {
+	ID           string          `json:"id"`
+	AgentID      string          `json:"agent_id"`
+	AgentVersion int             `json:"agent_version"`
+	Status       string          `json:"status" enum:"queued,running,requires_action,succeeded,failed,cancelled"`
+	Input        string          `json:"input"`
+	Output       json.RawMessage `json:"output,omitempty" doc:"a JSON string, or the JSON object matching the agent's output_schema"`
+	Error        *RunError       `json:"error,omitempty"`
+	Usage        Usage           `json:"usage"`
+	CreatedAt    time.Time       `json:"created_at"`
+	FinishedAt   *time.Time      `json:"finished_at,omitempty"`
+}
+
+// RunError explains a failed run.
+type RunError struct {
+	Code    string `json:"code" doc:"e.g. max_turns_exceeded, provider_error, invalid_output"`
+	Message string `json:"message"`
+}
+
+// Usage is the run's token count.
+type Usage struct {
+	InputTokens  int `json:"input_tokens"`
+	OutputTokens int `json:"output_tokens"`
+}
+
+func runOut(r *Run) RunOut {
+	out := RunOut{ID: r.ID, AgentID: r.AgentID, AgentVersion: r.AgentVersion, Status: r.Status, Input: r.Input, Output: r.Output,
+		Usage: Usage{r.InputTokens, r.OutputTokens}, CreatedAt: r.CreatedAt, FinishedAt: r.FinishedAt}
+	if r.ErrorCode != "" {
+		out.Error = &RunError{Code: r.ErrorCode, Message: r.ErrorMessage}
+	}
+	return out
+}
+
+type runBody struct{ Body RunOut }
+
+type startInput struct {
+	AgentID string `path:"id" maxLength:"64"`
+	Body    struct {
+		Input string `json:"input" doc:"the user's message"`
+	}
+}
+
+type idInput struct {
+	ID string `path:"id" maxLength:"64"`
+}
+
+type stepsOutput struct {
+	Body struct {
+		Items []Step `json:"items"`
+	}
+}
+
+type runListInput struct {
+	AgentID string `query:"agent_id" maxLength:"64"`
+	Status  string `query:"status" enum:"queued,running,requires_action,succeeded,failed,cancelled,"`
+	Cursor  string `query:"cursor" maxLength:"64"`
+	Limit   int    `query:"limit" minimum:"0" maximum:"100"`
+}
+
+type runListOutput struct {
+	Body struct {
+		Items      []RunOut `json:"items"`
+		NextCursor string   `json:"next_cursor,omitempty"`
+	}
+}
+
+// Register adds the run operations.
+func Register(v1 *httpx.API, s *Service) {
+	tag := []string{"Runs"}
+	httpx.Register(v1, huma.Operation{OperationID: "run-agent", Method: http.MethodPost, Path: "/agents/{id}/runs", Tags: tag,
+		Summary: "Run an agent and wait for the result", Security: bearer},
+		func(ctx context.Context, in *startInput) (*runBody, error) {
+			r, err := s.RunNow(ctx, StartParams{AgentID: in.AgentID, Input: in.Body.Input})
+			if err != nil {
+				return nil, err
+			}
+			return &runBody{Body: runOut(r)}, nil
+		})
+	httpx.Register(v1, huma.Operation{OperationID: "get-run", Method: http.MethodGet, Path: "/runs/{id}", Tags: tag, Summary: "A run", Security: bearer},
+		func(ctx context.Context, in *idInput) (*runBody, error) {
+			r, err := s.Get(ctx, in.ID)
+			if err != nil {
+				return nil, err
+			}
+			return &runBody{Body: runOut(r)}, nil
+		})
+	httpx.Register(v1, huma.Operation{OperationID: "list-run-steps", Method: http.MethodGet, Path: "/runs/{id}/steps", Tags: tag,
+		Summary: "A run's decision trace: every model call and tool call, in order", Security: bearer},
+		func(ctx context.Context, in *idInput) (*stepsOutput, error) {
+			steps, err := s.Steps(ctx, in.ID)
+			if err != nil {
+				return nil, err
+			}
+			out := &stepsOutput{}
+			out.Body.Items = steps
+			if out.Body.Items == nil {
+				out.Body.Items = []Step{}
+			}
+			return out, nil
+		})
+	httpx.Register(v1, huma.Operation{OperationID: "list-runs", Method: http.MethodGet, Path: "/runs", Tags: tag, Summary: "My runs, newest first", Security: bearer},
+		func(ctx context.Context, in *runListInput) (*runListOutput, error) {
+			list, next, err := s.List(ctx, ListParams{AgentID: in.AgentID, Status: in.Status, Cursor: in.Cursor, Limit: in.Limit})
+			if err != nil {
+				return nil, err
+			}
+			out := &runListOutput{}
+			out.Body.Items = make([]RunOut, len(list))
+			for i := range list {
+				out.Body.Items[i] = runOut(&list[i])
+			}
+			out.Body.NextCursor = next
+			return out, nil
+		})
+}

@@ -1,0 +1,64 @@
+package run_test
+
+import (
+	"encoding/json"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/pulse-run/pulse/internal/app"
+	"github.com/pulse-run/pulse/internal/app/apptest"
+	"github.com/pulse-run/pulse/internal/llm"
+	"github.com/pulse-run/pulse/internal/llm/llmtest"
+	"github.com/pulse-run/pulse/internal/platform/config"
+	"github.com/pulse-run/pulse/internal/platform/db/dbtest"
+	"github.com/pulse-run/pulse/internal/platform/httpx/apitest"
+)
+
+func TestRunsOverHTTP(t *testing.T) {
+	t.Parallel()
+	dbtest.EachEngine(t, func(t *testing.T, e config.Engine) {
+		model := llmtest.New(
+			llmtest.Call(llm.ToolCall{ID: "c1", Name: "current_time", Arguments: json.RawMessage(`{"timezone":"UTC"}`)}),
+			llmtest.Say("It is morning."))
+		b := apptest.New(t, e, nil, app.Options{Models: map[string]llm.Provider{"openai": model}})
+		alice, bob := b.NewUser(t), b.NewUser(t)
+		res := apitest.Scenario{Method: "POST", Path: "/api/v1/agents", Auth: alice.Token, ExpectedStatus: 201,
+			Body: `{"name":"Clock","instructions":"Tell the time.","model":"openai/gpt-test","tools":[{"type":"builtin","name":"current_time"}]}`}.Test(t, b.H)
+		agentID := decodeID(t, res.Body)
+
+		run := apitest.Scenario{Method: "POST", Path: "/api/v1/agents/" + agentID + "/runs", Auth: alice.Token, Body: `{"input":"What time is it?"}`,
+			ExpectedStatus: 200, ExpectedJSON: map[string]any{"status": "succeeded", "output": "It is morning.", "agent_version": 1,
+				"usage.input_tokens": 22, "usage.output_tokens": 13}}.Test(t, b.H)
+		runID := decodeID(t, run.Body)
+
+		apitest.Run(t, b.H, []apitest.Scenario{
+			{Name: "get", Method: "GET", Path: "/api/v1/runs/" + runID, Auth: alice.Token, ExpectedStatus: 200, ExpectedJSON: map[string]any{"status": "succeeded"}},
+			{Name: "the trace, in order", Method: "GET", Path: "/api/v1/runs/" + runID + "/steps", Auth: alice.Token, ExpectedStatus: 200,
+				ExpectedJSON: map[string]any{"items.#": 3, "items.0.kind": "model", "items.1.kind": "tool", "items.1.name": "current_time",
+					"items.1.status": "succeeded", "items.2.output.text": "It is morning."}},
+			{Name: "listed", Method: "GET", Path: "/api/v1/runs?agent_id=" + agentID + "&status=succeeded", Auth: alice.Token, ExpectedStatus: 200,
+				ExpectedJSON: map[string]any{"items.#": 1, "items.0.id": runID}},
+			{Name: "another user's run is 404", Method: "GET", Path: "/api/v1/runs/" + runID, Auth: bob.Token, ExpectedStatus: 404},
+			{Name: "and its steps too", Method: "GET", Path: "/api/v1/runs/" + runID + "/steps", Auth: bob.Token, ExpectedStatus: 404},
+			{Name: "bob cannot run alice's private agent", Method: "POST", Path: "/api/v1/agents/" + agentID + "/runs", Auth: bob.Token, Body: `{"input":"hi"}`, ExpectedStatus: 404},
+			{Name: "bob's list is empty", Method: "GET", Path: "/api/v1/runs", Auth: bob.Token, ExpectedStatus: 200, ExpectedJSON: map[string]any{"items.#": 0}},
+			{Name: "empty input", Method: "POST", Path: "/api/v1/agents/" + agentID + "/runs", Auth: alice.Token, Body: `{"input":"  "}`, ExpectedStatus: 422},
+			{Name: "needs auth", Method: "POST", Path: "/api/v1/agents/" + agentID + "/runs", Body: `{"input":"hi"}`, ExpectedStatus: 401},
+		})
+
+		// A provider that is not configured is a recorded, explained failure.
+		res = apitest.Scenario{Method: "POST", Path: "/api/v1/agents", Auth: alice.Token, ExpectedStatus: 201,
+			Body: `{"name":"Claude","instructions":"x","model":"anthropic/claude-test"}`}.Test(t, b.H)
+		apitest.Scenario{Method: "POST", Path: "/api/v1/agents/" + decodeID(t, res.Body) + "/runs", Auth: alice.Token, Body: `{"input":"hi"}`,
+			ExpectedStatus: 200, ExpectedJSON: map[string]any{"status": "failed", "error.code": "provider_unavailable"}}.Test(t, b.H)
+	})
+}
+
+func decodeID(t *testing.T, body string) string {
+	t.Helper()
+	var v struct{ ID string }
+	require.NoError(t, json.Unmarshal([]byte(body), &v))
+	require.NotEmpty(t, v.ID)
+	return v.ID
+}

@@ -1,0 +1,171 @@
+package run
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/pulse-run/pulse/internal/agent"
+	"github.com/pulse-run/pulse/internal/llm"
+	"github.com/pulse-run/pulse/internal/llm/llmtest"
+)
+
+// memRecorder keeps steps in memory.
+type memRecorder struct {
+	mu    sync.Mutex
+	steps []Step
+}
+
+func (m *memRecorder) Step(_ context.Context, s *Step) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.steps = append(m.steps, *s)
+	return nil
+}
+
+type loopBundle struct {
+	loop  *Loop
+	model *llmtest.Scripted
+	rec   *memRecorder
+}
+
+func setupLoop(t *testing.T, turns ...llmtest.Turn) *loopBundle {
+	t.Helper()
+	m := llmtest.New(turns...)
+	reg := llm.NewRegistry()
+	reg.Register("openai", m)
+	fixed := time.Date(2026, 11, 22, 9, 30, 0, 0, time.UTC)
+	return &loopBundle{loop: &Loop{Models: reg, Now: func() time.Time { return fixed }}, model: m, rec: &memRecorder{}}
+}
+
+func spec(mut ...func(*agent.Spec)) agent.Spec {
+	s := agent.Spec{Name: "a", Instructions: "Be useful.", Model: "openai/gpt-test", Tools: []agent.ToolRef{{Type: "builtin", Name: "current_time"}}}
+	for _, m := range mut {
+		m(&s)
+	}
+	return s
+}
+
+func (b *loopBundle) run(t *testing.T, s agent.Spec) Outcome {
+	t.Helper()
+	return b.loop.Execute(context.Background(), LoopParams{RunID: "r1", Spec: s, Input: "What time is it in Paris?", Recorder: b.rec})
+}
+
+func call(id, name, args string) llm.ToolCall {
+	return llm.ToolCall{ID: id, Name: name, Arguments: json.RawMessage(args)}
+}
+
+func TestToolLoop(t *testing.T) {
+	t.Parallel()
+	b := setupLoop(t, llmtest.Call(call("c1", "current_time", `{"timezone":"Europe/Paris"}`)), llmtest.Say("It is 10:30 in Paris."))
+	out := b.run(t, spec())
+	require.Equal(t, StatusSucceeded, out.Status, out.ErrorMessage)
+	require.JSONEq(t, `"It is 10:30 in Paris."`, string(out.Output))
+	require.Equal(t, llm.Usage{InputTokens: 22, OutputTokens: 13}, out.Usage)
+
+	calls := b.model.Calls()
+	require.Len(t, calls, 2)
+	require.Equal(t, "gpt-test", calls[0].Model, "the provider prefix is stripped")
+	require.Equal(t, "current_time", calls[0].Tools[0].Name)
+	require.Equal(t, llm.RoleSystem, calls[0].Messages[0].Role)
+	last := calls[1].Messages[len(calls[1].Messages)-1]
+	require.Equal(t, llm.RoleTool, last.Role)
+	require.Equal(t, "c1", last.ToolCallID)
+	require.Contains(t, last.Content, `"iso":"2026-11-22T10:30:00+01:00"`)
+
+	require.Len(t, b.rec.steps, 3)
+	require.Equal(t, []string{StepModel, StepTool, StepModel}, []string{b.rec.steps[0].Kind, b.rec.steps[1].Kind, b.rec.steps[2].Kind})
+	require.Equal(t, []int{1, 2, 3}, []int{b.rec.steps[0].Seq, b.rec.steps[1].Seq, b.rec.steps[2].Seq})
+	require.Equal(t, 12, b.rec.steps[0].InputTokens)
+	require.Contains(t, string(b.rec.steps[1].Input), "Europe/Paris")
+}
+
+func TestParallelToolCalls(t *testing.T) {
+	t.Parallel()
+	b := setupLoop(t, llmtest.Call(call("a", "current_time", `{"timezone":"Asia/Tokyo"}`), call("b", "current_time", `{}`)), llmtest.Say("done"))
+	out := b.run(t, spec())
+	require.Equal(t, StatusSucceeded, out.Status)
+	msgs := b.model.Calls()[1].Messages
+	// Results come back in the order the model asked, whatever order they finished in.
+	require.Equal(t, "a", msgs[len(msgs)-2].ToolCallID)
+	require.Contains(t, msgs[len(msgs)-2].Content, "Asia/Tokyo")
+	require.Equal(t, "b", msgs[len(msgs)-1].ToolCallID)
+	require.Contains(t, msgs[len(msgs)-1].Content, `"timezone":"UTC"`)
+	require.Len(t, b.rec.steps, 4)
+}
+
+// A bad call is the model's to fix: it gets the error as the tool's answer.
+func TestBadToolCallsGoBackToTheModel(t *testing.T) {
+	t.Parallel()
+	b := setupLoop(t,
+		llmtest.Call(call("1", "rm_rf", `{}`), call("2", "current_time", `{"timezone":42}`), call("3", "current_time", `{not json`), call("4", "current_time", `{"timezone":"Mars/Base"}`)),
+		llmtest.Say("sorry"))
+	out := b.run(t, spec())
+	require.Equal(t, StatusSucceeded, out.Status, "the run goes on")
+	msgs := b.model.Calls()[1].Messages
+	results := msgs[len(msgs)-4:]
+	require.Contains(t, results[0].Content, `no such tool \"rm_rf\"; available tools: current_time`)
+	require.Contains(t, results[1].Content, "invalid arguments")
+	require.Contains(t, results[2].Content, "invalid arguments")
+	require.Contains(t, results[3].Content, "unknown time zone")
+	for _, s := range b.rec.steps[1:5] {
+		require.Equal(t, "failed", s.Status)
+		require.NotEmpty(t, s.Error)
+	}
+}
+
+func TestMaxTurns(t *testing.T) {
+	t.Parallel()
+	b := setupLoop(t, llmtest.Call(call("x", "current_time", `{}`)))
+	out := b.run(t, spec(func(s *agent.Spec) { s.ModelSettings.MaxTurns = 3 }))
+	require.Equal(t, StatusFailed, out.Status)
+	require.Equal(t, "max_turns_exceeded", out.ErrorCode)
+	require.Len(t, b.model.Calls(), 3)
+	require.Len(t, b.rec.steps, 6, "every step up to the stop is recorded")
+
+	d := setupLoop(t, llmtest.Call(call("x", "current_time", `{}`)))
+	require.Equal(t, "max_turns_exceeded", d.run(t, spec()).ErrorCode)
+	require.Len(t, d.model.Calls(), DefaultMaxTurns)
+}
+
+func TestProviderFailures(t *testing.T) {
+	t.Parallel()
+	b := setupLoop(t, llmtest.Fail(&llm.Error{Provider: "openai", Status: 503, Err: errors.New("overloaded")}))
+	out := b.run(t, spec())
+	require.Equal(t, "provider_error", out.ErrorCode)
+	require.Contains(t, out.ErrorMessage, "overloaded")
+	require.Len(t, b.rec.steps, 1)
+	require.Equal(t, "failed", b.rec.steps[0].Status)
+
+	out = b.run(t, spec(func(s *agent.Spec) { s.Model = "anthropic/claude" }))
+	require.Equal(t, "provider_unavailable", out.ErrorCode)
+
+	out = b.run(t, spec(func(s *agent.Spec) { s.Tools = []agent.ToolRef{{Type: "mcp", ServerID: "x"}} }))
+	require.Equal(t, "tool_unavailable", out.ErrorCode)
+
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	out = b.loop.Execute(ctx, LoopParams{Spec: spec(), Input: "x", Recorder: b.rec})
+	require.Equal(t, "cancelled", out.ErrorCode)
+}
+
+func TestStructuredOutput(t *testing.T) {
+	t.Parallel()
+	schema := json.RawMessage(`{"type":"object","properties":{"plan":{"type":"string"}},"required":["plan"],"additionalProperties":false}`)
+	ok := setupLoop(t, llmtest.Say(`{"plan":"study"}`))
+	out := ok.run(t, spec(func(s *agent.Spec) { s.OutputSchema = schema }))
+	require.Equal(t, StatusSucceeded, out.Status, out.ErrorMessage)
+	require.JSONEq(t, `{"plan":"study"}`, string(out.Output))
+	require.Equal(t, schema, ok.model.Calls()[0].OutputSchema, "the schema is passed to the model")
+
+	bad := setupLoop(t, llmtest.Say(`{"plan":3}`))
+	out = bad.run(t, spec(func(s *agent.Spec) { s.OutputSchema = schema }))
+	require.Equal(t, "invalid_output", out.ErrorCode)
+	require.True(t, strings.Contains(out.ErrorMessage, "schema"), out.ErrorMessage)
+}

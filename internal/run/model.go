@@ -1,0 +1,69 @@
+// Package run executes agents: the loop that calls the model, runs the
+// tools it asks for and feeds the results back until it answers, recording
+// every step as the run's decision trace.
+package run
+
+import (
+	"encoding/json"
+	"time"
+
+	"github.com/uptrace/bun"
+)
+
+// Run statuses.
+const (
+	StatusQueued         = "queued"
+	StatusRunning        = "running"
+	StatusRequiresAction = "requires_action"
+	StatusSucceeded      = "succeeded"
+	StatusFailed         = "failed"
+	StatusCancelled      = "cancelled"
+)
+
+// Step kinds.
+const (
+	StepModel     = "model"
+	StepTool      = "tool"
+	StepHandoff   = "handoff"
+	StepGuardrail = "guardrail"
+	StepApproval  = "approval"
+)
+
+// Run is one execution of one agent version.
+type Run struct {
+	bun.BaseModel `bun:"table:runs"`
+
+	ID           string          `bun:"id,pk"`
+	AgentID      string          `bun:"agent_id,notnull"`
+	AgentVersion int             `bun:"agent_version,notnull"`
+	OwnerID      string          `bun:"owner_id,notnull"`
+	Status       string          `bun:"status,notnull"`
+	Input        string          `bun:"input,notnull"`
+	Output       json.RawMessage `bun:"output,type:jsonb,nullzero"`
+	ErrorCode    string          `bun:"error_code,notnull"`
+	ErrorMessage string          `bun:"error_message,notnull"`
+	InputTokens  int             `bun:"input_tokens,notnull"`
+	OutputTokens int             `bun:"output_tokens,notnull"`
+	CreatedAt    time.Time       `bun:"created_at,notnull"`
+	StartedAt    *time.Time      `bun:"started_at"`
+	FinishedAt   *time.Time      `bun:"finished_at"`
+}
+
+// Step is one recorded decision: a model call, a tool call…
+type Step struct {
+	bun.BaseModel `bun:"table:run_steps"`
+
+	RunID         string          `bun:"run_id,pk" json:"-"`
+	Seq           int             `bun:"seq,pk" json:"seq"`
+	Kind          string          `bun:"kind,notnull" json:"kind" enum:"model,tool,handoff,guardrail,approval"`
+	Name          string          `bun:"name,notnull" json:"name" doc:"the model, or the tool's name"`
+	Status        string          `bun:"status,notnull" json:"status" enum:"succeeded,failed"`
+	Input         json.RawMessage `bun:"input,type:jsonb,notnull" json:"input"`
+	Output        json.RawMessage `bun:"output,type:jsonb,notnull" json:"output"`
+	Error         string          `bun:"error,notnull" json:"error,omitempty"`
+	InputTokens   int             `bun:"input_tokens,notnull" json:"input_tokens"`
+	OutputTokens  int             `bun:"output_tokens,notnull" json:"output_tokens"`
+	LatencyMicros int64           `bun:"latency_micros,notnull" json:"latency_micros"`
+	StartedAt     time.Time       `bun:"started_at,notnull" json:"started_at"`
+	FinishedAt    time.Time       `bun:"finished_at,notnull" json:"finished_at"`
+}

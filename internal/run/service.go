@@ -1,0 +1,149 @@
+package run
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/pulse-run/pulse/internal/agent"
+	"github.com/pulse-run/pulse/internal/llm"
+	"github.com/pulse-run/pulse/internal/platform/apperr"
+	"github.com/pulse-run/pulse/internal/platform/authn"
+	"github.com/pulse-run/pulse/internal/platform/db"
+	"github.com/pulse-run/pulse/internal/platform/ids"
+)
+
+// Agents gives the run service the agents a caller may run
+// (internal/agent implements it).
+type Agents interface {
+	ForRun(ctx context.Context, id string) (*agent.Spec, int, error)
+}
+
+// Service starts runs and reads them back.
+type Service struct {
+	db     *db.DB
+	agents Agents
+	loop   *Loop
+	now    func() time.Time
+}
+
+// New returns the service.
+func New(d *db.DB, agents Agents, models *llm.Registry, now func() time.Time) *Service {
+	if now == nil {
+		now = time.Now
+	}
+	return &Service{db: d, agents: agents, loop: &Loop{Models: models, Now: now}, now: now}
+}
+
+// dbRecorder commits each step as it happens.
+type dbRecorder struct {
+	db    *db.DB
+	runID string
+}
+
+func (r dbRecorder) Step(ctx context.Context, s *Step) error {
+	s.RunID = r.runID
+	_, err := r.db.W.NewInsert().Model(s).Exec(context.WithoutCancel(ctx))
+	return err
+}
+
+// StartParams is a run request.
+type StartParams struct {
+	AgentID string
+	Input   string
+}
+
+// RunNow runs an agent to completion and returns the finished run. Failures
+// of the model or tools are recorded outcomes, not errors.
+func (s *Service) RunNow(ctx context.Context, p StartParams) (*Run, error) {
+	pr, err := authn.RequireScope(ctx, authn.ScopeWrite)
+	if err != nil {
+		return nil, err
+	}
+	if strings.TrimSpace(p.Input) == "" || len(p.Input) > 200_000 {
+		return nil, apperr.InvalidField("body.input", "must be 1 to 200,000 characters")
+	}
+	spec, version, err := s.agents.ForRun(ctx, p.AgentID)
+	if err != nil {
+		return nil, err
+	}
+	now := s.now().UTC()
+	r := &Run{ID: ids.New(), AgentID: p.AgentID, AgentVersion: version, OwnerID: pr.UserID, Status: StatusRunning, Input: p.Input, CreatedAt: now, StartedAt: &now}
+	if _, err := s.db.W.NewInsert().Model(r).Exec(ctx); err != nil {
+		return nil, fmt.Errorf("run: create: %w", err)
+	}
+	out := s.loop.Execute(ctx, LoopParams{RunID: r.ID, Spec: *spec, Input: p.Input, Recorder: dbRecorder{db: s.db, runID: r.ID}})
+	end := s.now().UTC()
+	r.Status, r.Output, r.ErrorCode, r.ErrorMessage = out.Status, out.Output, out.ErrorCode, out.ErrorMessage
+	r.InputTokens, r.OutputTokens, r.FinishedAt = out.Usage.InputTokens, out.Usage.OutputTokens, &end
+	_, err = s.db.W.NewUpdate().Model(r).Column("status", "output", "error_code", "error_message", "input_tokens", "output_tokens", "finished_at").
+		WherePK().Exec(context.WithoutCancel(ctx))
+	if err != nil {
+		return nil, fmt.Errorf("run: finish: %w", err)
+	}
+	return r, nil
+}
+
+// Get returns one of the caller's runs; anyone else's is "not found".
+func (s *Service) Get(ctx context.Context, id string) (*Run, error) {
+	pr, err := authn.RequireScope(ctx, authn.ScopeRead)
+	if err != nil {
+		return nil, err
+	}
+	r := &Run{}
+	err = s.db.R.NewSelect().Model(r).Where("id = ? AND owner_id = ?", id, pr.UserID).Scan(ctx)
+	if db.IsNoRows(err) {
+		return nil, apperr.New(apperr.NotFound, "run not found")
+	}
+	return r, err
+}
+
+// Steps returns a run's decision trace, in order.
+func (s *Service) Steps(ctx context.Context, id string) ([]Step, error) {
+	if _, err := s.Get(ctx, id); err != nil {
+		return nil, err
+	}
+	var out []Step
+	err := s.db.R.NewSelect().Model(&out).Where("run_id = ?", id).Order("seq").Scan(ctx)
+	return out, err
+}
+
+// ListParams filter the caller's runs.
+type ListParams struct {
+	AgentID string
+	Status  string
+	Cursor  string
+	Limit   int
+}
+
+// List returns the caller's runs, newest first.
+func (s *Service) List(ctx context.Context, p ListParams) ([]Run, string, error) {
+	pr, err := authn.RequireScope(ctx, authn.ScopeRead)
+	if err != nil {
+		return nil, "", err
+	}
+	if p.Limit <= 0 || p.Limit > 100 {
+		p.Limit = 20
+	}
+	var out []Run
+	q := s.db.R.NewSelect().Model(&out).Where("owner_id = ?", pr.UserID).Order("id DESC").Limit(int64(p.Limit + 1))
+	if p.AgentID != "" {
+		q = q.Where("agent_id = ?", p.AgentID)
+	}
+	if p.Status != "" {
+		q = q.Where("status = ?", p.Status)
+	}
+	if p.Cursor != "" {
+		q = q.Where("id < ?", p.Cursor)
+	}
+	if err := q.Scan(ctx); err != nil {
+		return nil, "", err
+	}
+	next := ""
+	if len(out) > p.Limit {
+		out = out[:p.Limit]
+		next = out[p.Limit-1].ID
+	}
+	return out, next, nil
+}

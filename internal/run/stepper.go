@@ -1,0 +1,65 @@
+package run
+
+import (
+	"context"
+	"encoding/json"
+	"time"
+
+	"github.com/pulse-run/pulse/internal/llm"
+)
+
+// stepper numbers steps and hands them to the recorder.
+type stepper struct {
+	rec Recorder
+	now func() time.Time
+	seq int
+}
+
+func (s *stepper) add(ctx context.Context, st *Step) error {
+	s.seq++
+	st.Seq = s.seq
+	if s.rec == nil {
+		return nil
+	}
+	return s.rec.Step(ctx, st)
+}
+
+func (s *stepper) model(ctx context.Context, model string, messages int, start time.Time, resp *llm.Response, err error) error {
+	end := s.now()
+	st := &Step{Kind: StepModel, Name: model, Status: "succeeded", StartedAt: start, FinishedAt: end, LatencyMicros: end.Sub(start).Microseconds(),
+		Input: json.RawMessage(`{"messages":` + itoa(messages) + `}`), Output: json.RawMessage(`{}`)}
+	if err != nil {
+		st.Status, st.Error = "failed", err.Error()
+	} else {
+		st.InputTokens, st.OutputTokens = resp.Usage.InputTokens, resp.Usage.OutputTokens
+		out := struct {
+			Text      string         `json:"text,omitempty"`
+			ToolCalls []llm.ToolCall `json:"tool_calls,omitempty"`
+			Finish    string         `json:"finish_reason,omitempty"`
+		}{resp.Message.Content, resp.Message.ToolCalls, resp.FinishReason}
+		st.Output, _ = json.Marshal(out)
+	}
+	return s.add(ctx, st)
+}
+
+func (s *stepper) tool(ctx context.Context, c llm.ToolCall, r toolResult) error {
+	st := &Step{Kind: StepTool, Name: c.Name, Status: "succeeded", StartedAt: r.started, FinishedAt: r.started.Add(r.latency), LatencyMicros: r.latency.Microseconds()}
+	in := struct {
+		CallID    string `json:"call_id"`
+		Arguments string `json:"arguments"`
+	}{c.ID, string(c.Arguments)}
+	st.Input, _ = json.Marshal(in)
+	if r.err != nil {
+		st.Status, st.Error, st.Output = "failed", r.err.Error(), json.RawMessage(`{}`)
+	} else {
+		st.Output, _ = json.Marshal(struct {
+			Result string `json:"result"`
+		}{r.output})
+	}
+	return s.add(ctx, st)
+}
+
+func itoa(n int) string {
+	b, _ := json.Marshal(n)
+	return string(b)
+}

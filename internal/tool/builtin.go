@@ -1,0 +1,41 @@
+package tool
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+)
+
+// Func runs a tool with JSON arguments (already validated against its
+// schema) and returns its result as text for the model. An error is shown
+// to the model as the tool's answer; it does not fail the run.
+type Func func(ctx context.Context, args json.RawMessage) (string, error)
+
+// Executor returns the built-in tool's implementation.
+func Executor(name string, now func() time.Time) (Func, bool) {
+	switch name {
+	case "current_time":
+		return func(_ context.Context, args json.RawMessage) (string, error) {
+			var in struct {
+				Timezone string `json:"timezone"`
+			}
+			if len(args) > 0 {
+				if err := json.Unmarshal(args, &in); err != nil {
+					return "", err
+				}
+			}
+			loc := time.UTC
+			if in.Timezone != "" {
+				l, err := time.LoadLocation(in.Timezone)
+				if err != nil || in.Timezone == "Local" {
+					return "", fmt.Errorf("unknown time zone %q", in.Timezone)
+				}
+				loc = l
+			}
+			t := now().In(loc)
+			return fmt.Sprintf(`{"iso":%q,"timezone":%q,"weekday":%q}`, t.Format(time.RFC3339), loc.String(), t.Weekday()), nil
+		}, true
+	}
+	return nil, false
+}

@@ -1,0 +1,3 @@
+DROP TABLE run_steps;
+--bun:split
+DROP TABLE runs;

@@ -539,3 +539,18 @@ func (s *Service) ForRun(ctx context.Context, id string) (*Spec, int, error) {
 	}
 	return &v.Spec, v.Version, nil
 }
+
+// SpecOf returns an agent's current spec without checking the caller: the
+// run engine uses it for the handoffs and agent tools an agent was
+// configured with (checked against its owner when configured).
+func (s *Service) SpecOf(ctx context.Context, id string) (*Spec, error) {
+	a, err := s.store.get(ctx, s.db.R, id)
+	if err != nil {
+		return nil, err
+	}
+	v, err := s.store.version(ctx, s.db.R, a.ID, a.CurrentVersion)
+	if err != nil {
+		return nil, err
+	}
+	return &v.Spec, nil
+}

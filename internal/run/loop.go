@@ -5,6 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"regexp"
+	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -34,15 +37,24 @@ type Outcome struct {
 
 // boundTool is a tool the model may call in this run.
 type boundTool struct {
-	spec   llm.Tool
-	schema *schema.Schema
-	run    tool.Func
+	spec    llm.Tool
+	schema  *schema.Schema
+	run     tool.Func
+	handoff *agent.Spec // a transfer_to_… tool: continue as this agent
+	agentOf bool        // an agent called as a tool (its usage is added)
+}
+
+// AgentLoader gives the loop the agents an agent hands off to or calls as
+// tools (internal/agent implements it).
+type AgentLoader interface {
+	SpecOf(ctx context.Context, id string) (*agent.Spec, error)
 }
 
 // Loop runs one agent on one input. It is independent of storage: the
 // Recorder persists, the Registry reaches models.
 type Loop struct {
 	Models *llm.Registry
+	Agents AgentLoader // nil: no handoffs or agent tools
 	Now    func() time.Time
 }
 
@@ -52,42 +64,48 @@ type LoopParams struct {
 	Spec     agent.Spec
 	Input    string
 	Recorder Recorder
+	depth    int // agents called as tools run nested loops, bounded
 }
 
-// Execute runs the agent loop: call the model; if it asks for tools, run
-// them (concurrently when it asks for several) and give it the results;
-// repeat until it answers or max_turns is reached.
+const maxAgentDepth = 3
+
+// Execute runs the agent loop: check the input guardrails; call the model;
+// if it asks for tools, run them (concurrently when it asks for several) and
+// give it the results; if it hands off, continue as the other agent; repeat
+// until it answers (checked against the output schema, with one chance to
+// repair, and the output guardrails) or max_turns is reached.
 func (l *Loop) Execute(ctx context.Context, p LoopParams) Outcome {
-	provider, model, err := l.Models.Resolve(p.Spec.Model)
-	if err != nil {
-		return failed("provider_unavailable", err.Error(), llm.Usage{})
+	rec := &stepper{rec: p.Recorder, now: l.Now}
+	var usage llm.Usage
+	if out, tripped := l.guard(ctx, rec, p.Spec, "input", p.Input, &usage); tripped {
+		return out
 	}
-	tools, err := l.bindTools(p.Spec.Tools)
+	cur := p.Spec
+	tools, err := l.bind(ctx, cur, p.depth)
 	if err != nil {
-		return failed("tool_unavailable", err.Error(), llm.Usage{})
-	}
-	specs := make([]llm.Tool, 0, len(tools))
-	for _, t := range tools {
-		specs = append(specs, t.spec)
+		return failed("tool_unavailable", err.Error(), usage)
 	}
 	maxTurns := p.Spec.ModelSettings.MaxTurns
 	if maxTurns <= 0 {
 		maxTurns = DefaultMaxTurns
 	}
 	msgs := make([]llm.Message, 0, 8)
-	msgs = append(msgs, llm.Message{Role: llm.RoleSystem, Content: p.Spec.Instructions}, llm.Message{Role: llm.RoleUser, Content: p.Input})
-	rec := &stepper{rec: p.Recorder, now: l.Now}
-	var usage llm.Usage
+	msgs = append(msgs, llm.Message{Role: llm.RoleSystem, Content: cur.Instructions}, llm.Message{Role: llm.RoleUser, Content: p.Input})
+	repaired := false
 	for turn := 1; ; turn++ {
 		if turn > maxTurns {
 			return failed("max_turns_exceeded", fmt.Sprintf("the agent did not finish within %d model calls", maxTurns), usage)
 		}
-		req := llm.Request{Model: model, Messages: msgs, Tools: specs, Temperature: p.Spec.ModelSettings.Temperature,
-			TopP: p.Spec.ModelSettings.TopP, MaxTokens: p.Spec.ModelSettings.MaxTokens, OutputSchema: p.Spec.OutputSchema}
+		provider, model, err := l.Models.Resolve(cur.Model)
+		if err != nil {
+			return failed("provider_unavailable", err.Error(), usage)
+		}
+		req := llm.Request{Model: model, Messages: msgs, Tools: specsOf(tools), Temperature: cur.ModelSettings.Temperature,
+			TopP: cur.ModelSettings.TopP, MaxTokens: cur.ModelSettings.MaxTokens, OutputSchema: cur.OutputSchema}
 		start := l.Now()
 		resp, err := provider.Chat(ctx, req)
 		if err != nil {
-			if rerr := rec.model(ctx, p.Spec.Model, len(msgs), start, nil, err); rerr != nil {
+			if rerr := rec.model(ctx, cur.Model, len(msgs), start, nil, err); rerr != nil {
 				return failed("storage_error", rerr.Error(), usage)
 			}
 			if ctx.Err() != nil {
@@ -96,67 +114,199 @@ func (l *Loop) Execute(ctx context.Context, p LoopParams) Outcome {
 			return failed("provider_error", err.Error(), usage)
 		}
 		usage = usage.Add(resp.Usage)
-		if err := rec.model(ctx, p.Spec.Model, len(msgs), start, resp, nil); err != nil {
+		if err := rec.model(ctx, cur.Model, len(msgs), start, resp, nil); err != nil {
 			return failed("storage_error", err.Error(), usage)
 		}
 		msgs = append(msgs, resp.Message)
+
 		if len(resp.Message.ToolCalls) == 0 {
-			return l.finish(resp.Message.Content, p.Spec.OutputSchema, usage)
+			output, problem := finalOutput(resp.Message.Content, cur.OutputSchema)
+			if problem != "" && !repaired {
+				// One chance to fix the shape, as the Agents SDK gives.
+				repaired = true
+				msgs = append(msgs, llm.Message{Role: llm.RoleUser, Content: "Your answer " + problem +
+					". Reply again with only a JSON value that matches the required schema."})
+				continue
+			}
+			if problem != "" {
+				return failed("invalid_output", "the final answer "+problem, usage)
+			}
+			if out, tripped := l.guard(ctx, rec, cur, "output", resp.Message.Content, &usage); tripped {
+				return out
+			}
+			return Outcome{Status: StatusSucceeded, Output: output, Usage: usage}
 		}
-		results := l.callTools(ctx, tools, resp.Message.ToolCalls)
+
+		results, sub := l.callTools(ctx, tools, resp.Message.ToolCalls)
+		usage = usage.Add(sub)
+		var handoff *boundTool
 		for i, c := range resp.Message.ToolCalls {
+			if t := tools[c.Name]; t != nil && t.handoff != nil && handoff == nil && results[i].err == nil {
+				handoff = t
+			}
 			if err := rec.tool(ctx, c, results[i]); err != nil {
 				return failed("storage_error", err.Error(), usage)
 			}
 			msgs = append(msgs, llm.Message{Role: llm.RoleTool, ToolCallID: c.ID, Name: c.Name, Content: results[i].text()})
 		}
+		if handoff != nil {
+			if err := rec.handoff(ctx, cur.Name, handoff.handoff.Name); err != nil {
+				return failed("storage_error", err.Error(), usage)
+			}
+			// The next agent sees the whole conversation under its own
+			// instructions and tools.
+			cur = *handoff.handoff
+			if tools, err = l.bind(ctx, cur, p.depth); err != nil {
+				return failed("tool_unavailable", err.Error(), usage)
+			}
+			msgs[0] = llm.Message{Role: llm.RoleSystem, Content: cur.Instructions}
+		}
 	}
+}
+
+func specsOf(tools map[string]*boundTool) []llm.Tool {
+	out := make([]llm.Tool, 0, len(tools))
+	for _, t := range tools {
+		out = append(out, t.spec)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
 }
 
 func failed(code, msg string, u llm.Usage) Outcome {
 	return Outcome{Status: StatusFailed, ErrorCode: code, ErrorMessage: msg, Usage: u}
 }
 
-// finish turns the final answer into the run's output: JSON checked
-// against the output schema when there is one, otherwise a JSON string.
-func (l *Loop) finish(content string, outSchema json.RawMessage, u llm.Usage) Outcome {
+// finalOutput turns the final answer into the run's output: JSON checked
+// against the output schema when there is one, otherwise a JSON string. A
+// non-empty problem says what is wrong with it.
+func finalOutput(content string, outSchema json.RawMessage) (json.RawMessage, string) {
 	if len(outSchema) == 0 {
 		b, _ := json.Marshal(content)
-		return Outcome{Status: StatusSucceeded, Output: b, Usage: u}
+		return b, ""
 	}
 	s, err := schema.Compile(outSchema)
 	if err != nil {
-		return failed("invalid_output_schema", err.Error(), u)
+		return nil, "could not be checked: " + err.Error()
 	}
-	if err := s.Validate(json.RawMessage(content)); err != nil {
-		return failed("invalid_output", "the final answer "+err.Error(), u)
+	text := strings.TrimSpace(content)
+	// Models often wrap JSON in a Markdown fence.
+	text = strings.TrimPrefix(strings.TrimPrefix(text, "```json"), "```")
+	text = strings.TrimSpace(strings.TrimSuffix(text, "```"))
+	if err := s.Validate(json.RawMessage(text)); err != nil {
+		return nil, err.Error()
 	}
-	return Outcome{Status: StatusSucceeded, Output: json.RawMessage(content), Usage: u}
+	return json.RawMessage(text), ""
 }
 
-func (l *Loop) bindTools(refs []agent.ToolRef) (map[string]*boundTool, error) {
-	out := make(map[string]*boundTool, len(refs))
-	for _, r := range refs {
-		if r.Type != "builtin" {
+// bind prepares the tools an agent may call: its built-in tools, other
+// agents as tools (ask_<name>) and its handoffs (transfer_to_<name>).
+func (l *Loop) bind(ctx context.Context, spec agent.Spec, depth int) (map[string]*boundTool, error) {
+	out := make(map[string]*boundTool, len(spec.Tools)+len(spec.Handoffs))
+	add := func(t *boundTool) {
+		name := t.spec.Name
+		for i := 2; out[t.spec.Name] != nil; i++ {
+			t.spec.Name = fmt.Sprintf("%s_%d", name, i)
+		}
+		out[t.spec.Name] = t
+	}
+	for _, r := range spec.Tools {
+		switch r.Type {
+		case "builtin":
+			run, ok := tool.Executor(r.Name, l.Now)
+			if !ok {
+				return nil, fmt.Errorf("built-in tool %q is not available", r.Name)
+			}
+			var def tool.Builtin
+			for _, b := range tool.Builtins {
+				if b.Name == r.Name {
+					def = b
+				}
+			}
+			s, err := schema.Compile(def.Parameters)
+			if err != nil {
+				return nil, err
+			}
+			add(&boundTool{spec: llm.Tool{Name: def.Name, Description: def.Description, Parameters: def.Parameters}, schema: s, run: run})
+		case "agent":
+			sub, err := l.loadAgent(ctx, r.ID)
+			if err != nil {
+				return nil, err
+			}
+			s, _ := schema.Compile(agentToolParams)
+			add(&boundTool{spec: llm.Tool{Name: "ask_" + slug(sub.Name), Description: "Ask the agent " + sub.Name + " and get its answer. " + sub.Description,
+				Parameters: agentToolParams}, schema: s, agentOf: true, run: l.agentTool(sub, depth)})
+		default:
 			return nil, fmt.Errorf("%s tools cannot run on this server yet", r.Type)
 		}
-		run, ok := tool.Executor(r.Name, l.Now)
-		if !ok {
-			return nil, fmt.Errorf("built-in tool %q is not available", r.Name)
-		}
-		var def tool.Builtin
-		for _, b := range tool.Builtins {
-			if b.Name == r.Name {
-				def = b
-			}
-		}
-		s, err := schema.Compile(def.Parameters)
+	}
+	for _, id := range spec.Handoffs {
+		target, err := l.loadAgent(ctx, id)
 		if err != nil {
 			return nil, err
 		}
-		out[r.Name] = &boundTool{spec: llm.Tool{Name: def.Name, Description: def.Description, Parameters: def.Parameters}, schema: s, run: run}
+		s, _ := schema.Compile(emptyParams)
+		add(&boundTool{spec: llm.Tool{Name: "transfer_to_" + slug(target.Name),
+			Description: "Hand the conversation over to " + target.Name + ". " + target.Description, Parameters: emptyParams},
+			schema: s, handoff: target, run: func(context.Context, json.RawMessage) (string, error) {
+				return `{"transferred_to":` + quote(target.Name) + `}`, nil
+			}})
 	}
 	return out, nil
+}
+
+var (
+	agentToolParams = json.RawMessage(`{"type":"object","properties":{"input":{"type":"string","description":"what to ask"}},"required":["input"],"additionalProperties":false}`)
+	emptyParams     = json.RawMessage(`{"type":"object","properties":{},"additionalProperties":false}`)
+	nonSlug         = regexp.MustCompile(`[^a-z0-9]+`)
+)
+
+func slug(name string) string {
+	s := strings.Trim(nonSlug.ReplaceAllString(strings.ToLower(name), "_"), "_")
+	if len(s) > 40 {
+		s = s[:40]
+	}
+	if s == "" {
+		s = "agent"
+	}
+	return s
+}
+
+func (l *Loop) loadAgent(ctx context.Context, id string) (*agent.Spec, error) {
+	if l.Agents == nil {
+		return nil, errors.New("agents cannot be called from this run")
+	}
+	s, err := l.Agents.SpecOf(ctx, id)
+	if err != nil {
+		return nil, fmt.Errorf("agent %s: %w", id, err)
+	}
+	return s, nil
+}
+
+// agentUsageKey carries a nested run's token usage back to the caller.
+type agentUsageKey struct{}
+
+// agentTool runs another agent on the given input, as a nested loop.
+func (l *Loop) agentTool(sub *agent.Spec, depth int) tool.Func {
+	return func(ctx context.Context, args json.RawMessage) (string, error) {
+		if depth >= maxAgentDepth {
+			return "", fmt.Errorf("agents may call agents at most %d deep", maxAgentDepth)
+		}
+		var in struct {
+			Input string `json:"input"`
+		}
+		if err := json.Unmarshal(args, &in); err != nil {
+			return "", err
+		}
+		out := l.Execute(ctx, LoopParams{Spec: *sub, Input: in.Input, depth: depth + 1})
+		if u, ok := ctx.Value(agentUsageKey{}).(*llm.Usage); ok {
+			*u = u.Add(out.Usage)
+		}
+		if out.Status != StatusSucceeded {
+			return "", fmt.Errorf("%s failed: %s", sub.Name, out.ErrorMessage)
+		}
+		return string(out.Output), nil
+	}
 }
 
 // toolResult is what one call produced.
@@ -180,8 +330,9 @@ func quote(s string) string { b, _ := json.Marshal(s); return string(b) }
 
 var errUnknownTool = errors.New("no such tool")
 
-func (l *Loop) callTools(ctx context.Context, tools map[string]*boundTool, calls []llm.ToolCall) []toolResult {
+func (l *Loop) callTools(ctx context.Context, tools map[string]*boundTool, calls []llm.ToolCall) ([]toolResult, llm.Usage) {
 	results := make([]toolResult, len(calls))
+	usages := make([]llm.Usage, len(calls))
 	one := func(i int) {
 		c := calls[i]
 		start := l.Now()
@@ -206,18 +357,26 @@ func (l *Loop) callTools(ctx context.Context, tools map[string]*boundTool, calls
 			res.err = fmt.Errorf("invalid arguments: %v", err)
 			return
 		}
-		res.output, res.err = t.run(ctx, args)
+		callCtx := ctx
+		if t.agentOf {
+			callCtx = context.WithValue(ctx, agentUsageKey{}, &usages[i])
+		}
+		res.output, res.err = t.run(callCtx, args)
 	}
 	if len(calls) == 1 {
 		one(0)
-		return results
+	} else {
+		var wg sync.WaitGroup
+		for i := range calls {
+			wg.Go(func() { one(i) })
+		}
+		wg.Wait()
 	}
-	var wg sync.WaitGroup
-	for i := range calls {
-		wg.Go(func() { one(i) })
+	var total llm.Usage
+	for _, u := range usages {
+		total = total.Add(u)
 	}
-	wg.Wait()
-	return results
+	return results, total
 }
 
 func toolNames(tools map[string]*boundTool) string {

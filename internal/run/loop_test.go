@@ -169,3 +169,110 @@ func TestStructuredOutput(t *testing.T) {
 	require.Equal(t, "invalid_output", out.ErrorCode)
 	require.True(t, strings.Contains(out.ErrorMessage, "schema"), out.ErrorMessage)
 }
+
+// agents is an in-memory AgentLoader.
+type agents map[string]*agent.Spec
+
+func (a agents) SpecOf(_ context.Context, id string) (*agent.Spec, error) {
+	if s, ok := a[id]; ok {
+		return s, nil
+	}
+	return nil, errors.New("not found")
+}
+
+func TestOutputRepair(t *testing.T) {
+	t.Parallel()
+	schema := json.RawMessage(`{"type":"object","properties":{"plan":{"type":"string"}},"required":["plan"]}`)
+	b := setupLoop(t, llmtest.Say(`Sure! The plan is to study.`), llmtest.Say("```json\n{\"plan\":\"study\"}\n```"))
+	out := b.run(t, spec(func(s *agent.Spec) { s.OutputSchema = schema }))
+	require.Equal(t, StatusSucceeded, out.Status, out.ErrorMessage)
+	require.JSONEq(t, `{"plan":"study"}`, string(out.Output))
+	calls := b.model.Calls()
+	require.Len(t, calls, 2, "one repair attempt")
+	last := calls[1].Messages[len(calls[1].Messages)-1]
+	require.Equal(t, llm.RoleUser, last.Role)
+	require.Contains(t, last.Content, "not valid JSON")
+}
+
+func TestGuardrails(t *testing.T) {
+	t.Parallel()
+	long := setupLoop(t, llmtest.Say("never reached"))
+	out := long.run(t, spec(func(s *agent.Spec) {
+		s.Guardrails = []agent.Guardrail{{Type: "max_length", Stage: "input", MaxChars: 10}}
+	}))
+	require.Equal(t, "guardrail_tripped", out.ErrorCode)
+	require.Contains(t, out.ErrorMessage, "more than the 10 allowed")
+	require.Empty(t, long.model.Calls(), "the model is never called")
+	require.Equal(t, StepGuardrail, long.rec.steps[0].Kind)
+	require.Equal(t, "failed", long.rec.steps[0].Status)
+
+	leak := setupLoop(t, llmtest.Say("The admin password is hunter2"))
+	out = leak.run(t, spec(func(s *agent.Spec) {
+		s.Guardrails = []agent.Guardrail{{Type: "blocked_patterns", Stage: "output", Patterns: []string{"(?i)password"}}}
+	}))
+	require.Equal(t, "guardrail_tripped", out.ErrorCode)
+	require.Contains(t, out.ErrorMessage, "blocked pattern #1")
+	require.Empty(t, out.Output, "the blocked answer is not returned")
+
+	// A model judge: the second model registered answers for the guardrail.
+	judged := setupLoop(t, llmtest.Say("fine answer"))
+	judge := llmtest.New(llmtest.Say(`{"violation":true,"reason":"asks for exam answers"}`))
+	judged.loop.Models.Register("anthropic", judge)
+	out = judged.run(t, spec(func(s *agent.Spec) {
+		s.Guardrails = []agent.Guardrail{{Type: "model", Stage: "input", Model: "anthropic/judge", Prompt: "no cheating"}}
+	}))
+	require.Equal(t, "guardrail_tripped", out.ErrorCode)
+	require.Contains(t, out.ErrorMessage, "asks for exam answers")
+	require.Contains(t, judge.Calls()[0].Messages[0].Content, "no cheating")
+
+	broken := setupLoop(t, llmtest.Say("x"))
+	broken.loop.Models.Register("anthropic", llmtest.New(llmtest.Say("I think it is fine?")))
+	out = broken.run(t, spec(func(s *agent.Spec) {
+		s.Guardrails = []agent.Guardrail{{Type: "model", Stage: "input", Model: "anthropic/judge", Prompt: "no cheating"}}
+	}))
+	require.Equal(t, "guardrail_error", out.ErrorCode, "a judge that cannot decide fails closed")
+}
+
+func TestHandoff(t *testing.T) {
+	t.Parallel()
+	billing := &agent.Spec{Name: "Billing Desk", Description: "Refunds.", Instructions: "You handle refunds.", Model: "anthropic/claude-test"}
+	b := setupLoop(t, llmtest.Call(call("h", "transfer_to_billing_desk", `{}`)))
+	claude := llmtest.New(llmtest.Say("Your refund is on its way."))
+	b.loop.Models.Register("anthropic", claude)
+	b.loop.Agents = agents{"billing": billing}
+	out := b.run(t, spec(func(s *agent.Spec) { s.Handoffs = []string{"billing"} }))
+	require.Equal(t, StatusSucceeded, out.Status, out.ErrorMessage)
+	require.JSONEq(t, `"Your refund is on its way."`, string(out.Output))
+
+	require.Equal(t, "transfer_to_billing_desk", b.model.Calls()[0].Tools[1].Name)
+	got := claude.Calls()[0]
+	require.Equal(t, "claude-test", got.Model, "the next agent's own model")
+	require.Equal(t, "You handle refunds.", got.Messages[0].Content, "under its instructions")
+	require.Equal(t, "What time is it in Paris?", got.Messages[1].Content, "with the conversation so far")
+	kinds := []string{}
+	for _, s := range b.rec.steps {
+		kinds = append(kinds, s.Kind)
+	}
+	require.Equal(t, []string{StepModel, StepTool, StepHandoff, StepModel}, kinds)
+}
+
+func TestAgentAsTool(t *testing.T) {
+	t.Parallel()
+	expert := &agent.Spec{Name: "Math Expert", Instructions: "Answer math.", Model: "gemini/flash"}
+	b := setupLoop(t, llmtest.Call(call("m", "ask_math_expert", `{"input":"2+2?"}`)), llmtest.Say("The expert says 4."))
+	gem := llmtest.New(llmtest.Say("4"))
+	b.loop.Models.Register("gemini", gem)
+	b.loop.Agents = agents{"math": expert}
+	out := b.run(t, spec(func(s *agent.Spec) { s.Tools = append(s.Tools, agent.ToolRef{Type: "agent", ID: "math"}) }))
+	require.Equal(t, StatusSucceeded, out.Status, out.ErrorMessage)
+	require.Equal(t, "2+2?", gem.Calls()[0].Messages[1].Content)
+	msgs := b.model.Calls()[1].Messages
+	require.Equal(t, `"4"`, msgs[len(msgs)-1].Content)
+	require.Equal(t, llm.Usage{InputTokens: 32, OutputTokens: 18}, out.Usage, "the nested agent's tokens count")
+
+	// Loaded agents that are gone fail the run clearly.
+	gone := setupLoop(t, llmtest.Say("x"))
+	gone.loop.Agents = agents{}
+	out = gone.run(t, spec(func(s *agent.Spec) { s.Handoffs = []string{"deleted"} }))
+	require.Equal(t, "tool_unavailable", out.ErrorCode)
+}

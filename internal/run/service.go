@@ -17,6 +17,7 @@ import (
 // Agents gives the run service the agents a caller may run
 // (internal/agent implements it).
 type Agents interface {
+	AgentLoader
 	ForRun(ctx context.Context, id string) (*agent.Spec, int, error)
 }
 
@@ -33,7 +34,7 @@ func New(d *db.DB, agents Agents, models *llm.Registry, now func() time.Time) *S
 	if now == nil {
 		now = time.Now
 	}
-	return &Service{db: d, agents: agents, loop: &Loop{Models: models, Now: now}, now: now}
+	return &Service{db: d, agents: agents, loop: &Loop{Models: models, Agents: agents, Now: now}, now: now}
 }
 
 // dbRecorder commits each step as it happens.

@@ -63,3 +63,24 @@ func itoa(n int) string {
 	b, _ := json.Marshal(n)
 	return string(b)
 }
+
+func (s *stepper) handoff(ctx context.Context, from, to string) error {
+	now := s.now()
+	in, _ := json.Marshal(map[string]string{"from": from})
+	out, _ := json.Marshal(map[string]string{"to": to})
+	return s.add(ctx, &Step{Kind: StepHandoff, Name: to, Status: "succeeded", Input: in, Output: out, StartedAt: now, FinishedAt: now})
+}
+
+func (s *stepper) guardrail(ctx context.Context, name string, start time.Time, reason string, err error) error {
+	end := s.now()
+	st := &Step{Kind: StepGuardrail, Name: name, Status: "succeeded", Input: json.RawMessage(`{}`), Output: json.RawMessage(`{"tripped":false}`),
+		StartedAt: start, FinishedAt: end, LatencyMicros: end.Sub(start).Microseconds()}
+	switch {
+	case err != nil:
+		st.Status, st.Error = "failed", err.Error()
+	case reason != "":
+		st.Status, st.Error = "failed", reason
+		st.Output, _ = json.Marshal(map[string]any{"tripped": true, "reason": reason})
+	}
+	return s.add(ctx, st)
+}

@@ -1,0 +1,92 @@
+package run
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"regexp"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/pulse-run/pulse/internal/agent"
+	"github.com/pulse-run/pulse/internal/llm"
+)
+
+// guard runs the agent's guardrails for a stage on text. A tripwire ends
+// the run with the reason. A model judge that cannot answer fails closed.
+func (l *Loop) guard(ctx context.Context, rec *stepper, spec agent.Spec, stage, text string, usage *llm.Usage) (Outcome, bool) {
+	for i, g := range spec.Guardrails {
+		if g.Stage != stage {
+			continue
+		}
+		start := l.Now()
+		reason, err := l.check(ctx, g, text, usage)
+		name := fmt.Sprintf("%s:%s#%d", stage, g.Type, i)
+		if rerr := rec.guardrail(ctx, name, start, reason, err); rerr != nil {
+			return failed("storage_error", rerr.Error(), *usage), true
+		}
+		if err != nil {
+			return failed("guardrail_error", fmt.Sprintf("%s guardrail %s could not decide: %v", stage, g.Type, err), *usage), true
+		}
+		if reason != "" {
+			return failed("guardrail_tripped", fmt.Sprintf("%s guardrail %s: %s", stage, g.Type, reason), *usage), true
+		}
+	}
+	return Outcome{}, false
+}
+
+// check returns why text trips g ("" if it passes).
+func (l *Loop) check(ctx context.Context, g agent.Guardrail, text string, usage *llm.Usage) (string, error) {
+	switch g.Type {
+	case "max_length":
+		if n := utf8.RuneCountInString(text); n > g.MaxChars {
+			return fmt.Sprintf("%d characters, more than the %d allowed", n, g.MaxChars), nil
+		}
+	case "blocked_patterns":
+		for i, p := range g.Patterns {
+			re, err := regexp.Compile(p)
+			if err != nil {
+				return "", err
+			}
+			if re.MatchString(text) {
+				return fmt.Sprintf("matches blocked pattern #%d", i+1), nil
+			}
+		}
+	case "model":
+		return l.judge(ctx, g, text, usage)
+	default:
+		return "", fmt.Errorf("unknown guardrail type %q", g.Type)
+	}
+	return "", nil
+}
+
+var judgeSchema = json.RawMessage(`{"type":"object","properties":{"violation":{"type":"boolean"},"reason":{"type":"string"}},"required":["violation","reason"],"additionalProperties":false}`)
+
+// judge asks a model whether text breaks the guardrail's rule.
+func (l *Loop) judge(ctx context.Context, g agent.Guardrail, text string, usage *llm.Usage) (string, error) {
+	provider, model, err := l.Models.Resolve(g.Model)
+	if err != nil {
+		return "", err
+	}
+	resp, err := provider.Chat(ctx, llm.Request{Model: model, OutputSchema: judgeSchema, Messages: []llm.Message{
+		{Role: llm.RoleSystem, Content: "You are a strict content guardrail. Decide whether the text violates this rule:\n" + g.Prompt +
+			"\nAnswer only with JSON: {\"violation\": true|false, \"reason\": \"…\"}."},
+		{Role: llm.RoleUser, Content: text},
+	}})
+	if err != nil {
+		return "", err
+	}
+	*usage = usage.Add(resp.Usage)
+	var v struct {
+		Violation *bool  `json:"violation"`
+		Reason    string `json:"reason"`
+	}
+	body := strings.TrimSpace(resp.Message.Content)
+	if err := json.Unmarshal([]byte(body), &v); err != nil || v.Violation == nil {
+		return "", fmt.Errorf("the judge did not answer with the expected JSON")
+	}
+	if *v.Violation {
+		return "judged a violation: " + v.Reason, nil
+	}
+	return "", nil
+}

@@ -55,6 +55,10 @@ type Options struct {
 	// Models adds model providers by name ("openai", …); tests use
 	// in-process fakes.
 	Models map[string]llm.Provider
+	// ModelsFromConfig builds the real providers (cmd/pulse passes
+	// providers.FromConfig); left nil, the heavy SDKs are not linked, which
+	// keeps most test binaries small.
+	ModelsFromConfig func(*config.Config) map[string]llm.Provider
 }
 
 // providers builds the sign-in providers enabled by the configuration.
@@ -200,8 +204,11 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opts Options
 func (a *App) features(opts Options) features {
 	agents := agent.New(a.db, tool.Catalog{}, nil)
 	models := llm.NewRegistry()
-	// Provider adapters (OpenAI, Anthropic, Gemini) are registered here from
-	// configuration as they are built; tests add in-process models.
+	if opts.ModelsFromConfig != nil {
+		for name, p := range opts.ModelsFromConfig(a.cfg) {
+			models.Register(name, p)
+		}
+	}
 	for name, p := range opts.Models {
 		models.Register(name, p)
 	}

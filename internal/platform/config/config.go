@@ -60,6 +60,11 @@ type Config struct {
 	OAuth           map[string]OAuthClient
 	MicrosoftTenant string
 
+	// Platform model provider credentials (a user's own key wins).
+	OpenAIAPIKey  string
+	OpenAIBaseURL string
+	OllamaBaseURL string
+
 	PublicURL      string // how clients reach this server; the token issuer
 	AppURL         string // the web app, for links in email
 	SMTPURL        string
@@ -242,8 +247,28 @@ var settings = []setting{
 		c.MicrosoftTenant = v
 		return nil
 	}},
+	{env: "OPENAI_API_KEY", secret: true, usage: "platform key for openai/… models", apply: func(c *Config, v string) error {
+		c.OpenAIAPIKey = v
+		return nil
+	}},
+	{env: "OPENAI_BASE_URL", usage: "OpenAI-compatible API base URL (default https://api.openai.com/v1)", apply: baseURL(func(c *Config, v string) { c.OpenAIBaseURL = v })},
+	{env: "OLLAMA_BASE_URL", usage: "Ollama server, e.g. http://127.0.0.1:11434; enables ollama/… models", apply: baseURL(func(c *Config, v string) { c.OllamaBaseURL = v })},
 	{env: "PULSE_ACCESS_TOKEN_TTL", def: "15m", usage: "access token lifetime", apply: duration(func(c *Config, d time.Duration) { c.AccessTokenTTL = d })},
 	{env: "PULSE_SESSION_TTL", def: "720h", usage: "how long a session can be refreshed without signing in again", apply: duration(func(c *Config, d time.Duration) { c.SessionTTL = d })},
+}
+
+func baseURL(set func(*Config, string)) func(*Config, string) error {
+	return func(c *Config, v string) error {
+		if v == "" {
+			return nil
+		}
+		u, err := url.Parse(v)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return fmt.Errorf("%q: want an http(s) URL", v)
+		}
+		set(c, strings.TrimSuffix(v, "/"))
+		return nil
+	}
 }
 
 func oauthID(provider string) setting {

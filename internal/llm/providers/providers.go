@@ -1,0 +1,27 @@
+// Package providers builds the model providers the configuration enables.
+// Only the binary imports it, so test binaries that do not need real
+// providers do not link their SDKs.
+package providers
+
+import (
+	"net/http"
+	"time"
+
+	"github.com/pulse-run/pulse/internal/llm"
+	"github.com/pulse-run/pulse/internal/llm/openai"
+	"github.com/pulse-run/pulse/internal/platform/config"
+)
+
+// FromConfig returns the platform providers, by name, each with retries.
+func FromConfig(cfg *config.Config) map[string]llm.Provider {
+	client := &http.Client{Timeout: 5 * time.Minute}
+	out := map[string]llm.Provider{}
+	if cfg.OpenAIAPIKey != "" {
+		out["openai"] = llm.Retry(openai.New(openai.Config{Name: "openai", APIKey: cfg.OpenAIAPIKey, BaseURL: cfg.OpenAIBaseURL, HTTPClient: client}), llm.RetryPolicy{})
+	}
+	if cfg.OllamaBaseURL != "" {
+		// Ollama speaks the OpenAI API under /v1 and needs no key.
+		out["ollama"] = llm.Retry(openai.New(openai.Config{Name: "ollama", APIKey: "ollama", BaseURL: cfg.OllamaBaseURL + "/v1", HTTPClient: client}), llm.RetryPolicy{})
+	}
+	return out
+}

@@ -1,0 +1,92 @@
+package llm
+
+import (
+	"context"
+	"errors"
+	"math/rand/v2"
+	"net/http"
+	"strconv"
+	"time"
+)
+
+// RetryPolicy is how a provider call is retried.
+type RetryPolicy struct {
+	Attempts int           // total tries (default 3)
+	Base     time.Duration // first backoff (default 500 ms)
+	Max      time.Duration // longest wait, also for Retry-After (default 30 s)
+}
+
+type retrying struct {
+	p      Provider
+	policy RetryPolicy
+	sleep  func(context.Context, time.Duration) error
+}
+
+// Retry wraps p: rate limits, overloads, 5xx and timeouts are retried with
+// jittered exponential backoff, waiting at least what Retry-After asks.
+func Retry(p Provider, policy RetryPolicy) Provider {
+	if policy.Attempts <= 0 {
+		policy.Attempts = 3
+	}
+	if policy.Base <= 0 {
+		policy.Base = 500 * time.Millisecond
+	}
+	if policy.Max <= 0 {
+		policy.Max = 30 * time.Second
+	}
+	return &retrying{p: p, policy: policy, sleep: sleepCtx}
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (r *retrying) Chat(ctx context.Context, req Request) (*Response, error) {
+	var err error
+	for attempt := 0; attempt < r.policy.Attempts; attempt++ {
+		var resp *Response
+		resp, err = r.p.Chat(ctx, req)
+		if err == nil {
+			return resp, nil
+		}
+		var le *Error
+		if !errors.As(err, &le) || !le.Retryable || attempt == r.policy.Attempts-1 {
+			return nil, err
+		}
+		if serr := r.sleep(ctx, r.wait(attempt, le.RetryAfter)); serr != nil {
+			return nil, err
+		}
+	}
+	return nil, err
+}
+
+// wait is full-jitter exponential backoff, but never less than the
+// provider's Retry-After (seconds or an HTTP date), capped at Max.
+func (r *retrying) wait(attempt int, retryAfter string) time.Duration {
+	backoff := r.policy.Base << attempt
+	d := time.Duration(rand.Int64N(int64(backoff)) + 1)
+	if ra := parseRetryAfter(retryAfter); ra > d {
+		d = ra
+	}
+	return min(d, r.policy.Max)
+}
+
+func parseRetryAfter(v string) time.Duration {
+	if v == "" {
+		return 0
+	}
+	if s, err := strconv.ParseFloat(v, 64); err == nil && s >= 0 {
+		return time.Duration(s * float64(time.Second))
+	}
+	if t, err := http.ParseTime(v); err == nil {
+		return time.Until(t)
+	}
+	return 0
+}

@@ -1,0 +1,76 @@
+package llm
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+type flaky struct {
+	errs  []error
+	calls int
+}
+
+func (f *flaky) Chat(context.Context, Request) (*Response, error) {
+	f.calls++
+	if f.calls <= len(f.errs) {
+		return nil, f.errs[f.calls-1]
+	}
+	return &Response{Message: Message{Content: "ok"}}, nil
+}
+
+func TestRetry(t *testing.T) {
+	t.Parallel()
+	busy := &Error{Provider: "x", Status: 503, Retryable: true, Err: errors.New("overloaded")}
+	var waits []time.Duration
+	wrap := func(p Provider, attempts int) *retrying {
+		r := Retry(p, RetryPolicy{Attempts: attempts, Base: 100 * time.Millisecond, Max: 10 * time.Second}).(*retrying)
+		r.sleep = func(_ context.Context, d time.Duration) error { waits = append(waits, d); return nil }
+		return r
+	}
+
+	f := &flaky{errs: []error{busy, busy}}
+	resp, err := wrap(f, 3).Chat(context.Background(), Request{})
+	require.NoError(t, err)
+	require.Equal(t, "ok", resp.Message.Content)
+	require.Equal(t, 3, f.calls)
+	require.Len(t, waits, 2)
+	require.LessOrEqual(t, waits[0], 100*time.Millisecond, "full jitter under the first backoff")
+	require.LessOrEqual(t, waits[1], 200*time.Millisecond)
+
+	f = &flaky{errs: []error{busy, busy, busy}}
+	_, err = wrap(f, 3).Chat(context.Background(), Request{})
+	require.ErrorIs(t, err, busy, "gives up after the attempts")
+	require.Equal(t, 3, f.calls)
+
+	f = &flaky{errs: []error{&Error{Status: 400, Err: errors.New("bad request")}}}
+	_, err = wrap(f, 3).Chat(context.Background(), Request{})
+	require.Error(t, err)
+	require.Equal(t, 1, f.calls, "not retryable")
+
+	waits = nil
+	f = &flaky{errs: []error{&Error{Status: 429, Retryable: true, RateLimit: true, RetryAfter: "7", Err: errors.New("slow")}}}
+	_, err = wrap(f, 2).Chat(context.Background(), Request{})
+	require.NoError(t, err)
+	require.Equal(t, 7*time.Second, waits[0], "Retry-After wins over a shorter backoff")
+
+	waits = nil
+	f = &flaky{errs: []error{&Error{Status: 429, Retryable: true, RetryAfter: "3600", Err: errors.New("slow")}}}
+	_, _ = wrap(f, 2).Chat(context.Background(), Request{})
+	require.Equal(t, 10*time.Second, waits[0], "capped at Max")
+
+	require.Equal(t, 1500*time.Millisecond, parseRetryAfter("1.5"))
+	require.InDelta(t, float64(30*time.Second), float64(parseRetryAfter(time.Now().Add(30*time.Second).UTC().Format(http.TimeFormat))), float64(2*time.Second))
+	require.Zero(t, parseRetryAfter("soon"))
+
+	// A cancelled context stops the waiting.
+	r := Retry(&flaky{errs: []error{busy}}, RetryPolicy{Attempts: 3, Base: time.Hour}).(*retrying)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	_, err = r.Chat(ctx, Request{})
+	require.Error(t, err)
+}

@@ -56,7 +56,15 @@ type Loop struct {
 	Models *llm.Registry
 	Agents AgentLoader // nil: no handoffs or agent tools
 	Now    func() time.Time
+
+	// cooling maps a provider name to when it may be tried again after a
+	// rate limit, so later runs go straight to their fallbacks.
+	cooling sync.Map
 }
+
+// RateLimitCooldown is how long a rate-limited provider is skipped when a
+// fallback exists.
+const RateLimitCooldown = 30 * time.Second
 
 // LoopParams is one run to execute.
 type LoopParams struct {
@@ -96,27 +104,13 @@ func (l *Loop) Execute(ctx context.Context, p LoopParams) Outcome {
 		if turn > maxTurns {
 			return failed("max_turns_exceeded", fmt.Sprintf("the agent did not finish within %d model calls", maxTurns), usage)
 		}
-		provider, model, err := l.Models.Resolve(cur.Model)
-		if err != nil {
-			return failed("provider_unavailable", err.Error(), usage)
-		}
-		req := llm.Request{Model: model, Messages: msgs, Tools: specsOf(tools), Temperature: cur.ModelSettings.Temperature,
+		req := llm.Request{Messages: msgs, Tools: specsOf(tools), Temperature: cur.ModelSettings.Temperature,
 			TopP: cur.ModelSettings.TopP, MaxTokens: cur.ModelSettings.MaxTokens, OutputSchema: cur.OutputSchema}
-		start := l.Now()
-		resp, err := provider.Chat(ctx, req)
+		resp, code, err := l.chat(ctx, rec, cur, req)
 		if err != nil {
-			if rerr := rec.model(ctx, cur.Model, len(msgs), start, nil, err); rerr != nil {
-				return failed("storage_error", rerr.Error(), usage)
-			}
-			if ctx.Err() != nil {
-				return failed("cancelled", "the run was cancelled", usage)
-			}
-			return failed("provider_error", err.Error(), usage)
+			return failed(code, err.Error(), usage)
 		}
 		usage = usage.Add(resp.Usage)
-		if err := rec.model(ctx, cur.Model, len(msgs), start, resp, nil); err != nil {
-			return failed("storage_error", err.Error(), usage)
-		}
 		msgs = append(msgs, resp.Message)
 
 		if len(resp.Message.ToolCalls) == 0 {
@@ -162,6 +156,44 @@ func (l *Loop) Execute(ctx context.Context, p LoopParams) Outcome {
 			msgs[0] = llm.Message{Role: llm.RoleSystem, Content: cur.Instructions}
 		}
 	}
+}
+
+// chat calls the agent's model, then each fallback in turn when a provider
+// fails, recording every attempt. It returns the failure code when all fail.
+func (l *Loop) chat(ctx context.Context, rec *stepper, spec agent.Spec, req llm.Request) (*llm.Response, string, error) {
+	chain := append([]string{spec.Model}, spec.ModelSettings.Fallbacks...)
+	var lastErr error
+	code := "provider_error"
+	for i, full := range chain {
+		name, _, _ := strings.Cut(full, "/")
+		last := i == len(chain)-1
+		if until, ok := l.cooling.Load(name); ok && l.Now().Before(until.(time.Time)) && !last {
+			continue // rate-limited a moment ago: go straight to the fallback
+		}
+		provider, model, err := l.Models.Resolve(full)
+		if err != nil {
+			lastErr, code = err, "provider_unavailable"
+			continue
+		}
+		req.Model = model
+		start := l.Now()
+		resp, err := provider.Chat(ctx, req)
+		if rerr := rec.model(ctx, full, len(req.Messages), start, resp, err); rerr != nil {
+			return nil, "storage_error", rerr
+		}
+		if err == nil {
+			return resp, "", nil
+		}
+		if ctx.Err() != nil {
+			return nil, "cancelled", errors.New("the run was cancelled")
+		}
+		lastErr, code = err, "provider_error"
+		var le *llm.Error
+		if errors.As(err, &le) && le.RateLimit {
+			l.cooling.Store(name, l.Now().Add(RateLimitCooldown))
+		}
+	}
+	return nil, code, lastErr
 }
 
 func specsOf(tools map[string]*boundTool) []llm.Tool {

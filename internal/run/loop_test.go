@@ -276,3 +276,35 @@ func TestAgentAsTool(t *testing.T) {
 	out = gone.run(t, spec(func(s *agent.Spec) { s.Handoffs = []string{"deleted"} }))
 	require.Equal(t, "tool_unavailable", out.ErrorCode)
 }
+
+func TestFallbackChain(t *testing.T) {
+	t.Parallel()
+	limited := &llm.Error{Provider: "openai", Status: 429, Retryable: true, RateLimit: true, Err: errors.New("rate limited")}
+	b := setupLoop(t, llmtest.Fail(limited))
+	gem := llmtest.New(llmtest.Say("from gemini"))
+	b.loop.Models.Register("gemini", gem)
+	withFallback := spec(func(s *agent.Spec) {
+		s.Tools = nil
+		s.ModelSettings.Fallbacks = []string{"anthropic/missing", "gemini/flash"}
+	})
+	out := b.run(t, withFallback)
+	require.Equal(t, StatusSucceeded, out.Status, out.ErrorMessage)
+	require.JSONEq(t, `"from gemini"`, string(out.Output))
+	require.Len(t, b.model.Calls(), 1)
+	require.Equal(t, "flash", gem.Calls()[0].Model)
+	require.Equal(t, []string{"failed", "succeeded"}, []string{b.rec.steps[0].Status, b.rec.steps[1].Status}, "every attempt is in the trace")
+	require.Equal(t, "openai/gpt-test", b.rec.steps[0].Name)
+	require.Equal(t, "gemini/flash", b.rec.steps[1].Name)
+
+	// During the cool-down the rate-limited provider is not tried again.
+	out = b.run(t, withFallback)
+	require.Equal(t, StatusSucceeded, out.Status)
+	require.Len(t, b.model.Calls(), 1, "openai skipped while cooling down")
+	require.Len(t, gem.Calls(), 2)
+
+	// Without a fallback, the failure is the run's.
+	plain := setupLoop(t, llmtest.Fail(limited))
+	out = plain.run(t, spec(func(s *agent.Spec) { s.Tools = nil }))
+	require.Equal(t, "provider_error", out.ErrorCode)
+	require.Contains(t, out.ErrorMessage, "rate limited")
+}

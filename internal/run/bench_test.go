@@ -11,6 +11,7 @@ import (
 	"github.com/pulse-run/pulse/internal/platform/config"
 	"github.com/pulse-run/pulse/internal/platform/db/dbtest"
 	"github.com/pulse-run/pulse/internal/platform/ids"
+	"github.com/pulse-run/pulse/internal/tool"
 )
 
 // zeroModel answers instantly: one tool call, then (every other turn) text.
@@ -32,7 +33,7 @@ func (zeroModel) Chat(_ context.Context, req llm.Request) (*llm.Response, error)
 func BenchmarkLoopTurn(b *testing.B) {
 	reg := llm.NewRegistry()
 	reg.Register("openai", zeroModel{})
-	l := &Loop{Models: reg, Now: time.Now}
+	l := &Loop{Models: reg, Tools: tool.NewRuntime(nil), Now: time.Now}
 	s := agent.Spec{Instructions: "x", Model: "openai/zero", Tools: []agent.ToolRef{{Type: "builtin", Name: "current_time"}}}
 	ctx := context.Background()
 	run := func(b *testing.B, rec func() Recorder) {

@@ -54,7 +54,8 @@ type AgentLoader interface {
 // Recorder persists, the Registry reaches models.
 type Loop struct {
 	Models *llm.Registry
-	Agents AgentLoader // nil: no handoffs or agent tools
+	Agents AgentLoader   // nil: no handoffs or agent tools
+	Tools  *tool.Runtime // built-in tools
 	Now    func() time.Time
 
 	// cooling maps a provider name to when it may be tried again after a
@@ -245,7 +246,10 @@ func (l *Loop) bind(ctx context.Context, spec agent.Spec, depth int) (map[string
 	for _, r := range spec.Tools {
 		switch r.Type {
 		case "builtin":
-			run, ok := tool.Executor(r.Name, l.Now)
+			if l.Tools == nil {
+				return nil, errors.New("built-in tools are not available in this run")
+			}
+			run, ok := l.Tools.Executor(r.Name)
 			if !ok {
 				return nil, fmt.Errorf("built-in tool %q is not available", r.Name)
 			}

@@ -14,6 +14,7 @@ import (
 	"github.com/pulse-run/pulse/internal/agent"
 	"github.com/pulse-run/pulse/internal/llm"
 	"github.com/pulse-run/pulse/internal/llm/llmtest"
+	"github.com/pulse-run/pulse/internal/tool"
 )
 
 // memRecorder keeps steps in memory.
@@ -41,7 +42,8 @@ func setupLoop(t *testing.T, turns ...llmtest.Turn) *loopBundle {
 	reg := llm.NewRegistry()
 	reg.Register("openai", m)
 	fixed := time.Date(2026, 11, 22, 9, 30, 0, 0, time.UTC)
-	return &loopBundle{loop: &Loop{Models: reg, Now: func() time.Time { return fixed }}, model: m, rec: &memRecorder{}}
+	now := func() time.Time { return fixed }
+	return &loopBundle{loop: &Loop{Models: reg, Tools: tool.NewRuntime(now), Now: now}, model: m, rec: &memRecorder{}}
 }
 
 func spec(mut ...func(*agent.Spec)) agent.Spec {
@@ -307,4 +309,17 @@ func TestFallbackChain(t *testing.T) {
 	out = plain.run(t, spec(func(s *agent.Spec) { s.Tools = nil }))
 	require.Equal(t, "provider_error", out.ErrorCode)
 	require.Contains(t, out.ErrorMessage, "rate limited")
+}
+
+// A model asking web_fetch for an internal address gets a refusal as the
+// tool's answer; nothing is contacted and the run goes on.
+func TestSSRFThroughTheAgent(t *testing.T) {
+	t.Parallel()
+	b := setupLoop(t, llmtest.Call(call("f", "web_fetch", `{"url":"http://169.254.169.254/latest/meta-data/iam/"}`)), llmtest.Say("I cannot read that."))
+	out := b.run(t, spec(func(s *agent.Spec) { s.Tools = []agent.ToolRef{{Type: "builtin", Name: "web_fetch"}} }))
+	require.Equal(t, StatusSucceeded, out.Status)
+	msgs := b.model.Calls()[1].Messages
+	require.Contains(t, msgs[len(msgs)-1].Content, "not public")
+	require.Equal(t, "failed", b.rec.steps[1].Status)
+	require.Contains(t, b.rec.steps[1].Error, "not public")
 }

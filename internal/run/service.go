@@ -12,6 +12,7 @@ import (
 	"github.com/pulse-run/pulse/internal/platform/authn"
 	"github.com/pulse-run/pulse/internal/platform/db"
 	"github.com/pulse-run/pulse/internal/platform/ids"
+	"github.com/pulse-run/pulse/internal/tool"
 )
 
 // Agents gives the run service the agents a caller may run
@@ -34,7 +35,7 @@ func New(d *db.DB, agents Agents, models *llm.Registry, now func() time.Time) *S
 	if now == nil {
 		now = time.Now
 	}
-	return &Service{db: d, agents: agents, loop: &Loop{Models: models, Agents: agents, Now: now}, now: now}
+	return &Service{db: d, agents: agents, loop: &Loop{Models: models, Agents: agents, Tools: tool.NewRuntime(now), Now: now}, now: now}
 }
 
 // dbRecorder commits each step as it happens.

@@ -12,9 +12,26 @@ import (
 // to the model as the tool's answer; it does not fail the run.
 type Func func(ctx context.Context, args json.RawMessage) (string, error)
 
+// Runtime runs the built-in tools.
+type Runtime struct {
+	Now     func() time.Time
+	Fetcher *Fetcher
+}
+
+// NewRuntime returns a runtime with the production fetch policy.
+func NewRuntime(now func() time.Time) *Runtime {
+	if now == nil {
+		now = time.Now
+	}
+	return &Runtime{Now: now, Fetcher: NewFetcher(FetchPolicy{})}
+}
+
 // Executor returns the built-in tool's implementation.
-func Executor(name string, now func() time.Time) (Func, bool) {
+func (r *Runtime) Executor(name string) (Func, bool) {
+	now := r.Now
 	switch name {
+	case "web_fetch":
+		return FetchFunc(r.Fetcher), true
 	case "current_time":
 		return func(_ context.Context, args json.RawMessage) (string, error) {
 			var in struct {

@@ -25,6 +25,8 @@ type Builtin struct {
 var Builtins = []Builtin{
 	{Name: "current_time", Description: "The current date and time, in a given IANA time zone (default UTC).",
 		Parameters: json.RawMessage(`{"type":"object","properties":{"timezone":{"type":"string","description":"IANA time zone, e.g. Europe/Paris"}},"additionalProperties":false}`)},
+	{Name: "web_fetch", Description: "Fetch a public web page and return its readable text (private and internal addresses are refused).",
+		Parameters: json.RawMessage(`{"type":"object","properties":{"url":{"type":"string","description":"http(s) URL of a public page"}},"required":["url"],"additionalProperties":false}`)},
 }
 
 // Catalog answers questions about tools.

@@ -17,6 +17,7 @@ import (
 	"github.com/pulse-run/pulse/internal/llm"
 	"github.com/pulse-run/pulse/internal/llm/openai"
 	"github.com/pulse-run/pulse/internal/run"
+	"github.com/pulse-run/pulse/internal/tool"
 )
 
 // fakeOpenAI answers POST /chat/completions with scripted responses in the
@@ -82,7 +83,7 @@ func TestToolLoopOverTheWire(t *testing.T) {
 		reply(`{"role":"assistant","content":"It is noon."}`, "stop"))
 	reg := llm.NewRegistry()
 	reg.Register("openai", provider(f))
-	loop := &run.Loop{Models: reg, Now: time.Now}
+	loop := &run.Loop{Models: reg, Tools: tool.NewRuntime(nil), Now: time.Now}
 	out := loop.Execute(context.Background(), run.LoopParams{Spec: agent.Spec{Instructions: "Tell time.", Model: "openai/gpt-test",
 		Tools: []agent.ToolRef{{Type: "builtin", Name: "current_time"}}}, Input: "Time?"})
 	require.Equal(t, run.StatusSucceeded, out.Status, out.ErrorMessage)

@@ -3,6 +3,8 @@ package run
 import (
 	"context"
 	"encoding/json"
+	"runtime"
+	"sync"
 	"testing"
 	"time"
 
@@ -62,4 +64,55 @@ func BenchmarkLoopTurn(b *testing.B) {
 			return dbRecorder{db: d, runID: id}
 		})
 	})
+}
+
+// gate blocks every model call until released: a provider that is slow.
+type gate struct{ release chan struct{} }
+
+func (g gate) Chat(ctx context.Context, _ llm.Request) (*llm.Response, error) {
+	select {
+	case <-g.release:
+		return &llm.Response{Message: llm.Message{Role: llm.RoleAssistant, Content: "done"}}, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// BenchmarkInFlightRunMemory starts 10,000 runs that all wait on a slow
+// provider and reports the memory each holds while waiting (heap plus
+// goroutine stacks, measured after a GC).
+func BenchmarkInFlightRunMemory(b *testing.B) {
+	const n = 10_000
+	for b.Loop() {
+		g := gate{release: make(chan struct{})}
+		reg := llm.NewRegistry()
+		reg.Register("openai", g)
+		l := &Loop{Models: reg, Tools: tool.NewRuntime(nil), Now: time.Now}
+		s := agent.Spec{Instructions: "You are a helpful planner for students. Answer briefly.", Model: "openai/slow",
+			Tools: []agent.ToolRef{{Type: "builtin", Name: "current_time"}, {Type: "builtin", Name: "web_fetch"}}}
+		before := memNow()
+		var started, done sync.WaitGroup
+		started.Add(n)
+		done.Add(n)
+		for range n {
+			go func() {
+				defer done.Done()
+				started.Done()
+				l.Execute(context.Background(), LoopParams{Spec: s, Input: "Plan my week around two exams.", Recorder: &memRecorder{}})
+			}()
+		}
+		started.Wait()
+		time.Sleep(200 * time.Millisecond) // let every run reach the provider
+		during := memNow()
+		close(g.release)
+		done.Wait()
+		b.ReportMetric(float64(during-before)/n/1024, "KB/run")
+	}
+}
+
+func memNow() uint64 {
+	runtime.GC()
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return m.HeapInuse + m.StackInuse
 }

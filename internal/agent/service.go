@@ -463,17 +463,12 @@ func (s *Service) List(ctx context.Context, p ListParams) ([]Listed, string, err
 		list = list[:p.Limit]
 		next = list[p.Limit-1].ID
 	}
-	specs, err := s.store.specs(ctx, list)
-	if err != nil {
-		return nil, "", err
-	}
 	granted, err := s.store.grantsFor(ctx, pr.UserID, list)
 	if err != nil {
 		return nil, "", err
 	}
 	out := make([]Listed, len(list))
 	for i, a := range list {
-		a.Spec = specs[a.ID]
 		acc := AccessOwner
 		if a.OwnerID != pr.UserID {
 			acc = Access(granted[a.ID])

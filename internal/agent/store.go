@@ -109,44 +109,38 @@ type listParams struct {
 	Limit  int
 }
 
-// list returns the agents the user owns or was granted, newest first.
+// withSpec is an agent row joined with its current version's spec.
+type withSpec struct {
+	Agent `bun:",extend"`
+	Spec  Spec `bun:"spec,type:jsonb"`
+}
+
+// list returns the agents the user owns or was granted, newest first, each
+// with its current spec (one query: the list is the hottest read).
 func (s *store) list(ctx context.Context, p listParams) ([]Agent, error) {
-	var out []Agent
-	q := s.db.R.NewSelect().Model(&out).
-		Where("(owner_id = ? OR id IN (SELECT agent_id FROM agent_grants WHERE user_id = ?))", p.UserID, p.UserID).
+	var rows []withSpec
+	q := s.db.R.NewSelect().Model(&rows).
+		ColumnExpr("?TableAlias.*, v.spec").
+		Join("JOIN agent_versions AS v ON v.agent_id = ?TableAlias.id AND v.version = ?TableAlias.current_version").
+		Where("(?TableAlias.owner_id = ? OR ?TableAlias.id IN (SELECT agent_id FROM agent_grants WHERE user_id = ?))", p.UserID, p.UserID).
 		Order("id DESC").Limit(int64(p.Limit))
 	if p.Query != "" {
 		like := "%" + escapeLike(p.Query) + "%"
-		q = q.Where("(LOWER(name) LIKE ? ESCAPE '\\' OR LOWER(description) LIKE ? ESCAPE '\\')", like, like)
+		q = q.Where("(LOWER(?TableAlias.name) LIKE ? ESCAPE '\\' OR LOWER(?TableAlias.description) LIKE ? ESCAPE '\\')", like, like)
 	}
 	if p.Tag != "" {
-		q = q.Where("tags LIKE ?", `%"`+p.Tag+`"%`) // tags are validated to [a-z0-9-]
+		q = q.Where("?TableAlias.tags LIKE ?", `%"`+p.Tag+`"%`) // tags are validated to [a-z0-9-]
 	}
 	if p.Before != "" {
-		q = q.Where("id < ?", p.Before)
+		q = q.Where("?TableAlias.id < ?", p.Before)
 	}
-	return out, q.Scan(ctx)
-}
-
-// specs loads the current specs of agents, by id.
-func (s *store) specs(ctx context.Context, agents []Agent) (map[string]*Spec, error) {
-	out := make(map[string]*Spec, len(agents))
-	if len(agents) == 0 {
-		return out, nil
-	}
-	var vs []Version
-	q := s.db.R.NewSelect().Model(&vs)
-	q = q.WhereGroup(" AND ", func(q *bun.SelectQuery) *bun.SelectQuery {
-		for _, a := range agents {
-			q = q.WhereOr("(agent_id = ? AND version = ?)", a.ID, a.CurrentVersion)
-		}
-		return q
-	})
 	if err := q.Scan(ctx); err != nil {
 		return nil, err
 	}
-	for i := range vs {
-		out[vs[i].AgentID] = &vs[i].Spec
+	out := make([]Agent, len(rows))
+	for i := range rows {
+		out[i] = rows[i].Agent
+		out[i].Spec = &rows[i].Spec
 	}
 	return out, nil
 }
@@ -154,12 +148,14 @@ func (s *store) specs(ctx context.Context, agents []Agent) (map[string]*Spec, er
 // grantsFor returns the user's grant on each of the agents that has one.
 func (s *store) grantsFor(ctx context.Context, userID string, agents []Agent) (map[string]string, error) {
 	out := map[string]string{}
-	if len(agents) == 0 {
-		return out, nil
+	var idsIn []string
+	for _, a := range agents {
+		if a.OwnerID != userID {
+			idsIn = append(idsIn, a.ID)
+		}
 	}
-	idsIn := make([]string, len(agents))
-	for i, a := range agents {
-		idsIn[i] = a.ID
+	if len(idsIn) == 0 {
+		return out, nil // all the user's own: the common case needs no query
 	}
 	var gs []Grant
 	err := s.db.R.NewSelect().Model(&gs).Where("user_id = ? AND agent_id IN (?)", userID, bun.In(idsIn)).Scan(ctx)

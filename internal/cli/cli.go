@@ -173,7 +173,17 @@ func migrate(ctx context.Context, args []string, env Env) int {
 	if code, ok := parse(fs, args, env); !ok {
 		return code
 	}
-	if fs.NArg() != 1 || !slices.Contains([]string{"up", "down", "status"}, fs.Arg(0)) {
+	// Flags may also follow the action: pulse migrate up --data-dir x.
+	action := fs.Arg(0)
+	if fs.NArg() > 1 {
+		if code, ok := parse(fs, fs.Args()[1:], env); !ok {
+			return code
+		}
+		if fs.NArg() > 0 {
+			action = "" // a second positional argument
+		}
+	}
+	if action == "" || !slices.Contains([]string{"up", "down", "status"}, action) {
 		fmt.Fprintln(env.Stderr, "pulse migrate: want exactly one of up, down, status")
 		fs.Usage()
 		return 2
@@ -190,7 +200,7 @@ func migrate(ctx context.Context, args []string, env Env) int {
 	}
 	defer d.Close()
 
-	switch fs.Arg(0) {
+	switch action {
 	case "up":
 		err = app.Migrate(ctx, d, log)
 		if err == nil {

@@ -119,6 +119,13 @@ func TestMigrateCommands(t *testing.T) {
 		require.Contains(t, b.stdout.String(), "applied")
 		require.Contains(t, b.stdout.String(), "up to date")
 
+		// Flags after the action work too.
+		dir := b.env["PULSE_DATA_DIR"]
+		delete(b.env, "PULSE_DATA_DIR")
+		require.Equal(t, 0, b.run("migrate", "status", "--data-dir", dir), b.stderr.String())
+		require.Equal(t, 2, b.run("migrate", "status", "extra"))
+		b.env["PULSE_DATA_DIR"] = dir
+
 		require.Equal(t, 0, b.run("migrate", "down"), b.stderr.String())
 		require.Contains(t, b.stdout.String(), "rolled back")
 		require.Equal(t, 0, b.run("migrate", "status"), b.stderr.String())

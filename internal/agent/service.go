@@ -6,8 +6,11 @@ import (
 	"fmt"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
+
+	lru "github.com/hashicorp/golang-lru/v2"
 
 	"github.com/pulse-run/pulse/internal/platform/apperr"
 	"github.com/pulse-run/pulse/internal/platform/authn"
@@ -31,6 +34,9 @@ type Service struct {
 	store *store
 	tools Tools
 	now   func() time.Time
+	// specs caches decoded specs by agent id and version. Versions never
+	// change once written, so an entry can never be stale.
+	specs *lru.Cache[string, *Spec]
 }
 
 // New returns the service.
@@ -38,7 +44,42 @@ func New(d *db.DB, tools Tools, now func() time.Time) *Service {
 	if now == nil {
 		now = time.Now
 	}
-	return &Service{db: d, store: &store{db: d}, tools: tools, now: now}
+	specs, _ := lru.New[string, *Spec](10_000)
+	return &Service{db: d, store: &store{db: d}, tools: tools, now: now, specs: specs}
+}
+
+func specKey(agentID string, version int) string { return agentID + "@" + strconv.Itoa(version) }
+
+// attachSpecs fills each agent's current spec, from the cache when it can
+// and in one query for the rest.
+func (s *Service) attachSpecs(ctx context.Context, list []Agent) error {
+	var missing []string
+	for i := range list {
+		if sp, ok := s.specs.Get(specKey(list[i].ID, list[i].CurrentVersion)); ok {
+			list[i].Spec = sp
+		} else {
+			missing = append(missing, list[i].ID)
+		}
+	}
+	if len(missing) == 0 {
+		return nil
+	}
+	vs, err := s.store.currentVersions(ctx, missing)
+	if err != nil {
+		return err
+	}
+	byKey := make(map[string]*Spec, len(vs))
+	for i := range vs {
+		k := specKey(vs[i].AgentID, vs[i].Version)
+		byKey[k] = &vs[i].Spec
+		s.specs.Add(k, &vs[i].Spec)
+	}
+	for i := range list {
+		if list[i].Spec == nil {
+			list[i].Spec = byKey[specKey(list[i].ID, list[i].CurrentVersion)]
+		}
+	}
+	return nil
 }
 
 // Access is what the caller may do with an agent.
@@ -462,6 +503,9 @@ func (s *Service) List(ctx context.Context, p ListParams) ([]Listed, string, err
 	if len(list) > p.Limit {
 		list = list[:p.Limit]
 		next = list[p.Limit-1].ID
+	}
+	if err := s.attachSpecs(ctx, list); err != nil {
+		return nil, "", err
 	}
 	granted, err := s.store.grantsFor(ctx, pr.UserID, list)
 	if err != nil {

@@ -3,6 +3,8 @@ package agent
 import (
 	"context"
 	"fmt"
+	"slices"
+	"strings"
 
 	"github.com/uptrace/bun"
 
@@ -109,40 +111,48 @@ type listParams struct {
 	Limit  int
 }
 
-// withSpec is an agent row joined with its current version's spec.
-type withSpec struct {
-	Agent `bun:",extend"`
-	Spec  Spec `bun:"spec,type:jsonb"`
-}
-
-// list returns the agents the user owns or was granted, newest first, each
-// with its current spec (one query: the list is the hottest read).
+// list returns the agents the user owns or was granted, newest first. The
+// owned and the shared ones are read by two index-ordered queries and
+// merged, which reads only the rows of the page (one query with OR must
+// gather and sort every candidate first).
 func (s *store) list(ctx context.Context, p listParams) ([]Agent, error) {
-	var rows []withSpec
-	q := s.db.R.NewSelect().Model(&rows).
-		ColumnExpr("?TableAlias.*, v.spec").
-		Join("JOIN agent_versions AS v ON v.agent_id = ?TableAlias.id AND v.version = ?TableAlias.current_version").
-		Where("(?TableAlias.owner_id = ? OR ?TableAlias.id IN (SELECT agent_id FROM agent_grants WHERE user_id = ?))", p.UserID, p.UserID).
-		Order("id DESC").Limit(int64(p.Limit))
-	if p.Query != "" {
-		like := "%" + escapeLike(p.Query) + "%"
-		q = q.Where("(LOWER(?TableAlias.name) LIKE ? ESCAPE '\\' OR LOWER(?TableAlias.description) LIKE ? ESCAPE '\\')", like, like)
+	filter := func(q *bun.SelectQuery) *bun.SelectQuery {
+		if p.Query != "" {
+			like := "%" + escapeLike(p.Query) + "%"
+			q = q.Where("(LOWER(?TableAlias.name) LIKE ? ESCAPE '\\' OR LOWER(?TableAlias.description) LIKE ? ESCAPE '\\')", like, like)
+		}
+		if p.Tag != "" {
+			q = q.Where("?TableAlias.tags LIKE ?", `%"`+p.Tag+`"%`) // tags are validated to [a-z0-9-]
+		}
+		if p.Before != "" {
+			q = q.Where("?TableAlias.id < ?", p.Before)
+		}
+		return q.OrderExpr("?TableAlias.id DESC").Limit(int64(p.Limit))
 	}
-	if p.Tag != "" {
-		q = q.Where("?TableAlias.tags LIKE ?", `%"`+p.Tag+`"%`) // tags are validated to [a-z0-9-]
-	}
-	if p.Before != "" {
-		q = q.Where("?TableAlias.id < ?", p.Before)
-	}
-	if err := q.Scan(ctx); err != nil {
+	var owned, shared []Agent
+	if err := filter(s.db.R.NewSelect().Model(&owned).Where("?TableAlias.owner_id = ?", p.UserID)).Scan(ctx); err != nil {
 		return nil, err
 	}
-	out := make([]Agent, len(rows))
-	for i := range rows {
-		out[i] = rows[i].Agent
-		out[i].Spec = &rows[i].Spec
+	err := filter(s.db.R.NewSelect().Model(&shared).
+		Join("JOIN agent_grants AS g ON g.agent_id = ?TableAlias.id").Where("g.user_id = ?", p.UserID)).Scan(ctx)
+	if err != nil {
+		return nil, err
 	}
-	return out, nil
+	if len(shared) == 0 {
+		return owned, nil
+	}
+	out := append(owned, shared...)
+	slices.SortFunc(out, func(a, b Agent) int { return strings.Compare(b.ID, a.ID) })
+	return out[:min(len(out), p.Limit)], nil
+}
+
+// currentVersions loads the current versions of the given agents.
+func (s *store) currentVersions(ctx context.Context, agentIDs []string) ([]Version, error) {
+	var out []Version
+	err := s.db.R.NewSelect().Model(&out).
+		Join("JOIN agents AS a ON a.id = ?TableAlias.agent_id AND a.current_version = ?TableAlias.version").
+		Where("?TableAlias.agent_id IN (?)", bun.In(agentIDs)).Scan(ctx)
+	return out, err
 }
 
 // grantsFor returns the user's grant on each of the agents that has one.

@@ -182,7 +182,8 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opts Options
 	a.auth, err = auth.New(ctx, auth.Config{
 		Issuer: cfg.PublicURL, Audience: "pulse", AccessTTL: cfg.AccessTokenTTL, SessionTTL: cfg.SessionTTL,
 		RefreshGrace: 10 * time.Second, AppURL: cfg.AppURL, Hash: opts.hashParams(), Limits: opts.authLimits(),
-	}, auth.Deps{DB: a.db, Vault: a.vault, KV: store, Mailer: mail.NewOutbox(a.queue, a.vault, ids.New), Providers: providers(cfg, opts), Redis: a.redis, RedisPrefix: cfg.RedisPrefix, Audit: audit.New(a.db), Limiter: limiter, Logger: log})
+	}, auth.Deps{DB: a.db, Vault: a.vault, KV: store, Mailer: mail.NewOutbox(a.queue, a.vault, ids.New), Providers: providers(cfg, opts),
+		SingleProcess: cfg.Engine == config.SQLite, Redis: a.redis, RedisPrefix: cfg.RedisPrefix, Audit: audit.New(a.db), Limiter: limiter, Logger: log})
 	if err != nil {
 		return nil, err
 	}

@@ -498,3 +498,21 @@ func TestVerificationAndMFAOverHTTP(t *testing.T) {
 		})
 	})
 }
+
+// On an embedded install revocations are answered from memory; a restart
+// reloads them, so a logged-out token stays dead.
+func TestRevocationsSurviveRestart(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	env := map[string]string{"PULSE_DATA_DIR": dir}
+	b := setup(t, config.SQLite, env)
+	email := b.register(t)
+	tok := b.login(t, email, password)
+	require.Equal(t, 204, b.status(t, "POST", "/api/v1/auth/logout", tok.AccessToken, ""))
+	b.app.Close()
+
+	again := setup(t, config.SQLite, env)
+	require.Equal(t, 401, again.status(t, "GET", "/api/v1/users/me", tok.AccessToken, ""))
+	other := again.login(t, email, password)
+	require.Equal(t, 200, again.status(t, "GET", "/api/v1/users/me", other.AccessToken, ""))
+}

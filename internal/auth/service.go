@@ -69,8 +69,11 @@ type Deps struct {
 	Limiter     ratelimit.Limiter
 	Mailer      Mailer
 	Providers   []*Provider // enabled OAuth/OIDC providers
-	Logger      *slog.Logger
-	Now         func() time.Time
+	// SingleProcess says this process makes every revocation (an embedded
+	// install), so revocation checks can be answered from memory.
+	SingleProcess bool
+	Logger        *slog.Logger
+	Now           func() time.Time
 }
 
 // Service holds auth's rules.
@@ -111,8 +114,13 @@ func New(ctx context.Context, cfg Config, d Deps) (*Service, error) {
 		revoked: kvRevocations{kv: d.KV}, kv: d.KV, mailer: d.Mailer,
 		audit: d.Audit, limiter: d.Limiter, log: d.Logger, now: d.Now,
 	}
-	if d.Redis != nil {
+	switch {
+	case d.Redis != nil:
 		s.revoked = redisRevocations{c: d.Redis, prefix: d.RedisPrefix}
+	case d.SingleProcess:
+		if s.revoked, err = newMemRevocations(ctx, d.KV, d.Now, cfg.AccessTTL+time.Minute); err != nil {
+			return nil, err
+		}
 	}
 	s.providers = map[string]*Provider{}
 	for _, p := range d.Providers {

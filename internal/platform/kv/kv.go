@@ -185,3 +185,18 @@ func (s *Store) GetMany(ctx context.Context, namespace string, keys ...string) (
 	}
 	return out, nil
 }
+
+// All returns every live entry of a namespace.
+func (s *Store) All(ctx context.Context, namespace string) (map[string][]byte, error) {
+	var rows []entry
+	err := s.db.R.NewSelect().Model(&rows).Where("namespace = ?", namespace).
+		Where("expires_at IS NULL OR expires_at > ?", s.now().UTC()).Scan(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("kv all: %w", err)
+	}
+	out := make(map[string][]byte, len(rows))
+	for _, r := range rows {
+		out[r.Key] = r.Value
+	}
+	return out, nil
+}

@@ -15,16 +15,17 @@ var bearer = []map[string][]string{{"bearer": {}}, {"oauth2": {}}}
 
 // RunOut is a run as the API shows it.
 type RunOut struct {
-	ID           string          `json:"id"`
-	AgentID      string          `json:"agent_id"`
-	AgentVersion int             `json:"agent_version"`
-	Status       string          `json:"status" enum:"queued,running,requires_action,succeeded,failed,cancelled"`
-	Input        string          `json:"input"`
-	Output       json.RawMessage `json:"output,omitempty" doc:"a JSON string, or the JSON object matching the agent's output_schema"`
-	Error        *RunError       `json:"error,omitempty"`
-	Usage        Usage           `json:"usage"`
-	CreatedAt    time.Time       `json:"created_at"`
-	FinishedAt   *time.Time      `json:"finished_at,omitempty"`
+	ID             string          `json:"id"`
+	AgentID        string          `json:"agent_id"`
+	AgentVersion   int             `json:"agent_version"`
+	ConversationID string          `json:"conversation_id" doc:"pass it to the next run to continue the conversation"`
+	Status         string          `json:"status" enum:"queued,running,requires_action,succeeded,failed,cancelled"`
+	Input          string          `json:"input"`
+	Output         json.RawMessage `json:"output,omitempty" doc:"a JSON string, or the JSON object matching the agent's output_schema"`
+	Error          *RunError       `json:"error,omitempty"`
+	Usage          Usage           `json:"usage"`
+	CreatedAt      time.Time       `json:"created_at"`
+	FinishedAt     *time.Time      `json:"finished_at,omitempty"`
 }
 
 // RunError explains a failed run.
@@ -40,7 +41,7 @@ type Usage struct {
 }
 
 func runOut(r *Run) RunOut {
-	out := RunOut{ID: r.ID, AgentID: r.AgentID, AgentVersion: r.AgentVersion, Status: r.Status, Input: r.Input, Output: r.Output,
+	out := RunOut{ID: r.ID, AgentID: r.AgentID, AgentVersion: r.AgentVersion, ConversationID: r.ConversationID, Status: r.Status, Input: r.Input, Output: r.Output,
 		Usage: Usage{r.InputTokens, r.OutputTokens}, CreatedAt: r.CreatedAt, FinishedAt: r.FinishedAt}
 	if r.ErrorCode != "" {
 		out.Error = &RunError{Code: r.ErrorCode, Message: r.ErrorMessage}
@@ -53,7 +54,8 @@ type runBody struct{ Body RunOut }
 type startInput struct {
 	AgentID string `path:"id" maxLength:"64"`
 	Body    struct {
-		Input string `json:"input" doc:"the user's message"`
+		Input          string `json:"input" doc:"the user's message"`
+		ConversationID string `json:"conversation_id,omitempty" maxLength:"64" doc:"continue this conversation (earlier messages are sent to the model)"`
 	}
 }
 
@@ -64,6 +66,12 @@ type idInput struct {
 type stepsOutput struct {
 	Body struct {
 		Items []Step `json:"items"`
+	}
+}
+
+type messagesOutput struct {
+	Body struct {
+		Items []Message `json:"items"`
 	}
 }
 
@@ -87,7 +95,7 @@ func Register(v1 *httpx.API, s *Service) {
 	httpx.Register(v1, huma.Operation{OperationID: "run-agent", Method: http.MethodPost, Path: "/agents/{id}/runs", Tags: tag,
 		Summary: "Run an agent and wait for the result", Security: bearer},
 		func(ctx context.Context, in *startInput) (*runBody, error) {
-			r, err := s.RunNow(ctx, StartParams{AgentID: in.AgentID, Input: in.Body.Input})
+			r, err := s.RunNow(ctx, StartParams{AgentID: in.AgentID, Input: in.Body.Input, ConversationID: in.Body.ConversationID})
 			if err != nil {
 				return nil, err
 			}
@@ -112,6 +120,20 @@ func Register(v1 *httpx.API, s *Service) {
 			out.Body.Items = steps
 			if out.Body.Items == nil {
 				out.Body.Items = []Step{}
+			}
+			return out, nil
+		})
+	httpx.Register(v1, huma.Operation{OperationID: "list-conversation-messages", Method: http.MethodGet, Path: "/conversations/{id}/messages", Tags: tag,
+		Summary: "A conversation's messages, in order", Security: bearer},
+		func(ctx context.Context, in *idInput) (*messagesOutput, error) {
+			msgs, err := s.Messages(ctx, in.ID)
+			if err != nil {
+				return nil, err
+			}
+			out := &messagesOutput{}
+			out.Body.Items = msgs
+			if out.Body.Items == nil {
+				out.Body.Items = []Message{}
 			}
 			return out, nil
 		})

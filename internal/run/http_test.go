@@ -62,3 +62,39 @@ func decodeID(t *testing.T, body string) string {
 	require.NotEmpty(t, v.ID)
 	return v.ID
 }
+
+func TestConversations(t *testing.T) {
+	t.Parallel()
+	dbtest.EachEngine(t, func(t *testing.T, e config.Engine) {
+		model := llmtest.New(llmtest.Say("Nice to meet you, Ada."), llmtest.Say("Your name is Ada."))
+		b := apptest.New(t, e, nil, app.Options{Models: map[string]llm.Provider{"openai": model}})
+		alice, bob := b.NewUser(t), b.NewUser(t)
+		agentID := decodeID(t, apitest.Scenario{Method: "POST", Path: "/api/v1/agents", Auth: alice.Token, ExpectedStatus: 201,
+			Body: `{"name":"Chat","instructions":"Chat.","model":"openai/gpt-test"}`}.Test(t, b.H).Body)
+
+		first := apitest.Scenario{Method: "POST", Path: "/api/v1/agents/" + agentID + "/runs", Auth: alice.Token, Body: `{"input":"I am Ada."}`,
+			ExpectedStatus: 200}.Test(t, b.H)
+		var r struct {
+			ConversationID string `json:"conversation_id"`
+		}
+		require.NoError(t, json.Unmarshal([]byte(first.Body), &r))
+		require.NotEmpty(t, r.ConversationID, "a new conversation is started")
+
+		apitest.Scenario{Method: "POST", Path: "/api/v1/agents/" + agentID + "/runs", Auth: alice.Token,
+			Body:           `{"input":"What is my name?","conversation_id":"` + r.ConversationID + `"}`,
+			ExpectedStatus: 200, ExpectedJSON: map[string]any{"conversation_id": r.ConversationID, "output": "Your name is Ada."}}.Test(t, b.H)
+		sent := model.Calls()[1].Messages
+		require.Len(t, sent, 4, "system, the first exchange, and the new question")
+		require.Equal(t, "I am Ada.", sent[1].Content)
+		require.Equal(t, "Nice to meet you, Ada.", sent[2].Content)
+		require.Equal(t, "What is my name?", sent[3].Content)
+
+		apitest.Run(t, b.H, []apitest.Scenario{
+			{Name: "messages", Method: "GET", Path: "/api/v1/conversations/" + r.ConversationID + "/messages", Auth: alice.Token, ExpectedStatus: 200,
+				ExpectedJSON: map[string]any{"items.#": 4, "items.0.role": "user", "items.1.role": "assistant", "items.3.content": "Your name is Ada.", "items.3.seq": 4}},
+			{Name: "another user's conversation is 404", Method: "GET", Path: "/api/v1/conversations/" + r.ConversationID + "/messages", Auth: bob.Token, ExpectedStatus: 404},
+			{Name: "and cannot be continued", Method: "POST", Path: "/api/v1/agents/" + agentID + "/runs", Auth: alice.Token,
+				Body: `{"input":"hi","conversation_id":"nope"}`, ExpectedStatus: 404},
+		})
+	})
+}

@@ -33,6 +33,9 @@ type Outcome struct {
 	ErrorCode    string
 	ErrorMessage string
 	Usage        llm.Usage
+	// Messages are this run's part of the conversation: the user's input,
+	// then the model's messages and the tool results, in order.
+	Messages []llm.Message
 }
 
 // boundTool is a tool the model may call in this run.
@@ -72,6 +75,7 @@ type LoopParams struct {
 	RunID    string
 	Spec     agent.Spec
 	Input    string
+	History  []llm.Message // earlier turns of the conversation
 	Recorder Recorder
 	depth    int // agents called as tools run nested loops, bounded
 }
@@ -98,18 +102,25 @@ func (l *Loop) Execute(ctx context.Context, p LoopParams) Outcome {
 	if maxTurns <= 0 {
 		maxTurns = DefaultMaxTurns
 	}
-	msgs := make([]llm.Message, 0, 8)
-	msgs = append(msgs, llm.Message{Role: llm.RoleSystem, Content: cur.Instructions}, llm.Message{Role: llm.RoleUser, Content: p.Input})
+	msgs := make([]llm.Message, 0, 8+len(p.History))
+	msgs = append(msgs, llm.Message{Role: llm.RoleSystem, Content: cur.Instructions})
+	msgs = append(msgs, p.History...)
+	mark := len(msgs) // where this run's messages begin
+	msgs = append(msgs, llm.Message{Role: llm.RoleUser, Content: p.Input})
 	repaired := false
+	done := func(o Outcome) Outcome {
+		o.Messages = msgs[mark:]
+		return o
+	}
 	for turn := 1; ; turn++ {
 		if turn > maxTurns {
-			return failed("max_turns_exceeded", fmt.Sprintf("the agent did not finish within %d model calls", maxTurns), usage)
+			return done(failed("max_turns_exceeded", fmt.Sprintf("the agent did not finish within %d model calls", maxTurns), usage))
 		}
 		req := llm.Request{Messages: msgs, Tools: specsOf(tools), Temperature: cur.ModelSettings.Temperature,
 			TopP: cur.ModelSettings.TopP, MaxTokens: cur.ModelSettings.MaxTokens, OutputSchema: cur.OutputSchema}
 		resp, code, err := l.chat(ctx, rec, cur, req)
 		if err != nil {
-			return failed(code, err.Error(), usage)
+			return done(failed(code, err.Error(), usage))
 		}
 		usage = usage.Add(resp.Usage)
 		msgs = append(msgs, resp.Message)
@@ -127,9 +138,9 @@ func (l *Loop) Execute(ctx context.Context, p LoopParams) Outcome {
 				return failed("invalid_output", "the final answer "+problem, usage)
 			}
 			if out, tripped := l.guard(ctx, rec, cur, "output", resp.Message.Content, &usage); tripped {
-				return out
+				return done(out)
 			}
-			return Outcome{Status: StatusSucceeded, Output: output, Usage: usage}
+			return done(Outcome{Status: StatusSucceeded, Output: output, Usage: usage})
 		}
 
 		results, sub := l.callTools(ctx, tools, resp.Message.ToolCalls)

@@ -33,20 +33,21 @@ const (
 type Run struct {
 	bun.BaseModel `bun:"table:runs"`
 
-	ID           string          `bun:"id,pk"`
-	AgentID      string          `bun:"agent_id,notnull"`
-	AgentVersion int             `bun:"agent_version,notnull"`
-	OwnerID      string          `bun:"owner_id,notnull"`
-	Status       string          `bun:"status,notnull"`
-	Input        string          `bun:"input,notnull"`
-	Output       json.RawMessage `bun:"output,type:jsonb,nullzero"`
-	ErrorCode    string          `bun:"error_code,notnull"`
-	ErrorMessage string          `bun:"error_message,notnull"`
-	InputTokens  int             `bun:"input_tokens,notnull"`
-	OutputTokens int             `bun:"output_tokens,notnull"`
-	CreatedAt    time.Time       `bun:"created_at,notnull"`
-	StartedAt    *time.Time      `bun:"started_at"`
-	FinishedAt   *time.Time      `bun:"finished_at"`
+	ID             string          `bun:"id,pk"`
+	AgentID        string          `bun:"agent_id,notnull"`
+	AgentVersion   int             `bun:"agent_version,notnull"`
+	ConversationID string          `bun:"conversation_id,notnull"`
+	OwnerID        string          `bun:"owner_id,notnull"`
+	Status         string          `bun:"status,notnull"`
+	Input          string          `bun:"input,notnull"`
+	Output         json.RawMessage `bun:"output,type:jsonb,nullzero"`
+	ErrorCode      string          `bun:"error_code,notnull"`
+	ErrorMessage   string          `bun:"error_message,notnull"`
+	InputTokens    int             `bun:"input_tokens,notnull"`
+	OutputTokens   int             `bun:"output_tokens,notnull"`
+	CreatedAt      time.Time       `bun:"created_at,notnull"`
+	StartedAt      *time.Time      `bun:"started_at"`
+	FinishedAt     *time.Time      `bun:"finished_at"`
 }
 
 // Step is one recorded decision: a model call, a tool call…

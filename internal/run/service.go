@@ -52,8 +52,9 @@ func (r dbRecorder) Step(ctx context.Context, s *Step) error {
 
 // StartParams is a run request.
 type StartParams struct {
-	AgentID string
-	Input   string
+	AgentID        string
+	Input          string
+	ConversationID string // empty: start a new conversation
 }
 
 // RunNow runs an agent to completion and returns the finished run. Failures
@@ -70,12 +71,24 @@ func (s *Service) RunNow(ctx context.Context, p StartParams) (*Run, error) {
 	if err != nil {
 		return nil, err
 	}
+	conv, history, err := s.conversationFor(ctx, pr.UserID, p.AgentID, p.ConversationID)
+	if err != nil {
+		return nil, err
+	}
 	now := s.now().UTC()
-	r := &Run{ID: ids.New(), AgentID: p.AgentID, AgentVersion: version, OwnerID: pr.UserID, Status: StatusRunning, Input: p.Input, CreatedAt: now, StartedAt: &now}
+	r := &Run{ID: ids.New(), AgentID: p.AgentID, AgentVersion: version, ConversationID: conv.ID, OwnerID: pr.UserID,
+		Status: StatusRunning, Input: p.Input, CreatedAt: now, StartedAt: &now}
 	if _, err := s.db.W.NewInsert().Model(r).Exec(ctx); err != nil {
 		return nil, fmt.Errorf("run: create: %w", err)
 	}
-	out := s.loop.Execute(ctx, LoopParams{RunID: r.ID, Spec: *spec, Input: p.Input, Recorder: dbRecorder{db: s.db, runID: r.ID}})
+	out := s.loop.Execute(ctx, LoopParams{RunID: r.ID, Spec: *spec, Input: p.Input, History: history, Recorder: dbRecorder{db: s.db, runID: r.ID}})
+	if out.Status == StatusSucceeded {
+		// Only a finished exchange joins the conversation: a failed run can
+		// leave a tool call without its result, which providers reject.
+		if err := s.appendMessages(context.WithoutCancel(ctx), conv, r.ID, len(history), out.Messages); err != nil {
+			return nil, fmt.Errorf("run: save conversation: %w", err)
+		}
+	}
 	end := s.now().UTC()
 	r.Status, r.Output, r.ErrorCode, r.ErrorMessage = out.Status, out.Output, out.ErrorCode, out.ErrorMessage
 	r.InputTokens, r.OutputTokens, r.FinishedAt = out.Usage.InputTokens, out.Usage.OutputTokens, &end

@@ -1,0 +1,5 @@
+ALTER TABLE runs DROP COLUMN conversation_id;
+--bun:split
+DROP TABLE conversation_messages;
+--bun:split
+DROP TABLE conversations;

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"reflect"
 	"time"
 
 	"github.com/danielgtaylor/huma/v2"
@@ -53,7 +54,9 @@ type runBody struct{ Body RunOut }
 
 type startInput struct {
 	AgentID string `path:"id" maxLength:"64"`
+	Accept  string `header:"Accept"`
 	Body    struct {
+		Stream         bool   `json:"stream,omitempty" doc:"answer with Server-Sent Events as the run proceeds (or send Accept: text/event-stream)"`
 		Input          string `json:"input" doc:"the user's message"`
 		ConversationID string `json:"conversation_id,omitempty" maxLength:"64" doc:"continue this conversation (earlier messages are sent to the model)"`
 	}
@@ -92,14 +95,47 @@ type runListOutput struct {
 // Register adds the run operations.
 func Register(v1 *httpx.API, s *Service) {
 	tag := []string{"Runs"}
+	runSchema := huma.SchemaFromType(v1.OpenAPI().Components.Schemas, reflect.TypeOf(RunOut{}))
 	httpx.Register(v1, huma.Operation{OperationID: "run-agent", Method: http.MethodPost, Path: "/agents/{id}/runs", Tags: tag,
-		Summary: "Run an agent and wait for the result", Security: bearer},
-		func(ctx context.Context, in *startInput) (*runBody, error) {
-			r, err := s.RunNow(ctx, StartParams{AgentID: in.AgentID, Input: in.Body.Input, ConversationID: in.Body.ConversationID})
+		Summary: "Run an agent: wait for the result, or stream it",
+		Description: "Without stream, answers the finished run. With stream (or Accept: text/event-stream), answers Server-Sent Events: " +
+			"run.created, step.started, message.delta, tool.called, tool.result, step.completed, then run.completed or run.failed (whose data is the run).",
+		Security: bearer,
+		Responses: map[string]*huma.Response{"200": {Description: "The run, or its event stream", Content: map[string]*huma.MediaType{
+			"application/json": {Schema: runSchema}, "text/event-stream": {Schema: &huma.Schema{Type: "string"}}}}}},
+		func(ctx context.Context, in *startInput) (*huma.StreamResponse, error) {
+			// Everything that can be refused is refused before the response
+			// starts, so errors are still problem+json.
+			prep, err := s.Prepare(ctx, StartParams{AgentID: in.AgentID, Input: in.Body.Input, ConversationID: in.Body.ConversationID})
 			if err != nil {
 				return nil, err
 			}
-			return &runBody{Body: runOut(r)}, nil
+			stream := in.Body.Stream || httpx.WantsSSE(in.Accept)
+			return &huma.StreamResponse{Body: func(hctx huma.Context) {
+				if !stream {
+					r, err := s.Execute(hctx.Context(), prep, nil)
+					if err != nil {
+						_ = huma.WriteErr(v1, hctx, http.StatusInternalServerError, "", err)
+						return
+					}
+					hctx.SetHeader("Content-Type", "application/json")
+					hctx.SetStatus(http.StatusOK)
+					_ = json.NewEncoder(hctx.BodyWriter()).Encode(runOut(r))
+					return
+				}
+				sse := httpx.StartSSE(hctx)
+				_ = sse.Send("run.created", runOut(prep.Run))
+				r, err := s.Execute(hctx.Context(), prep, func(e Event) { _ = sse.Send(e.Type, e.Data) })
+				if err != nil {
+					_ = sse.Send("run.failed", map[string]any{"error": map[string]string{"code": "internal", "message": "the run could not be saved"}})
+					return
+				}
+				final := "run.completed"
+				if r.Status != StatusSucceeded {
+					final = "run.failed"
+				}
+				_ = sse.Send(final, runOut(r))
+			}}, nil
 		})
 	httpx.Register(v1, huma.Operation{OperationID: "get-run", Method: http.MethodGet, Path: "/runs/{id}", Tags: tag, Summary: "A run", Security: bearer},
 		func(ctx context.Context, in *idInput) (*runBody, error) {

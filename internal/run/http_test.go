@@ -1,7 +1,12 @@
 package run_test
 
 import (
+	"bufio"
 	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -96,5 +101,86 @@ func TestConversations(t *testing.T) {
 			{Name: "and cannot be continued", Method: "POST", Path: "/api/v1/agents/" + agentID + "/runs", Auth: alice.Token,
 				Body: `{"input":"hi","conversation_id":"nope"}`, ExpectedStatus: 404},
 		})
+	})
+}
+
+type sseEvent struct {
+	name string
+	data string
+}
+
+// readSSE parses an event stream.
+func readSSE(t *testing.T, r io.Reader) []sseEvent {
+	t.Helper()
+	var out []sseEvent
+	var cur sseEvent
+	sc := bufio.NewScanner(r)
+	for sc.Scan() {
+		line := sc.Text()
+		switch {
+		case strings.HasPrefix(line, "event: "):
+			cur.name = strings.TrimPrefix(line, "event: ")
+		case strings.HasPrefix(line, "data: "):
+			cur.data = strings.TrimPrefix(line, "data: ")
+		case line == "":
+			out = append(out, cur)
+			cur = sseEvent{}
+		}
+	}
+	return out
+}
+
+func TestStreamingRun(t *testing.T) {
+	t.Parallel()
+	dbtest.EachEngine(t, func(t *testing.T, e config.Engine) {
+		model := llmtest.New(
+			llmtest.Call(llm.ToolCall{ID: "c1", Name: "current_time", Arguments: json.RawMessage(`{}`)}),
+			llmtest.Say("It is morning."))
+		b := apptest.New(t, e, nil, app.Options{Models: map[string]llm.Provider{"openai": model}})
+		u := b.NewUser(t)
+		agentID := decodeID(t, apitest.Scenario{Method: "POST", Path: "/api/v1/agents", Auth: u.Token, ExpectedStatus: 201,
+			Body: `{"name":"Clock","instructions":"Tell the time.","model":"openai/gpt-test","tools":[{"type":"builtin","name":"current_time"}]}`}.Test(t, b.H).Body)
+		srv := httptest.NewServer(b.H)
+		defer srv.Close()
+
+		post := func(body string, headers map[string]string) *http.Response {
+			req, err := http.NewRequest(http.MethodPost, srv.URL+"/api/v1/agents/"+agentID+"/runs", strings.NewReader(body))
+			require.NoError(t, err)
+			req.Header.Set("Content-Type", "application/json")
+			req.Header.Set("Authorization", "Bearer "+u.Token)
+			for k, v := range headers {
+				req.Header.Set(k, v)
+			}
+			res, err := http.DefaultClient.Do(req)
+			require.NoError(t, err)
+			return res
+		}
+
+		res := post(`{"input":"What time is it?","stream":true}`, nil)
+		defer res.Body.Close()
+		require.Equal(t, 200, res.StatusCode)
+		require.Equal(t, "text/event-stream", res.Header.Get("Content-Type"))
+		events := readSSE(t, res.Body)
+		var names []string
+		for _, ev := range events {
+			names = append(names, ev.name)
+		}
+		require.Equal(t, []string{"run.created", "step.started", "step.completed", "tool.called", "tool.result", "step.completed",
+			"step.started", "message.delta", "step.completed", "run.completed"}, names)
+		require.Contains(t, events[0].data, `"status":"running"`)
+		require.Contains(t, events[3].data, `"name":"current_time"`)
+		require.Contains(t, events[7].data, `"text":"It is morning."`)
+		require.Contains(t, events[9].data, `"status":"succeeded"`)
+		require.Contains(t, events[9].data, `"output":"It is morning."`)
+
+		// Accept: text/event-stream works too; a refusal before the run is
+		// still an ordinary problem response.
+		res2 := post(`{"input":"again"}`, map[string]string{"Accept": "text/event-stream"})
+		defer res2.Body.Close()
+		require.Equal(t, "text/event-stream", res2.Header.Get("Content-Type"))
+		res3 := post(`{"input":"  ","stream":true}`, nil)
+		defer res3.Body.Close()
+		require.Equal(t, 422, res3.StatusCode)
+		require.Equal(t, "application/problem+json", res3.Header.Get("Content-Type"))
 	})
 }

@@ -26,6 +26,12 @@ type Recorder interface {
 	Step(ctx context.Context, s *Step) error
 }
 
+// Event is live progress of a run, for streaming.
+type Event struct {
+	Type string // run.created, step.started, message.delta, tool.called, tool.result, step.completed, run.completed, run.failed
+	Data any
+}
+
 // Outcome is how a loop ended.
 type Outcome struct {
 	Status       string // succeeded or failed
@@ -77,7 +83,8 @@ type LoopParams struct {
 	Input    string
 	History  []llm.Message // earlier turns of the conversation
 	Recorder Recorder
-	depth    int // agents called as tools run nested loops, bounded
+	Events   func(Event) // live progress (SSE); nil: none
+	depth    int         // agents called as tools run nested loops, bounded
 }
 
 const maxAgentDepth = 3
@@ -88,7 +95,7 @@ const maxAgentDepth = 3
 // until it answers (checked against the output schema, with one chance to
 // repair, and the output guardrails) or max_turns is reached.
 func (l *Loop) Execute(ctx context.Context, p LoopParams) Outcome {
-	rec := &stepper{rec: p.Recorder, now: l.Now}
+	rec := &stepper{rec: p.Recorder, now: l.Now, events: p.Events}
 	var usage llm.Usage
 	if out, tripped := l.guard(ctx, rec, p.Spec, "input", p.Input, &usage); tripped {
 		return out
@@ -143,6 +150,9 @@ func (l *Loop) Execute(ctx context.Context, p LoopParams) Outcome {
 			return done(Outcome{Status: StatusSucceeded, Output: output, Usage: usage})
 		}
 
+		for _, c := range resp.Message.ToolCalls {
+			rec.emit("tool.called", map[string]any{"call_id": c.ID, "name": c.Name, "arguments": string(c.Arguments)})
+		}
 		results, sub := l.callTools(ctx, tools, resp.Message.ToolCalls)
 		usage = usage.Add(sub)
 		var handoff *boundTool
@@ -150,6 +160,13 @@ func (l *Loop) Execute(ctx context.Context, p LoopParams) Outcome {
 			if t := tools[c.Name]; t != nil && t.handoff != nil && handoff == nil && results[i].err == nil {
 				handoff = t
 			}
+			res := map[string]any{"call_id": c.ID, "name": c.Name}
+			if results[i].err != nil {
+				res["error"] = results[i].err.Error()
+			} else {
+				res["output"] = results[i].output
+			}
+			rec.emit("tool.result", res)
 			if err := rec.tool(ctx, c, results[i]); err != nil {
 				return failed("storage_error", err.Error(), usage)
 			}
@@ -188,8 +205,12 @@ func (l *Loop) chat(ctx context.Context, rec *stepper, spec agent.Spec, req llm.
 			continue
 		}
 		req.Model = model
+		rec.emit("step.started", map[string]any{"seq": rec.seq + 1, "kind": StepModel, "name": full})
 		start := l.Now()
 		resp, err := provider.Chat(ctx, req)
+		if err == nil && resp.Message.Content != "" {
+			rec.emit("message.delta", map[string]any{"text": resp.Message.Content})
+		}
 		if rerr := rec.model(ctx, full, len(req.Messages), start, resp, err); rerr != nil {
 			return nil, "storage_error", rerr
 		}

@@ -57,9 +57,27 @@ type StartParams struct {
 	ConversationID string // empty: start a new conversation
 }
 
+// Prepared is a run that passed every check and is stored, ready to start.
+type Prepared struct {
+	Run     *Run
+	spec    *agent.Spec
+	conv    *Conversation
+	history []llm.Message
+}
+
 // RunNow runs an agent to completion and returns the finished run. Failures
 // of the model or tools are recorded outcomes, not errors.
 func (s *Service) RunNow(ctx context.Context, p StartParams) (*Run, error) {
+	prep, err := s.Prepare(ctx, p)
+	if err != nil {
+		return nil, err
+	}
+	return s.Execute(ctx, prep, nil)
+}
+
+// Prepare checks a run request and stores the run. Everything that can be
+// refused is refused here, before any streaming starts.
+func (s *Service) Prepare(ctx context.Context, p StartParams) (*Prepared, error) {
 	pr, err := authn.RequireScope(ctx, authn.ScopeWrite)
 	if err != nil {
 		return nil, err
@@ -81,7 +99,14 @@ func (s *Service) RunNow(ctx context.Context, p StartParams) (*Run, error) {
 	if _, err := s.db.W.NewInsert().Model(r).Exec(ctx); err != nil {
 		return nil, fmt.Errorf("run: create: %w", err)
 	}
-	out := s.loop.Execute(ctx, LoopParams{RunID: r.ID, Spec: *spec, Input: p.Input, History: history, Recorder: dbRecorder{db: s.db, runID: r.ID}})
+	return &Prepared{Run: r, spec: spec, conv: conv, history: history}, nil
+}
+
+// Execute runs a prepared run to its end, reporting progress to events.
+func (s *Service) Execute(ctx context.Context, prep *Prepared, events func(Event)) (*Run, error) {
+	r, conv, history := prep.Run, prep.conv, prep.history
+	out := s.loop.Execute(ctx, LoopParams{RunID: r.ID, Spec: *prep.spec, Input: r.Input, History: history,
+		Recorder: dbRecorder{db: s.db, runID: r.ID}, Events: events})
 	if out.Status == StatusSucceeded {
 		// Only a finished exchange joins the conversation: a failed run can
 		// leave a tool call without its result, which providers reject.
@@ -92,7 +117,7 @@ func (s *Service) RunNow(ctx context.Context, p StartParams) (*Run, error) {
 	end := s.now().UTC()
 	r.Status, r.Output, r.ErrorCode, r.ErrorMessage = out.Status, out.Output, out.ErrorCode, out.ErrorMessage
 	r.InputTokens, r.OutputTokens, r.FinishedAt = out.Usage.InputTokens, out.Usage.OutputTokens, &end
-	_, err = s.db.W.NewUpdate().Model(r).Column("status", "output", "error_code", "error_message", "input_tokens", "output_tokens", "finished_at").
+	_, err := s.db.W.NewUpdate().Model(r).Column("status", "output", "error_code", "error_message", "input_tokens", "output_tokens", "finished_at").
 		WherePK().Exec(context.WithoutCancel(ctx))
 	if err != nil {
 		return nil, fmt.Errorf("run: finish: %w", err)

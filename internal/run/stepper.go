@@ -10,18 +10,29 @@ import (
 
 // stepper numbers steps and hands them to the recorder.
 type stepper struct {
-	rec Recorder
-	now func() time.Time
-	seq int
+	rec    Recorder
+	now    func() time.Time
+	seq    int
+	events func(Event)
+}
+
+func (s *stepper) emit(typ string, data any) {
+	if s.events != nil {
+		s.events(Event{Type: typ, Data: data})
+	}
 }
 
 func (s *stepper) add(ctx context.Context, st *Step) error {
 	s.seq++
 	st.Seq = s.seq
-	if s.rec == nil {
-		return nil
+	if s.rec != nil {
+		if err := s.rec.Step(ctx, st); err != nil {
+			return err
+		}
 	}
-	return s.rec.Step(ctx, st)
+	s.emit("step.completed", map[string]any{"seq": st.Seq, "kind": st.Kind, "name": st.Name, "status": st.Status,
+		"error": st.Error, "input_tokens": st.InputTokens, "output_tokens": st.OutputTokens, "latency_micros": st.LatencyMicros})
+	return nil
 }
 
 func (s *stepper) model(ctx context.Context, model string, messages int, start time.Time, resp *llm.Response, err error) error {

@@ -1,0 +1,56 @@
+package httpx
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/danielgtaylor/huma/v2"
+	"github.com/danielgtaylor/huma/v2/adapters/humachi"
+)
+
+// SSE writes Server-Sent Events on a huma streaming response.
+type SSE struct {
+	w http.ResponseWriter
+	c *http.ResponseController
+}
+
+// StartSSE sends the event-stream headers. The server's write timeout is
+// lifted for this response: a stream lasts as long as its run.
+func StartSSE(hctx huma.Context) *SSE {
+	_, w := humachi.Unwrap(hctx)
+	c := http.NewResponseController(w)
+	_ = c.SetWriteDeadline(time.Time{})
+	h := w.Header()
+	h.Set("Content-Type", "text/event-stream")
+	h.Set("Cache-Control", "no-cache")
+	h.Set("X-Accel-Buffering", "no") // tell nginx not to buffer
+	w.WriteHeader(http.StatusOK)
+	_ = c.Flush()
+	return &SSE{w: w, c: c}
+}
+
+// Send writes one event with a JSON payload and flushes it.
+func (s *SSE) Send(event string, data any) error {
+	b, err := json.Marshal(data)
+	if err != nil {
+		return err
+	}
+	if _, err := fmt.Fprintf(s.w, "event: %s\ndata: %s\n\n", event, b); err != nil {
+		return err
+	}
+	return s.c.Flush()
+}
+
+// WantsSSE reports whether an Accept header asks for an event stream.
+func WantsSSE(accept string) bool {
+	for _, part := range strings.Split(accept, ",") {
+		mt, _, _ := strings.Cut(part, ";")
+		if strings.TrimSpace(mt) == "text/event-stream" {
+			return true
+		}
+	}
+	return false
+}

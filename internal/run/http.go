@@ -9,6 +9,7 @@ import (
 
 	"github.com/danielgtaylor/huma/v2"
 
+	"github.com/pulse-run/pulse/internal/llm"
 	"github.com/pulse-run/pulse/internal/platform/httpx"
 )
 
@@ -24,9 +25,15 @@ type RunOut struct {
 	Input          string          `json:"input"`
 	Output         json.RawMessage `json:"output,omitempty" doc:"a JSON string, or the JSON object matching the agent's output_schema"`
 	Error          *RunError       `json:"error,omitempty"`
+	RequiredAction *RequiredAction `json:"required_action,omitempty" doc:"when status is requires_action: the tool calls to approve or reject"`
 	Usage          Usage           `json:"usage"`
 	CreatedAt      time.Time       `json:"created_at"`
 	FinishedAt     *time.Time      `json:"finished_at,omitempty"`
+}
+
+// RequiredAction lists the tool calls a paused run waits on.
+type RequiredAction struct {
+	ToolCalls []llm.ToolCall `json:"tool_calls"`
 }
 
 // RunError explains a failed run.
@@ -46,6 +53,9 @@ func runOut(r *Run) RunOut {
 		Usage: Usage{r.InputTokens, r.OutputTokens}, CreatedAt: r.CreatedAt, FinishedAt: r.FinishedAt}
 	if r.ErrorCode != "" {
 		out.Error = &RunError{Code: r.ErrorCode, Message: r.ErrorMessage}
+	}
+	if r.Status == StatusRequiresAction && r.State != nil {
+		out.RequiredAction = &RequiredAction{ToolCalls: r.State.Pending}
 	}
 	return out
 }
@@ -69,6 +79,13 @@ type idInput struct {
 type stepsOutput struct {
 	Body struct {
 		Items []Step `json:"items"`
+	}
+}
+
+type rejectInput struct {
+	ID   string `path:"id" maxLength:"64"`
+	Body *struct {
+		Reason string `json:"reason,omitempty" maxLength:"1000" doc:"told to the model"`
 	}
 }
 
@@ -140,6 +157,37 @@ func Register(v1 *httpx.API, s *Service) {
 	httpx.Register(v1, huma.Operation{OperationID: "get-run", Method: http.MethodGet, Path: "/runs/{id}", Tags: tag, Summary: "A run", Security: bearer},
 		func(ctx context.Context, in *idInput) (*runBody, error) {
 			r, err := s.Get(ctx, in.ID)
+			if err != nil {
+				return nil, err
+			}
+			return &runBody{Body: runOut(r)}, nil
+		})
+	httpx.Register(v1, huma.Operation{OperationID: "approve-run", Method: http.MethodPost, Path: "/runs/{id}/approve", Tags: tag,
+		Summary: "Approve the tool calls a run waits on, and continue it", Security: bearer},
+		func(ctx context.Context, in *idInput) (*runBody, error) {
+			r, err := s.Decide(ctx, in.ID, true, "", nil)
+			if err != nil {
+				return nil, err
+			}
+			return &runBody{Body: runOut(r)}, nil
+		})
+	httpx.Register(v1, huma.Operation{OperationID: "reject-run", Method: http.MethodPost, Path: "/runs/{id}/reject", Tags: tag,
+		Summary: "Reject the tool calls a run waits on (the model is told), and continue it", Security: bearer},
+		func(ctx context.Context, in *rejectInput) (*runBody, error) {
+			reason := ""
+			if in.Body != nil {
+				reason = in.Body.Reason
+			}
+			r, err := s.Decide(ctx, in.ID, false, reason, nil)
+			if err != nil {
+				return nil, err
+			}
+			return &runBody{Body: runOut(r)}, nil
+		})
+	httpx.Register(v1, huma.Operation{OperationID: "cancel-run", Method: http.MethodPost, Path: "/runs/{id}/cancel", Tags: tag,
+		Summary: "Cancel a run", Security: bearer},
+		func(ctx context.Context, in *idInput) (*runBody, error) {
+			r, err := s.Cancel(ctx, in.ID)
 			if err != nil {
 				return nil, err
 			}

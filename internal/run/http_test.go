@@ -184,3 +184,35 @@ func TestStreamingRun(t *testing.T) {
 		require.Equal(t, "application/problem+json", res3.Header.Get("Content-Type"))
 	})
 }
+
+func TestApprovalsOverHTTP(t *testing.T) {
+	t.Parallel()
+	dbtest.EachEngine(t, func(t *testing.T, e config.Engine) {
+		ask := llmtest.Call(llm.ToolCall{ID: "c1", Name: "current_time", Arguments: json.RawMessage(`{}`)})
+		model := llmtest.New(ask, llmtest.Say("Done."), ask)
+		b := apptest.New(t, e, nil, app.Options{Models: map[string]llm.Provider{"openai": model}})
+		alice, bob := b.NewUser(t), b.NewUser(t)
+		agentID := decodeID(t, apitest.Scenario{Method: "POST", Path: "/api/v1/agents", Auth: alice.Token, ExpectedStatus: 201,
+			Body: `{"name":"Careful","instructions":"x","model":"openai/gpt-test","tools":[{"type":"builtin","name":"current_time","needs_approval":true}]}`}.Test(t, b.H).Body)
+
+		paused := apitest.Scenario{Method: "POST", Path: "/api/v1/agents/" + agentID + "/runs", Auth: alice.Token, Body: `{"input":"time?"}`,
+			ExpectedStatus: 200, ExpectedJSON: map[string]any{"status": "requires_action", "required_action.tool_calls.0.name": "current_time"}}.Test(t, b.H)
+		runID := decodeID(t, paused.Body)
+		apitest.Run(t, b.H, []apitest.Scenario{
+			{Name: "another user cannot approve", Method: "POST", Path: "/api/v1/runs/" + runID + "/approve", Auth: bob.Token, ExpectedStatus: 404},
+			{Name: "approve", Method: "POST", Path: "/api/v1/runs/" + runID + "/approve", Auth: alice.Token, ExpectedStatus: 200,
+				ExpectedJSON: map[string]any{"status": "succeeded", "output": "Done."}},
+			{Name: "a second decision conflicts", Method: "POST", Path: "/api/v1/runs/" + runID + "/reject", Auth: alice.Token, ExpectedStatus: 409},
+			{Name: "the trace shows the approval", Method: "GET", Path: "/api/v1/runs/" + runID + "/steps", Auth: alice.Token, ExpectedStatus: 200,
+				ExpectedJSON: map[string]any{"items.1.kind": "approval", "items.1.name": "requested", "items.2.kind": "approval", "items.2.name": "approved", "items.3.kind": "tool"}},
+			{Name: "an ended run cannot be cancelled", Method: "POST", Path: "/api/v1/runs/" + runID + "/cancel", Auth: alice.Token, ExpectedStatus: 409},
+		})
+
+		// A paused run can be rejected with a reason, or cancelled.
+		third := decodeID(t, apitest.Scenario{Method: "POST", Path: "/api/v1/agents/" + agentID + "/runs", Auth: alice.Token, Body: `{"input":"once more"}`,
+			ExpectedStatus: 200, ExpectedJSON: map[string]any{"status": "requires_action"}}.Test(t, b.H).Body)
+		apitest.Scenario{Method: "POST", Path: "/api/v1/runs/" + third + "/cancel", Auth: alice.Token, ExpectedStatus: 200,
+			ExpectedJSON: map[string]any{"status": "cancelled", "error.code": "cancelled"}}.Test(t, b.H)
+		apitest.Scenario{Method: "POST", Path: "/api/v1/runs/" + third + "/approve", Auth: alice.Token, ExpectedStatus: 409}.Test(t, b.H)
+	})
+}

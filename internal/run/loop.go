@@ -42,15 +42,18 @@ type Outcome struct {
 	// Messages are this run's part of the conversation: the user's input,
 	// then the model's messages and the tool results, in order.
 	Messages []llm.Message
+	// State is set when the run paused for approval.
+	State *State
 }
 
 // boundTool is a tool the model may call in this run.
 type boundTool struct {
-	spec    llm.Tool
-	schema  *schema.Schema
-	run     tool.Func
-	handoff *agent.Spec // a transfer_to_… tool: continue as this agent
-	agentOf bool        // an agent called as a tool (its usage is added)
+	spec          llm.Tool
+	schema        *schema.Schema
+	run           tool.Func
+	handoff       *agent.Spec // a transfer_to_… tool: continue as this agent
+	agentOf       bool        // an agent called as a tool (its usage is added)
+	needsApproval bool        // a person approves each call
 }
 
 // AgentLoader gives the loop the agents an agent hands off to or calls as
@@ -89,102 +92,195 @@ type LoopParams struct {
 
 const maxAgentDepth = 3
 
+// State is a paused run: everything needed to continue it later.
+type State struct {
+	Spec     agent.Spec     `json:"spec"` // the agent in charge (after any handoff)
+	Messages []llm.Message  `json:"messages"`
+	Mark     int            `json:"mark"` // where this run's messages begin
+	Turn     int            `json:"turn"`
+	Usage    llm.Usage      `json:"usage"`
+	Repaired bool           `json:"repaired"`
+	Seq      int            `json:"seq"`
+	MaxTurns int            `json:"max_turns"`
+	Pending  []llm.ToolCall `json:"pending"` // calls waiting for approval
+}
+
 // Execute runs the agent loop: check the input guardrails; call the model;
 // if it asks for tools, run them (concurrently when it asks for several) and
 // give it the results; if it hands off, continue as the other agent; repeat
 // until it answers (checked against the output schema, with one chance to
-// repair, and the output guardrails) or max_turns is reached.
+// repair, and the output guardrails) or max_turns is reached. A call to a
+// tool that needs approval pauses the run (StatusRequiresAction) with its
+// State; Resume continues it.
 func (l *Loop) Execute(ctx context.Context, p LoopParams) Outcome {
 	rec := &stepper{rec: p.Recorder, now: l.Now, events: p.Events}
-	var usage llm.Usage
-	if out, tripped := l.guard(ctx, rec, p.Spec, "input", p.Input, &usage); tripped {
+	st := &State{Spec: p.Spec, MaxTurns: p.Spec.ModelSettings.MaxTurns}
+	if st.MaxTurns <= 0 {
+		st.MaxTurns = DefaultMaxTurns
+	}
+	if out, tripped := l.guard(ctx, rec, p.Spec, "input", p.Input, &st.Usage); tripped {
 		return out
 	}
-	cur := p.Spec
-	tools, err := l.bind(ctx, cur, p.depth)
+	st.Messages = make([]llm.Message, 0, 8+len(p.History))
+	st.Messages = append(st.Messages, llm.Message{Role: llm.RoleSystem, Content: p.Spec.Instructions})
+	st.Messages = append(st.Messages, p.History...)
+	st.Mark = len(st.Messages)
+	st.Messages = append(st.Messages, llm.Message{Role: llm.RoleUser, Content: p.Input})
+	return l.loop(ctx, p, rec, st)
+}
+
+// Resume continues a paused run after a person approved or rejected its
+// pending tool calls.
+func (l *Loop) Resume(ctx context.Context, p LoopParams, st *State, approved bool, reason string) Outcome {
+	rec := &stepper{rec: p.Recorder, now: l.Now, events: p.Events, seq: st.Seq}
+	tools, err := l.bind(ctx, st.Spec, p.depth)
 	if err != nil {
-		return failed("tool_unavailable", err.Error(), usage)
+		return failed("tool_unavailable", err.Error(), st.Usage)
 	}
-	maxTurns := p.Spec.ModelSettings.MaxTurns
-	if maxTurns <= 0 {
-		maxTurns = DefaultMaxTurns
+	calls := st.Pending
+	st.Pending = nil
+	decision := "approved"
+	if !approved {
+		decision = "rejected"
 	}
-	msgs := make([]llm.Message, 0, 8+len(p.History))
-	msgs = append(msgs, llm.Message{Role: llm.RoleSystem, Content: cur.Instructions})
-	msgs = append(msgs, p.History...)
-	mark := len(msgs) // where this run's messages begin
-	msgs = append(msgs, llm.Message{Role: llm.RoleUser, Content: p.Input})
-	repaired := false
+	if err := rec.approval(ctx, calls, decision, reason); err != nil {
+		return failed("storage_error", err.Error(), st.Usage)
+	}
+	var results []toolResult
+	if approved {
+		var sub llm.Usage
+		results, sub = l.callTools(ctx, tools, calls)
+		st.Usage = st.Usage.Add(sub)
+	} else {
+		results = make([]toolResult, len(calls))
+		for i := range results {
+			msg := "a person rejected this call"
+			if reason != "" {
+				msg += ": " + reason
+			}
+			results[i] = toolResult{err: errors.New(msg), started: l.Now()}
+		}
+	}
+	out, handoff := l.record(ctx, rec, st, tools, calls, results)
+	if out != nil {
+		return *out
+	}
+	if handoff != nil {
+		if out := l.switchTo(ctx, rec, st, handoff, p.depth); out != nil {
+			return *out
+		}
+	}
+	return l.loop(ctx, p, rec, st)
+}
+
+func (l *Loop) loop(ctx context.Context, p LoopParams, rec *stepper, st *State) Outcome {
+	tools, err := l.bind(ctx, st.Spec, p.depth)
+	if err != nil {
+		return failed("tool_unavailable", err.Error(), st.Usage)
+	}
+	maxTurns := st.MaxTurns
 	done := func(o Outcome) Outcome {
-		o.Messages = msgs[mark:]
+		o.Messages = st.Messages[st.Mark:]
 		return o
 	}
-	for turn := 1; ; turn++ {
-		if turn > maxTurns {
-			return done(failed("max_turns_exceeded", fmt.Sprintf("the agent did not finish within %d model calls", maxTurns), usage))
+	for {
+		st.Turn++
+		if st.Turn > maxTurns {
+			return done(failed("max_turns_exceeded", fmt.Sprintf("the agent did not finish within %d model calls", maxTurns), st.Usage))
 		}
-		req := llm.Request{Messages: msgs, Tools: specsOf(tools), Temperature: cur.ModelSettings.Temperature,
+		cur := st.Spec
+		req := llm.Request{Messages: st.Messages, Tools: specsOf(tools), Temperature: cur.ModelSettings.Temperature,
 			TopP: cur.ModelSettings.TopP, MaxTokens: cur.ModelSettings.MaxTokens, OutputSchema: cur.OutputSchema}
 		resp, code, err := l.chat(ctx, rec, cur, req)
 		if err != nil {
-			return done(failed(code, err.Error(), usage))
+			return done(failed(code, err.Error(), st.Usage))
 		}
-		usage = usage.Add(resp.Usage)
-		msgs = append(msgs, resp.Message)
+		st.Usage = st.Usage.Add(resp.Usage)
+		st.Messages = append(st.Messages, resp.Message)
 
 		if len(resp.Message.ToolCalls) == 0 {
 			output, problem := finalOutput(resp.Message.Content, cur.OutputSchema)
-			if problem != "" && !repaired {
+			if problem != "" && !st.Repaired {
 				// One chance to fix the shape, as the Agents SDK gives.
-				repaired = true
-				msgs = append(msgs, llm.Message{Role: llm.RoleUser, Content: "Your answer " + problem +
+				st.Repaired = true
+				st.Messages = append(st.Messages, llm.Message{Role: llm.RoleUser, Content: "Your answer " + problem +
 					". Reply again with only a JSON value that matches the required schema."})
 				continue
 			}
 			if problem != "" {
-				return failed("invalid_output", "the final answer "+problem, usage)
+				return done(failed("invalid_output", "the final answer "+problem, st.Usage))
 			}
-			if out, tripped := l.guard(ctx, rec, cur, "output", resp.Message.Content, &usage); tripped {
+			if out, tripped := l.guard(ctx, rec, cur, "output", resp.Message.Content, &st.Usage); tripped {
 				return done(out)
 			}
-			return done(Outcome{Status: StatusSucceeded, Output: output, Usage: usage})
+			return done(Outcome{Status: StatusSucceeded, Output: output, Usage: st.Usage})
 		}
 
+		for _, c := range resp.Message.ToolCalls {
+			if t := tools[c.Name]; t != nil && t.needsApproval {
+				// Nothing of this response runs until a person decides.
+				st.Pending, st.Seq = resp.Message.ToolCalls, rec.seq
+				if err := rec.approval(ctx, st.Pending, "requested", ""); err != nil {
+					return failed("storage_error", err.Error(), st.Usage)
+				}
+				st.Seq = rec.seq
+				return Outcome{Status: StatusRequiresAction, Usage: st.Usage, State: st}
+			}
+		}
 		for _, c := range resp.Message.ToolCalls {
 			rec.emit("tool.called", map[string]any{"call_id": c.ID, "name": c.Name, "arguments": string(c.Arguments)})
 		}
 		results, sub := l.callTools(ctx, tools, resp.Message.ToolCalls)
-		usage = usage.Add(sub)
-		var handoff *boundTool
-		for i, c := range resp.Message.ToolCalls {
-			if t := tools[c.Name]; t != nil && t.handoff != nil && handoff == nil && results[i].err == nil {
-				handoff = t
-			}
-			res := map[string]any{"call_id": c.ID, "name": c.Name}
-			if results[i].err != nil {
-				res["error"] = results[i].err.Error()
-			} else {
-				res["output"] = results[i].output
-			}
-			rec.emit("tool.result", res)
-			if err := rec.tool(ctx, c, results[i]); err != nil {
-				return failed("storage_error", err.Error(), usage)
-			}
-			msgs = append(msgs, llm.Message{Role: llm.RoleTool, ToolCallID: c.ID, Name: c.Name, Content: results[i].text()})
+		st.Usage = st.Usage.Add(sub)
+		out, handoff := l.record(ctx, rec, st, tools, resp.Message.ToolCalls, results)
+		if out != nil {
+			return *out
 		}
 		if handoff != nil {
-			if err := rec.handoff(ctx, cur.Name, handoff.handoff.Name); err != nil {
-				return failed("storage_error", err.Error(), usage)
+			if out := l.switchTo(ctx, rec, st, handoff, p.depth); out != nil {
+				return *out
 			}
-			// The next agent sees the whole conversation under its own
-			// instructions and tools.
-			cur = *handoff.handoff
-			if tools, err = l.bind(ctx, cur, p.depth); err != nil {
-				return failed("tool_unavailable", err.Error(), usage)
+			if tools, err = l.bind(ctx, st.Spec, p.depth); err != nil {
+				return failed("tool_unavailable", err.Error(), st.Usage)
 			}
-			msgs[0] = llm.Message{Role: llm.RoleSystem, Content: cur.Instructions}
 		}
 	}
+}
+
+// record commits the tool steps, appends their results to the conversation
+// and returns the first successful handoff among them.
+func (l *Loop) record(ctx context.Context, rec *stepper, st *State, tools map[string]*boundTool, calls []llm.ToolCall, results []toolResult) (*Outcome, *boundTool) {
+	var handoff *boundTool
+	for i, c := range calls {
+		if t := tools[c.Name]; t != nil && t.handoff != nil && handoff == nil && results[i].err == nil {
+			handoff = t
+		}
+		res := map[string]any{"call_id": c.ID, "name": c.Name}
+		if results[i].err != nil {
+			res["error"] = results[i].err.Error()
+		} else {
+			res["output"] = results[i].output
+		}
+		rec.emit("tool.result", res)
+		if err := rec.tool(ctx, c, results[i]); err != nil {
+			o := failed("storage_error", err.Error(), st.Usage)
+			return &o, nil
+		}
+		st.Messages = append(st.Messages, llm.Message{Role: llm.RoleTool, ToolCallID: c.ID, Name: c.Name, Content: results[i].text()})
+	}
+	return nil, handoff
+}
+
+// switchTo hands the conversation to another agent: it sees the whole
+// conversation under its own instructions and tools.
+func (l *Loop) switchTo(ctx context.Context, rec *stepper, st *State, handoff *boundTool, depth int) *Outcome {
+	if err := rec.handoff(ctx, st.Spec.Name, handoff.handoff.Name); err != nil {
+		o := failed("storage_error", err.Error(), st.Usage)
+		return &o
+	}
+	st.Spec = *handoff.handoff
+	st.Messages[0] = llm.Message{Role: llm.RoleSystem, Content: st.Spec.Instructions}
+	return nil
 }
 
 // chat calls the agent's model, then each fallback in turn when a provider
@@ -295,7 +391,7 @@ func (l *Loop) bind(ctx context.Context, spec agent.Spec, depth int) (map[string
 			if err != nil {
 				return nil, err
 			}
-			add(&boundTool{spec: llm.Tool{Name: def.Name, Description: def.Description, Parameters: def.Parameters}, schema: s, run: run})
+			add(&boundTool{spec: llm.Tool{Name: def.Name, Description: def.Description, Parameters: def.Parameters}, schema: s, run: run, needsApproval: r.NeedsApproval})
 		case "agent":
 			sub, err := l.loadAgent(ctx, r.ID)
 			if err != nil {
@@ -303,7 +399,7 @@ func (l *Loop) bind(ctx context.Context, spec agent.Spec, depth int) (map[string
 			}
 			s, _ := schema.Compile(agentToolParams)
 			add(&boundTool{spec: llm.Tool{Name: "ask_" + slug(sub.Name), Description: "Ask the agent " + sub.Name + " and get its answer. " + sub.Description,
-				Parameters: agentToolParams}, schema: s, agentOf: true, run: l.agentTool(sub, depth)})
+				Parameters: agentToolParams}, schema: s, agentOf: true, run: l.agentTool(sub, depth), needsApproval: r.NeedsApproval})
 		default:
 			return nil, fmt.Errorf("%s tools cannot run on this server yet", r.Type)
 		}

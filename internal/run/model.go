@@ -43,6 +43,7 @@ type Run struct {
 	Output         json.RawMessage `bun:"output,type:jsonb,nullzero"`
 	ErrorCode      string          `bun:"error_code,notnull"`
 	ErrorMessage   string          `bun:"error_message,notnull"`
+	State          *State          `bun:"state,type:jsonb"`
 	InputTokens    int             `bun:"input_tokens,notnull"`
 	OutputTokens   int             `bun:"output_tokens,notnull"`
 	CreatedAt      time.Time       `bun:"created_at,notnull"`

@@ -4,7 +4,10 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
+
+	"github.com/uptrace/bun"
 
 	"github.com/pulse-run/pulse/internal/agent"
 	"github.com/pulse-run/pulse/internal/llm"
@@ -28,6 +31,7 @@ type Service struct {
 	agents Agents
 	loop   *Loop
 	now    func() time.Time
+	active sync.Map // run id -> context.CancelFunc, for runs executing here
 }
 
 // New returns the service.
@@ -102,27 +106,113 @@ func (s *Service) Prepare(ctx context.Context, p StartParams) (*Prepared, error)
 	return &Prepared{Run: r, spec: spec, conv: conv, history: history}, nil
 }
 
-// Execute runs a prepared run to its end, reporting progress to events.
+// Execute runs a prepared run to its end (or to a pause for approval),
+// reporting progress to events.
 func (s *Service) Execute(ctx context.Context, prep *Prepared, events func(Event)) (*Run, error) {
-	r, conv, history := prep.Run, prep.conv, prep.history
-	out := s.loop.Execute(ctx, LoopParams{RunID: r.ID, Spec: *prep.spec, Input: r.Input, History: history,
+	r := prep.Run
+	ctx, cancel := s.track(ctx, r.ID)
+	defer cancel()
+	out := s.loop.Execute(ctx, LoopParams{RunID: r.ID, Spec: *prep.spec, Input: r.Input, History: prep.history,
 		Recorder: dbRecorder{db: s.db, runID: r.ID}, Events: events})
-	if out.Status == StatusSucceeded {
+	return s.finish(ctx, r, prep.conv, len(prep.history), out)
+}
+
+// track makes a run cancellable while it executes in this process.
+func (s *Service) track(ctx context.Context, runID string) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancel(ctx)
+	s.active.Store(runID, cancel)
+	return ctx, func() {
+		s.active.Delete(runID)
+		cancel()
+	}
+}
+
+// finish stores how the loop ended.
+func (s *Service) finish(ctx context.Context, r *Run, conv *Conversation, historyLen int, out Outcome) (*Run, error) {
+	ctx = context.WithoutCancel(ctx)
+	if out.Status == StatusSucceeded && conv != nil {
 		// Only a finished exchange joins the conversation: a failed run can
 		// leave a tool call without its result, which providers reject.
-		if err := s.appendMessages(context.WithoutCancel(ctx), conv, r.ID, len(history), out.Messages); err != nil {
+		if err := s.appendMessages(ctx, conv, r.ID, historyLen, out.Messages); err != nil {
 			return nil, fmt.Errorf("run: save conversation: %w", err)
 		}
 	}
-	end := s.now().UTC()
-	r.Status, r.Output, r.ErrorCode, r.ErrorMessage = out.Status, out.Output, out.ErrorCode, out.ErrorMessage
-	r.InputTokens, r.OutputTokens, r.FinishedAt = out.Usage.InputTokens, out.Usage.OutputTokens, &end
-	_, err := s.db.W.NewUpdate().Model(r).Column("status", "output", "error_code", "error_message", "input_tokens", "output_tokens", "finished_at").
-		WherePK().Exec(context.WithoutCancel(ctx))
+	r.Status, r.Output, r.ErrorCode, r.ErrorMessage, r.State = out.Status, out.Output, out.ErrorCode, out.ErrorMessage, out.State
+	if out.ErrorCode == "cancelled" {
+		r.Status = StatusCancelled
+	}
+	r.InputTokens, r.OutputTokens = out.Usage.InputTokens, out.Usage.OutputTokens
+	r.FinishedAt = nil
+	if r.Status != StatusRequiresAction {
+		end := s.now().UTC()
+		r.FinishedAt = &end
+	}
+	_, err := s.db.W.NewUpdate().Model(r).Column("status", "output", "error_code", "error_message", "state", "input_tokens", "output_tokens", "finished_at").
+		WherePK().Exec(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("run: finish: %w", err)
 	}
 	return r, nil
+}
+
+// Decide approves or rejects the tool calls a paused run waits on, and
+// continues the run. Only one decision wins; the others get a conflict.
+func (s *Service) Decide(ctx context.Context, id string, approve bool, reason string, events func(Event)) (*Run, error) {
+	r, err := s.Get(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := authn.RequireScope(ctx, authn.ScopeWrite); err != nil {
+		return nil, err
+	}
+	res, err := s.db.W.NewUpdate().Model((*Run)(nil)).Set("status = ?", StatusRunning).
+		Where("id = ? AND status = ?", r.ID, StatusRequiresAction).Exec(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if n, _ := res.RowsAffected(); n != 1 || r.State == nil {
+		return nil, apperr.Errorf(apperr.Conflict, "the run is %s, not waiting for approval", r.Status)
+	}
+	if len(reason) > 1000 {
+		reason = reason[:1000]
+	}
+	var conv *Conversation
+	if r.ConversationID != "" {
+		conv = &Conversation{ID: r.ConversationID}
+	}
+	st := r.State
+	historyLen := st.Mark - 1 // the system message is not part of the conversation
+	ctx, cancel := s.track(ctx, r.ID)
+	defer cancel()
+	out := s.loop.Resume(ctx, LoopParams{RunID: r.ID, Spec: st.Spec, Recorder: dbRecorder{db: s.db, runID: r.ID}, Events: events}, st, approve, reason)
+	return s.finish(ctx, r, conv, historyLen, out)
+}
+
+// Cancel stops a run: one executing here is interrupted, one waiting for
+// approval ends at once.
+func (s *Service) Cancel(ctx context.Context, id string) (*Run, error) {
+	r, err := s.Get(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := authn.RequireScope(ctx, authn.ScopeWrite); err != nil {
+		return nil, err
+	}
+	if c, ok := s.active.Load(r.ID); ok {
+		c.(context.CancelFunc)()
+		return r, nil
+	}
+	now := s.now().UTC()
+	res, err := s.db.W.NewUpdate().Model((*Run)(nil)).Set("status = ?", StatusCancelled).Set("error_code = 'cancelled'").
+		Set("error_message = 'cancelled by the user'").Set("finished_at = ?", now).Set("state = NULL").
+		Where("id = ? AND status IN (?)", r.ID, bun.In([]string{StatusQueued, StatusRequiresAction})).Exec(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if n, _ := res.RowsAffected(); n != 1 {
+		return nil, apperr.Errorf(apperr.Conflict, "the run already ended (%s)", r.Status)
+	}
+	return s.Get(ctx, id)
 }
 
 // Get returns one of the caller's runs; anyone else's is "not found".

@@ -95,3 +95,18 @@ func (s *stepper) guardrail(ctx context.Context, name string, start time.Time, r
 	}
 	return s.add(ctx, st)
 }
+
+// approval records a request for, or a decision on, pending tool calls.
+func (s *stepper) approval(ctx context.Context, calls []llm.ToolCall, decision, reason string) error {
+	now := s.now()
+	in, _ := json.Marshal(map[string]any{"tool_calls": calls})
+	out, _ := json.Marshal(map[string]any{"decision": decision, "reason": reason})
+	status := "succeeded"
+	if decision == "rejected" {
+		status = "failed"
+	}
+	if decision == "requested" {
+		s.emit("approval.requested", map[string]any{"tool_calls": calls})
+	}
+	return s.add(ctx, &Step{Kind: StepApproval, Name: decision, Status: status, Input: in, Output: out, StartedAt: now, FinishedAt: now})
+}

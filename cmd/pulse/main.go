@@ -11,5 +11,5 @@ import (
 )
 
 func main() {
-	os.Exit(cli.Main(os.Args[1:], cli.Env{AppOptions: app.Options{ModelsFromConfig: providers.FromConfig}}))
+	os.Exit(cli.Main(os.Args[1:], cli.Env{AppOptions: app.Options{ModelsFromConfig: providers.FromConfig, ProviderFactory: providers.FromKey}}))
 }

@@ -33,6 +33,7 @@ import (
 	"github.com/pulse-run/pulse/internal/platform/queue"
 	"github.com/pulse-run/pulse/internal/platform/ratelimit"
 	"github.com/pulse-run/pulse/internal/platform/vault"
+	"github.com/pulse-run/pulse/internal/providerkey"
 	"github.com/pulse-run/pulse/internal/run"
 	"github.com/pulse-run/pulse/internal/tool"
 )
@@ -59,6 +60,9 @@ type Options struct {
 	// providers.FromConfig); left nil, the heavy SDKs are not linked, which
 	// keeps most test binaries small.
 	ModelsFromConfig func(*config.Config) map[string]llm.Provider
+	// ProviderFactory builds providers from users' own keys (cmd/pulse
+	// passes providers.FromKey).
+	ProviderFactory providerkey.Factory
 }
 
 // providers builds the sign-in providers enabled by the configuration.
@@ -213,7 +217,9 @@ func (a *App) features(opts Options) features {
 	for name, p := range opts.Models {
 		models.Register(name, p)
 	}
-	return features{auth: a.auth, agents: agents, runs: run.New(a.db, agents, models, nil)}
+	keys := providerkey.New(providerkey.Params{DB: a.db, Vault: a.vault, Factory: opts.ProviderFactory, Providers: agent.Providers,
+		Client: &http.Client{Timeout: 5 * time.Minute, Transport: &http.Transport{DialContext: tool.PublicDialer(30*time.Second, nil).DialContext}}})
+	return features{auth: a.auth, agents: agents, keys: keys, runs: run.New(a.db, agents, keys, models, nil)}
 }
 
 // Migrate applies Pulse's and the queue's migrations.

@@ -10,6 +10,7 @@ import (
 	"github.com/pulse-run/pulse/internal/auth"
 	"github.com/pulse-run/pulse/internal/platform/buildinfo"
 	"github.com/pulse-run/pulse/internal/platform/httpx"
+	"github.com/pulse-run/pulse/internal/providerkey"
 	"github.com/pulse-run/pulse/internal/run"
 	"github.com/pulse-run/pulse/internal/tool"
 )
@@ -22,6 +23,7 @@ type features struct {
 	auth   *auth.Service
 	agents *agent.Service
 	runs   *run.Service
+	keys   *providerkey.Service
 }
 
 // registerRoutes attaches every feature's operations under /api/v1 (and the
@@ -33,6 +35,7 @@ func registerRoutes(root huma.API, v1 *httpx.API, f features) {
 	tool.Register(v1)
 	agent.Register(v1, f.agents)
 	run.Register(v1, f.runs)
+	providerkey.Register(v1, f.keys)
 }
 
 type metaOutput struct {

@@ -107,11 +107,25 @@ func NewRegistry() *Registry { return &Registry{providers: map[string]Provider{}
 // Register adds or replaces a provider.
 func (r *Registry) Register(name string, p Provider) { r.providers[name] = p }
 
-// Resolve splits "provider/model" and finds the provider.
-func (r *Registry) Resolve(model string) (Provider, string, error) {
+type overridesKey struct{}
+
+// WithOverrides returns a context in which these providers (a user's own
+// keys) win over the registry's.
+func WithOverrides(ctx context.Context, p map[string]Provider) context.Context {
+	return context.WithValue(ctx, overridesKey{}, p)
+}
+
+// Resolve splits "provider/model" and finds the provider: the caller's own
+// (from ctx) first, then the platform's.
+func (r *Registry) Resolve(ctx context.Context, model string) (Provider, string, error) {
 	name, m, ok := strings.Cut(model, "/")
 	if !ok || m == "" {
 		return nil, "", fmt.Errorf("llm: model %q is not provider/model", model)
+	}
+	if o, _ := ctx.Value(overridesKey{}).(map[string]Provider); o != nil {
+		if p, ok := o[name]; ok {
+			return p, m, nil
+		}
 	}
 	p, ok := r.providers[name]
 	if !ok {

@@ -64,7 +64,7 @@ var judgeSchema = json.RawMessage(`{"type":"object","properties":{"violation":{"
 
 // judge asks a model whether text breaks the guardrail's rule.
 func (l *Loop) judge(ctx context.Context, g agent.Guardrail, text string, usage *llm.Usage) (string, error) {
-	provider, model, err := l.Models.Resolve(g.Model)
+	provider, model, err := l.Models.Resolve(ctx, g.Model)
 	if err != nil {
 		return "", err
 	}

@@ -295,7 +295,7 @@ func (l *Loop) chat(ctx context.Context, rec *stepper, spec agent.Spec, req llm.
 		if until, ok := l.cooling.Load(name); ok && l.Now().Before(until.(time.Time)) && !last {
 			continue // rate-limited a moment ago: go straight to the fallback
 		}
-		provider, model, err := l.Models.Resolve(full)
+		provider, model, err := l.Models.Resolve(ctx, full)
 		if err != nil {
 			lastErr, code = err, "provider_unavailable"
 			continue

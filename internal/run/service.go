@@ -25,21 +25,40 @@ type Agents interface {
 	ForRun(ctx context.Context, id string) (*agent.Spec, int, error)
 }
 
+// Keys gives a user's own model providers (internal/providerkey
+// implements it); they win over the platform's for that user's runs.
+type Keys interface {
+	ProvidersFor(ctx context.Context, userID string) (map[string]llm.Provider, error)
+}
+
 // Service starts runs and reads them back.
 type Service struct {
 	db     *db.DB
 	agents Agents
+	keys   Keys // may be nil
 	loop   *Loop
 	now    func() time.Time
 	active sync.Map // run id -> context.CancelFunc, for runs executing here
 }
 
 // New returns the service.
-func New(d *db.DB, agents Agents, models *llm.Registry, now func() time.Time) *Service {
+func New(d *db.DB, agents Agents, keys Keys, models *llm.Registry, now func() time.Time) *Service {
 	if now == nil {
 		now = time.Now
 	}
-	return &Service{db: d, agents: agents, loop: &Loop{Models: models, Agents: agents, Tools: tool.NewRuntime(now), Now: now}, now: now}
+	return &Service{db: d, agents: agents, keys: keys, loop: &Loop{Models: models, Agents: agents, Tools: tool.NewRuntime(now), Now: now}, now: now}
+}
+
+// withKeys puts the run owner's own providers in the run's context.
+func (s *Service) withKeys(ctx context.Context, ownerID string) (context.Context, error) {
+	if s.keys == nil {
+		return ctx, nil
+	}
+	own, err := s.keys.ProvidersFor(ctx, ownerID)
+	if err != nil {
+		return nil, err
+	}
+	return llm.WithOverrides(ctx, own), nil
 }
 
 // dbRecorder commits each step as it happens.
@@ -110,6 +129,10 @@ func (s *Service) Prepare(ctx context.Context, p StartParams) (*Prepared, error)
 // reporting progress to events.
 func (s *Service) Execute(ctx context.Context, prep *Prepared, events func(Event)) (*Run, error) {
 	r := prep.Run
+	ctx, err := s.withKeys(ctx, r.OwnerID)
+	if err != nil {
+		return nil, err
+	}
 	ctx, cancel := s.track(ctx, r.ID)
 	defer cancel()
 	out := s.loop.Execute(ctx, LoopParams{RunID: r.ID, Spec: *prep.spec, Input: r.Input, History: prep.history,
@@ -182,6 +205,9 @@ func (s *Service) Decide(ctx context.Context, id string, approve bool, reason st
 	}
 	st := r.State
 	historyLen := st.Mark - 1 // the system message is not part of the conversation
+	if ctx, err = s.withKeys(ctx, r.OwnerID); err != nil {
+		return nil, err
+	}
 	ctx, cancel := s.track(ctx, r.ID)
 	defer cancel()
 	out := s.loop.Resume(ctx, LoopParams{RunID: r.ID, Spec: st.Spec, Recorder: dbRecorder{db: s.db, runID: r.ID}, Events: events}, st, approve, reason)

@@ -56,20 +56,13 @@ func mustPrefixes(s ...string) []netip.Prefix {
 // ErrBlockedAddress is a refused destination.
 var ErrBlockedAddress = errors.New("address is not public")
 
-// NewFetcher returns a fetcher with the policy's limits.
-func NewFetcher(p FetchPolicy) *Fetcher {
-	if p.Timeout <= 0 {
-		p.Timeout = 10 * time.Second
-	}
-	if p.MaxBytes <= 0 {
-		p.MaxBytes = 2 << 20
-	}
-	if p.MaxChars <= 0 {
-		p.MaxChars = 20_000
-	}
+// PublicDialer dials only public addresses (plus allow): the check runs on
+// the address being connected to, so no hostname, redirect or DNS answer
+// can lead it to a private one, and a refused address gets no packet.
+func PublicDialer(timeout time.Duration, allow []netip.Prefix) *net.Dialer {
 	allowed := func(ip netip.Addr) bool {
 		ip = ip.Unmap()
-		for _, a := range p.Allow {
+		for _, a := range allow {
 			if a.Contains(ip) {
 				return true
 			}
@@ -81,13 +74,27 @@ func NewFetcher(p FetchPolicy) *Fetcher {
 		}
 		return ip.IsGlobalUnicast()
 	}
-	dialer := &net.Dialer{Timeout: p.Timeout, Control: func(_, address string, _ syscall.RawConn) error {
+	return &net.Dialer{Timeout: timeout, Control: func(_, address string, _ syscall.RawConn) error {
 		ap, err := netip.ParseAddrPort(address)
 		if err != nil || !allowed(ap.Addr()) {
 			return fmt.Errorf("%w: %s", ErrBlockedAddress, address)
 		}
 		return nil
 	}}
+}
+
+// NewFetcher returns a fetcher with the policy's limits.
+func NewFetcher(p FetchPolicy) *Fetcher {
+	if p.Timeout <= 0 {
+		p.Timeout = 10 * time.Second
+	}
+	if p.MaxBytes <= 0 {
+		p.MaxBytes = 2 << 20
+	}
+	if p.MaxChars <= 0 {
+		p.MaxChars = 20_000
+	}
+	dialer := PublicDialer(p.Timeout, p.Allow)
 	transport := &http.Transport{DialContext: dialer.DialContext, Proxy: nil, TLSHandshakeTimeout: p.Timeout,
 		ResponseHeaderTimeout: p.Timeout, MaxIdleConns: 10, IdleConnTimeout: 30 * time.Second}
 	client := &http.Client{Transport: transport, Timeout: p.Timeout, CheckRedirect: func(req *http.Request, via []*http.Request) error {

@@ -4,6 +4,8 @@
 package providers
 
 import (
+	"errors"
+	"fmt"
 	"net/http"
 	"time"
 
@@ -24,4 +26,19 @@ func FromConfig(cfg *config.Config) map[string]llm.Provider {
 		out["ollama"] = llm.Retry(openai.New(openai.Config{Name: "ollama", APIKey: "ollama", BaseURL: cfg.OllamaBaseURL + "/v1", HTTPClient: client}), llm.RetryPolicy{})
 	}
 	return out
+}
+
+// FromKey builds a provider from a user's own key. client only reaches
+// public addresses, so a user's base URL cannot lead inside the network.
+func FromKey(provider, key, baseURL string, client *http.Client) (llm.Provider, error) {
+	switch provider {
+	case "openai":
+		return llm.Retry(openai.New(openai.Config{Name: "openai", APIKey: key, BaseURL: baseURL, HTTPClient: client}), llm.RetryPolicy{}), nil
+	case "ollama":
+		if baseURL == "" {
+			return nil, errors.New("an ollama key needs a base URL")
+		}
+		return llm.Retry(openai.New(openai.Config{Name: "ollama", APIKey: key, BaseURL: baseURL + "/v1", HTTPClient: client}), llm.RetryPolicy{}), nil
+	}
+	return nil, fmt.Errorf("provider %q is not available in this build", provider)
 }

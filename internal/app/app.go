@@ -111,6 +111,7 @@ type App struct {
 	redis    *redis.Client
 	vault    *vault.Vault
 	auth     *auth.Service
+	prices   *llm.Prices
 	registry *prometheus.Registry
 	router   *httpx.Router
 }
@@ -156,6 +157,9 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opts Options
 	}
 	if a.vault, err = vault.Open(ctx, a.db, cfg.SecretKey); err != nil {
 		return nil, err
+	}
+	if a.prices, err = llm.LoadPrices(cfg.PricesFile); err != nil {
+		return nil, fmt.Errorf("PULSE_PRICES_FILE: %w", err)
 	}
 	store := kv.New(a.db, nil)
 	var limiter ratelimit.Limiter = ratelimit.NewMemory(nil)
@@ -219,7 +223,8 @@ func (a *App) features(opts Options) features {
 	}
 	keys := providerkey.New(providerkey.Params{DB: a.db, Vault: a.vault, Factory: opts.ProviderFactory, Providers: agent.Providers,
 		Client: &http.Client{Timeout: 5 * time.Minute, Transport: &http.Transport{DialContext: tool.PublicDialer(30*time.Second, nil).DialContext}}})
-	return features{auth: a.auth, agents: agents, keys: keys, runs: run.New(a.db, agents, keys, models, nil)}
+	return features{auth: a.auth, agents: agents, keys: keys,
+		runs: run.New(run.Params{DB: a.db, Agents: agents, Keys: keys, Models: models, Prices: a.prices})}
 }
 
 // Migrate applies Pulse's and the queue's migrations.

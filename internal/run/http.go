@@ -42,15 +42,16 @@ type RunError struct {
 	Message string `json:"message"`
 }
 
-// Usage is the run's token count.
+// Usage is what the run consumed.
 type Usage struct {
-	InputTokens  int `json:"input_tokens"`
-	OutputTokens int `json:"output_tokens"`
+	InputTokens  int   `json:"input_tokens"`
+	OutputTokens int   `json:"output_tokens"`
+	CostMicros   int64 `json:"cost_micros" doc:"cost in micro-credits (1 credit = 1,000,000), from the price table"`
 }
 
 func runOut(r *Run) RunOut {
 	out := RunOut{ID: r.ID, AgentID: r.AgentID, AgentVersion: r.AgentVersion, ConversationID: r.ConversationID, Status: r.Status, Input: r.Input, Output: r.Output,
-		Usage: Usage{r.InputTokens, r.OutputTokens}, CreatedAt: r.CreatedAt, FinishedAt: r.FinishedAt}
+		Usage: Usage{r.InputTokens, r.OutputTokens, r.CostMicros}, CreatedAt: r.CreatedAt, FinishedAt: r.FinishedAt}
 	if r.ErrorCode != "" {
 		out.Error = &RunError{Code: r.ErrorCode, Message: r.ErrorMessage}
 	}

@@ -216,3 +216,19 @@ func TestApprovalsOverHTTP(t *testing.T) {
 		apitest.Scenario{Method: "POST", Path: "/api/v1/runs/" + third + "/approve", Auth: alice.Token, ExpectedStatus: 409}.Test(t, b.H)
 	})
 }
+
+// Costs come from the price table: gpt-4o-mini is 150,000 / 600,000
+// micro-credits per million input / output tokens.
+func TestRunCost(t *testing.T) {
+	t.Parallel()
+	model := llmtest.New(llmtest.Call(llm.ToolCall{ID: "c", Name: "current_time", Arguments: json.RawMessage(`{}`)}), llmtest.Say("ok"))
+	b := apptest.New(t, config.SQLite, nil, app.Options{Models: map[string]llm.Provider{"openai": model}})
+	u := b.NewUser(t)
+	agentID := decodeID(t, apitest.Scenario{Method: "POST", Path: "/api/v1/agents", Auth: u.Token, ExpectedStatus: 201,
+		Body: `{"name":"Priced","instructions":"x","model":"openai/gpt-4o-mini","tools":[{"type":"builtin","name":"current_time"}]}`}.Test(t, b.H).Body)
+	// Step 1: 12 in, 8 out → (1.8 + 4.8) rounds up to 7. Step 3: 10 in, 5 out → (1.5 + 3) rounds up to 5.
+	run := apitest.Scenario{Method: "POST", Path: "/api/v1/agents/" + agentID + "/runs", Auth: u.Token, Body: `{"input":"hi"}`,
+		ExpectedStatus: 200, ExpectedJSON: map[string]any{"usage.cost_micros": 12}}.Test(t, b.H)
+	apitest.Scenario{Method: "GET", Path: "/api/v1/runs/" + decodeID(t, run.Body) + "/steps", Auth: u.Token, ExpectedStatus: 200,
+		ExpectedJSON: map[string]any{"items.0.cost_micros": 7, "items.1.cost_micros": 0, "items.2.cost_micros": 5}}.Test(t, b.H)
+}

@@ -39,6 +39,7 @@ type Outcome struct {
 	ErrorCode    string
 	ErrorMessage string
 	Usage        llm.Usage
+	CostMicros   int64 // the model steps' cost, in micro-credits
 	// Messages are this run's part of the conversation: the user's input,
 	// then the model's messages and the tool results, in order.
 	Messages []llm.Message
@@ -68,6 +69,7 @@ type Loop struct {
 	Models *llm.Registry
 	Agents AgentLoader   // nil: no handoffs or agent tools
 	Tools  *tool.Runtime // built-in tools
+	Prices *llm.Prices   // nil: costs are zero
 	Now    func() time.Time
 
 	// cooling maps a provider name to when it may be tried again after a
@@ -94,15 +96,16 @@ const maxAgentDepth = 3
 
 // State is a paused run: everything needed to continue it later.
 type State struct {
-	Spec     agent.Spec     `json:"spec"` // the agent in charge (after any handoff)
-	Messages []llm.Message  `json:"messages"`
-	Mark     int            `json:"mark"` // where this run's messages begin
-	Turn     int            `json:"turn"`
-	Usage    llm.Usage      `json:"usage"`
-	Repaired bool           `json:"repaired"`
-	Seq      int            `json:"seq"`
-	MaxTurns int            `json:"max_turns"`
-	Pending  []llm.ToolCall `json:"pending"` // calls waiting for approval
+	Spec       agent.Spec     `json:"spec"` // the agent in charge (after any handoff)
+	Messages   []llm.Message  `json:"messages"`
+	Mark       int            `json:"mark"` // where this run's messages begin
+	Turn       int            `json:"turn"`
+	Usage      llm.Usage      `json:"usage"`
+	Repaired   bool           `json:"repaired"`
+	Seq        int            `json:"seq"`
+	MaxTurns   int            `json:"max_turns"`
+	CostMicros int64          `json:"cost_micros"`
+	Pending    []llm.ToolCall `json:"pending"` // calls waiting for approval
 }
 
 // Execute runs the agent loop: check the input guardrails; call the model;
@@ -113,7 +116,7 @@ type State struct {
 // tool that needs approval pauses the run (StatusRequiresAction) with its
 // State; Resume continues it.
 func (l *Loop) Execute(ctx context.Context, p LoopParams) Outcome {
-	rec := &stepper{rec: p.Recorder, now: l.Now, events: p.Events}
+	rec := &stepper{rec: p.Recorder, now: l.Now, events: p.Events, prices: l.Prices}
 	st := &State{Spec: p.Spec, MaxTurns: p.Spec.ModelSettings.MaxTurns}
 	if st.MaxTurns <= 0 {
 		st.MaxTurns = DefaultMaxTurns
@@ -132,7 +135,7 @@ func (l *Loop) Execute(ctx context.Context, p LoopParams) Outcome {
 // Resume continues a paused run after a person approved or rejected its
 // pending tool calls.
 func (l *Loop) Resume(ctx context.Context, p LoopParams, st *State, approved bool, reason string) Outcome {
-	rec := &stepper{rec: p.Recorder, now: l.Now, events: p.Events, seq: st.Seq}
+	rec := &stepper{rec: p.Recorder, now: l.Now, events: p.Events, seq: st.Seq, prices: l.Prices, cost: st.CostMicros}
 	tools, err := l.bind(ctx, st.Spec, p.depth)
 	if err != nil {
 		return failed("tool_unavailable", err.Error(), st.Usage)
@@ -181,6 +184,7 @@ func (l *Loop) loop(ctx context.Context, p LoopParams, rec *stepper, st *State) 
 	maxTurns := st.MaxTurns
 	done := func(o Outcome) Outcome {
 		o.Messages = st.Messages[st.Mark:]
+		o.CostMicros = rec.cost
 		return o
 	}
 	for {
@@ -223,8 +227,8 @@ func (l *Loop) loop(ctx context.Context, p LoopParams, rec *stepper, st *State) 
 				if err := rec.approval(ctx, st.Pending, "requested", ""); err != nil {
 					return failed("storage_error", err.Error(), st.Usage)
 				}
-				st.Seq = rec.seq
-				return Outcome{Status: StatusRequiresAction, Usage: st.Usage, State: st}
+				st.Seq, st.CostMicros = rec.seq, rec.cost
+				return Outcome{Status: StatusRequiresAction, Usage: st.Usage, CostMicros: rec.cost, State: st}
 			}
 		}
 		for _, c := range resp.Message.ToolCalls {

@@ -46,6 +46,7 @@ type Run struct {
 	State          *State          `bun:"state,type:jsonb"`
 	InputTokens    int             `bun:"input_tokens,notnull"`
 	OutputTokens   int             `bun:"output_tokens,notnull"`
+	CostMicros     int64           `bun:"cost_micros,notnull"`
 	CreatedAt      time.Time       `bun:"created_at,notnull"`
 	StartedAt      *time.Time      `bun:"started_at"`
 	FinishedAt     *time.Time      `bun:"finished_at"`
@@ -65,6 +66,7 @@ type Step struct {
 	Error         string          `bun:"error,notnull" json:"error,omitempty"`
 	InputTokens   int             `bun:"input_tokens,notnull" json:"input_tokens"`
 	OutputTokens  int             `bun:"output_tokens,notnull" json:"output_tokens"`
+	CostMicros    int64           `bun:"cost_micros,notnull" json:"cost_micros" doc:"what this step cost, in micro-credits"`
 	LatencyMicros int64           `bun:"latency_micros,notnull" json:"latency_micros"`
 	StartedAt     time.Time       `bun:"started_at,notnull" json:"started_at"`
 	FinishedAt    time.Time       `bun:"finished_at,notnull" json:"finished_at"`

@@ -41,12 +41,23 @@ type Service struct {
 	active sync.Map // run id -> context.CancelFunc, for runs executing here
 }
 
+// Params builds the service.
+type Params struct {
+	DB     *db.DB
+	Agents Agents
+	Keys   Keys // nil: only platform providers
+	Models *llm.Registry
+	Prices *llm.Prices
+	Now    func() time.Time
+}
+
 // New returns the service.
-func New(d *db.DB, agents Agents, keys Keys, models *llm.Registry, now func() time.Time) *Service {
-	if now == nil {
-		now = time.Now
+func New(p Params) *Service {
+	if p.Now == nil {
+		p.Now = time.Now
 	}
-	return &Service{db: d, agents: agents, keys: keys, loop: &Loop{Models: models, Agents: agents, Tools: tool.NewRuntime(now), Now: now}, now: now}
+	loop := &Loop{Models: p.Models, Agents: p.Agents, Tools: tool.NewRuntime(p.Now), Prices: p.Prices, Now: p.Now}
+	return &Service{db: p.DB, agents: p.Agents, keys: p.Keys, loop: loop, now: p.Now}
 }
 
 // withKeys puts the run owner's own providers in the run's context.
@@ -164,13 +175,13 @@ func (s *Service) finish(ctx context.Context, r *Run, conv *Conversation, histor
 	if out.ErrorCode == "cancelled" {
 		r.Status = StatusCancelled
 	}
-	r.InputTokens, r.OutputTokens = out.Usage.InputTokens, out.Usage.OutputTokens
+	r.InputTokens, r.OutputTokens, r.CostMicros = out.Usage.InputTokens, out.Usage.OutputTokens, out.CostMicros
 	r.FinishedAt = nil
 	if r.Status != StatusRequiresAction {
 		end := s.now().UTC()
 		r.FinishedAt = &end
 	}
-	_, err := s.db.W.NewUpdate().Model(r).Column("status", "output", "error_code", "error_message", "state", "input_tokens", "output_tokens", "finished_at").
+	_, err := s.db.W.NewUpdate().Model(r).Column("status", "output", "error_code", "error_message", "state", "input_tokens", "output_tokens", "cost_micros", "finished_at").
 		WherePK().Exec(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("run: finish: %w", err)

@@ -14,6 +14,8 @@ type stepper struct {
 	now    func() time.Time
 	seq    int
 	events func(Event)
+	prices *llm.Prices
+	cost   int64 // sum of the model steps' cost
 }
 
 func (s *stepper) emit(typ string, data any) {
@@ -43,6 +45,8 @@ func (s *stepper) model(ctx context.Context, model string, messages int, start t
 		st.Status, st.Error = "failed", err.Error()
 	} else {
 		st.InputTokens, st.OutputTokens = resp.Usage.InputTokens, resp.Usage.OutputTokens
+		st.CostMicros = s.prices.Cost(model, resp.Usage)
+		s.cost += st.CostMicros
 		out := struct {
 			Text      string         `json:"text,omitempty"`
 			ToolCalls []llm.ToolCall `json:"tool_calls,omitempty"`

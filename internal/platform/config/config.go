@@ -64,6 +64,7 @@ type Config struct {
 	OpenAIAPIKey  string
 	OpenAIBaseURL string
 	OllamaBaseURL string
+	PricesFile    string
 
 	PublicURL      string // how clients reach this server; the token issuer
 	AppURL         string // the web app, for links in email
@@ -253,6 +254,16 @@ var settings = []setting{
 	}},
 	{env: "OPENAI_BASE_URL", usage: "OpenAI-compatible API base URL (default https://api.openai.com/v1)", apply: baseURL(func(c *Config, v string) { c.OpenAIBaseURL = v })},
 	{env: "OLLAMA_BASE_URL", usage: "Ollama server, e.g. http://127.0.0.1:11434; enables ollama/… models", apply: baseURL(func(c *Config, v string) { c.OllamaBaseURL = v })},
+	{env: "PULSE_PRICES_FILE", usage: "JSON price table (micro-credits per million tokens) overriding the built-in one", apply: func(c *Config, v string) error {
+		if v == "" {
+			return nil
+		}
+		if _, err := os.Stat(v); err != nil {
+			return fmt.Errorf("%q: cannot read it", v)
+		}
+		c.PricesFile = v
+		return nil
+	}},
 	{env: "PULSE_ACCESS_TOKEN_TTL", def: "15m", usage: "access token lifetime", apply: duration(func(c *Config, d time.Duration) { c.AccessTokenTTL = d })},
 	{env: "PULSE_SESSION_TTL", def: "720h", usage: "how long a session can be refreshed without signing in again", apply: duration(func(c *Config, d time.Duration) { c.SessionTTL = d })},
 }

@@ -1,0 +1,3 @@
+ALTER TABLE run_steps DROP COLUMN cost_micros;
+--bun:split
+ALTER TABLE runs DROP COLUMN cost_micros;

@@ -63,6 +63,9 @@ type Options struct {
 	// ProviderFactory builds providers from users' own keys (cmd/pulse
 	// passes providers.FromKey).
 	ProviderFactory providerkey.Factory
+	// WebhookClient replaces the public-only client of function tools
+	// (tests reach a local webhook with it).
+	WebhookClient *http.Client
 }
 
 // providers builds the sign-in providers enabled by the configuration.
@@ -211,7 +214,15 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opts Options
 }
 
 func (a *App) features(opts Options) features {
-	agents := agent.New(a.db, tool.Catalog{}, nil)
+	// Webhook tools only reach public addresses, unless a test says otherwise.
+	webhooks := opts.WebhookClient
+	if webhooks == nil {
+		webhooks = &http.Client{Transport: &http.Transport{DialContext: tool.PublicDialer(30*time.Second, nil).DialContext}}
+	}
+	fns := tool.NewFunctions(a.db, a.vault, webhooks)
+	runtime := tool.NewRuntime(nil)
+	runtime.Functions = fns
+	agents := agent.New(a.db, tool.Catalog{Functions: fns}, nil)
 	models := llm.NewRegistry()
 	if opts.ModelsFromConfig != nil {
 		for name, p := range opts.ModelsFromConfig(a.cfg) {
@@ -223,8 +234,8 @@ func (a *App) features(opts Options) features {
 	}
 	keys := providerkey.New(providerkey.Params{DB: a.db, Vault: a.vault, Factory: opts.ProviderFactory, Providers: agent.Providers,
 		Client: &http.Client{Timeout: 5 * time.Minute, Transport: &http.Transport{DialContext: tool.PublicDialer(30*time.Second, nil).DialContext}}})
-	return features{auth: a.auth, agents: agents, keys: keys,
-		runs: run.New(run.Params{DB: a.db, Agents: agents, Keys: keys, Models: models, Prices: a.prices})}
+	return features{auth: a.auth, agents: agents, keys: keys, functions: fns,
+		runs: run.New(run.Params{DB: a.db, Agents: agents, Keys: keys, Models: models, Prices: a.prices, Tools: runtime})}
 }
 
 // Migrate applies Pulse's and the queue's migrations.

@@ -20,10 +20,11 @@ import (
 // Register call in registerRoutes. A nil field is allowed when only the
 // OpenAPI document is being built.
 type features struct {
-	auth   *auth.Service
-	agents *agent.Service
-	runs   *run.Service
-	keys   *providerkey.Service
+	auth      *auth.Service
+	agents    *agent.Service
+	runs      *run.Service
+	keys      *providerkey.Service
+	functions *tool.Functions
 }
 
 // registerRoutes attaches every feature's operations under /api/v1 (and the
@@ -32,7 +33,7 @@ type features struct {
 func registerRoutes(root huma.API, v1 *httpx.API, f features) {
 	registerMeta(v1)
 	auth.Register(root, v1, f.auth)
-	tool.Register(v1)
+	tool.Register(v1, f.functions)
 	agent.Register(v1, f.agents)
 	run.Register(v1, f.runs)
 	providerkey.Register(v1, f.keys)

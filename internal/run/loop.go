@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -152,7 +153,7 @@ func (l *Loop) Resume(ctx context.Context, p LoopParams, st *State, approved boo
 	var results []toolResult
 	if approved {
 		var sub llm.Usage
-		results, sub = l.callTools(ctx, tools, calls)
+		results, sub = l.callTools(ctx, tools, calls, p.RunID, rec.seq+1)
 		st.Usage = st.Usage.Add(sub)
 	} else {
 		results = make([]toolResult, len(calls))
@@ -234,7 +235,7 @@ func (l *Loop) loop(ctx context.Context, p LoopParams, rec *stepper, st *State) 
 		for _, c := range resp.Message.ToolCalls {
 			rec.emit("tool.called", map[string]any{"call_id": c.ID, "name": c.Name, "arguments": string(c.Arguments)})
 		}
-		results, sub := l.callTools(ctx, tools, resp.Message.ToolCalls)
+		results, sub := l.callTools(ctx, tools, resp.Message.ToolCalls, p.RunID, rec.seq+1)
 		st.Usage = st.Usage.Add(sub)
 		out, handoff := l.record(ctx, rec, st, tools, resp.Message.ToolCalls, results)
 		if out != nil {
@@ -396,6 +397,20 @@ func (l *Loop) bind(ctx context.Context, spec agent.Spec, depth int) (map[string
 				return nil, err
 			}
 			add(&boundTool{spec: llm.Tool{Name: def.Name, Description: def.Description, Parameters: def.Parameters}, schema: s, run: run, needsApproval: r.NeedsApproval})
+		case "function":
+			if l.Tools == nil || l.Tools.Functions == nil {
+				return nil, errors.New("function tools are not available in this run")
+			}
+			fn, err := l.Tools.Functions.Get(ctx, r.ID)
+			if err != nil {
+				return nil, fmt.Errorf("function tool %s: %w", r.ID, err)
+			}
+			s, err := schema.Compile(fn.Parameters)
+			if err != nil {
+				return nil, err
+			}
+			add(&boundTool{spec: llm.Tool{Name: fn.Name, Description: fn.Description, Parameters: fn.Parameters}, schema: s,
+				run: l.Tools.Functions.Func(fn), needsApproval: r.NeedsApproval})
 		case "agent":
 			sub, err := l.loadAgent(ctx, r.ID)
 			if err != nil {
@@ -498,7 +513,7 @@ func quote(s string) string { b, _ := json.Marshal(s); return string(b) }
 
 var errUnknownTool = errors.New("no such tool")
 
-func (l *Loop) callTools(ctx context.Context, tools map[string]*boundTool, calls []llm.ToolCall) ([]toolResult, llm.Usage) {
+func (l *Loop) callTools(ctx context.Context, tools map[string]*boundTool, calls []llm.ToolCall, runID string, firstSeq int) ([]toolResult, llm.Usage) {
 	results := make([]toolResult, len(calls))
 	usages := make([]llm.Usage, len(calls))
 	one := func(i int) {
@@ -525,7 +540,9 @@ func (l *Loop) callTools(ctx context.Context, tools map[string]*boundTool, calls
 			res.err = fmt.Errorf("invalid arguments: %v", err)
 			return
 		}
-		callCtx := ctx
+		// The step this call will be recorded as names it for webhooks: a
+		// retried or resumed call carries the same key.
+		callCtx := tool.WithIdempotencyKey(ctx, runID+":"+strconv.Itoa(firstSeq+i))
 		if t.agentOf {
 			callCtx = context.WithValue(ctx, agentUsageKey{}, &usages[i])
 		}

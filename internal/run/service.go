@@ -48,6 +48,7 @@ type Params struct {
 	Keys   Keys // nil: only platform providers
 	Models *llm.Registry
 	Prices *llm.Prices
+	Tools  *tool.Runtime // nil: built-in tools only
 	Now    func() time.Time
 }
 
@@ -56,7 +57,10 @@ func New(p Params) *Service {
 	if p.Now == nil {
 		p.Now = time.Now
 	}
-	loop := &Loop{Models: p.Models, Agents: p.Agents, Tools: tool.NewRuntime(p.Now), Prices: p.Prices, Now: p.Now}
+	if p.Tools == nil {
+		p.Tools = tool.NewRuntime(p.Now)
+	}
+	loop := &Loop{Models: p.Models, Agents: p.Agents, Tools: p.Tools, Prices: p.Prices, Now: p.Now}
 	return &Service{db: p.DB, agents: p.Agents, keys: p.Keys, loop: loop, now: p.Now}
 }
 

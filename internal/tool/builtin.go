@@ -14,8 +14,9 @@ type Func func(ctx context.Context, args json.RawMessage) (string, error)
 
 // Runtime runs the built-in tools.
 type Runtime struct {
-	Now     func() time.Time
-	Fetcher *Fetcher
+	Now       func() time.Time
+	Fetcher   *Fetcher
+	Functions *Functions // user-defined tools; nil: none
 }
 
 // NewRuntime returns a runtime with the production fetch policy.

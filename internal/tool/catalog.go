@@ -7,10 +7,12 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"time"
 
 	"github.com/danielgtaylor/huma/v2"
 
 	"github.com/pulse-run/pulse/internal/platform/apperr"
+	"github.com/pulse-run/pulse/internal/platform/authn"
 	"github.com/pulse-run/pulse/internal/platform/httpx"
 )
 
@@ -30,7 +32,9 @@ var Builtins = []Builtin{
 }
 
 // Catalog answers questions about tools.
-type Catalog struct{}
+type Catalog struct {
+	Functions *Functions // user-defined tools; nil: none
+}
 
 // IsBuiltin reports whether name is a built-in tool.
 func (Catalog) IsBuiltin(name string) bool {
@@ -42,31 +46,97 @@ func (Catalog) IsBuiltin(name string) bool {
 	return false
 }
 
-// CheckFunction says whether a user-defined function tool exists for the
-// owner. None can exist yet: user-defined tools are not built.
-func (Catalog) CheckFunction(_ context.Context, _ string, id string) error {
-	return apperr.Errorf(apperr.NotFound, "function tool %q not found", id)
+// CheckFunction says whether the owner has this user-defined tool.
+func (c Catalog) CheckFunction(ctx context.Context, ownerID, id string) error {
+	if c.Functions == nil {
+		return apperr.Errorf(apperr.NotFound, "function tool %q not found", id)
+	}
+	return c.Functions.CheckFunction(ctx, ownerID, id)
 }
 
-// CheckMCPServer says whether an MCP server exists for the owner. None can
-// exist yet: MCP servers are not built.
+// CheckMCPServer says whether an MCP server exists for the owner. MCP
+// servers cannot be registered yet, so none exists.
 func (Catalog) CheckMCPServer(_ context.Context, _ string, id string) error {
 	return apperr.Errorf(apperr.NotFound, "MCP server %q not found", id)
 }
 
 type catalogOutput struct {
 	Body struct {
-		Items []Builtin `json:"items"`
+		Items     []Builtin     `json:"items" doc:"the built-in tools"`
+		Functions []FunctionOut `json:"functions" doc:"your own tools, when signed in"`
 	}
 }
 
-// Register adds the catalog operation.
-func Register(v1 *httpx.API) {
-	httpx.Register(v1, huma.Operation{OperationID: "list-tools", Method: http.MethodGet, Path: "/tools", Tags: []string{"Tools"},
-		Summary: "The built-in tools agents can use, with their argument schemas"},
-		func(context.Context, *struct{}) (*catalogOutput, error) {
+// FunctionOut is a user-defined tool as the API shows it.
+type FunctionOut struct {
+	ID             string          `json:"id"`
+	Name           string          `json:"name"`
+	Description    string          `json:"description"`
+	Parameters     json.RawMessage `json:"parameters"`
+	URL            string          `json:"url"`
+	TimeoutSeconds float64         `json:"timeout_seconds"`
+	Secret         string          `json:"secret,omitempty" doc:"HMAC-SHA256 signing secret of the webhook calls: shown once, at creation"`
+	CreatedAt      time.Time       `json:"created_at"`
+}
+
+func functionOut(f *Function) FunctionOut {
+	return FunctionOut{ID: f.ID, Name: f.Name, Description: f.Description, Parameters: f.Parameters, URL: f.URL,
+		TimeoutSeconds: float64(f.TimeoutMS) / 1000, CreatedAt: f.CreatedAt}
+}
+
+type createFunctionInput struct {
+	Body struct {
+		Name           string         `json:"name" maxLength:"64"`
+		Description    string         `json:"description" maxLength:"2000"`
+		Parameters     map[string]any `json:"parameters,omitempty" doc:"JSON Schema (type object) of the arguments"`
+		URL            string         `json:"url" maxLength:"2000" doc:"the webhook: POSTed {tool, arguments, idempotency_key}, signed in X-Pulse-Signature"`
+		TimeoutSeconds int            `json:"timeout_seconds,omitempty" minimum:"0" maximum:"60"`
+	}
+}
+
+type functionBody struct{ Body FunctionOut }
+
+type functionIDInput struct {
+	ID string `path:"id" maxLength:"64"`
+}
+
+// Register adds the tool operations.
+func Register(v1 *httpx.API, fns *Functions) {
+	tag := []string{"Tools"}
+	bearer := []map[string][]string{{"bearer": {}}, {"oauth2": {}}}
+	httpx.Register(v1, huma.Operation{OperationID: "list-tools", Method: http.MethodGet, Path: "/tools", Tags: tag,
+		Summary: "The tools agents can use: built-in ones and, when signed in, your own"},
+		func(ctx context.Context, _ *struct{}) (*catalogOutput, error) {
 			out := &catalogOutput{}
-			out.Body.Items = Builtins
+			out.Body.Items, out.Body.Functions = Builtins, []FunctionOut{}
+			if _, signedIn := authn.From(ctx); signedIn && fns != nil {
+				list, err := fns.List(ctx)
+				if err != nil {
+					return nil, err
+				}
+				for i := range list {
+					out.Body.Functions = append(out.Body.Functions, functionOut(&list[i]))
+				}
+			}
 			return out, nil
 		})
+	httpx.Register(v1, huma.Operation{OperationID: "create-function-tool", Method: http.MethodPost, Path: "/tools", Tags: tag,
+		Summary: "Define a tool backed by your webhook", DefaultStatus: http.StatusCreated, Security: bearer},
+		func(ctx context.Context, in *createFunctionInput) (*functionBody, error) {
+			var params json.RawMessage
+			if in.Body.Parameters != nil {
+				params, _ = json.Marshal(in.Body.Parameters)
+			}
+			fn, secret, err := fns.Create(ctx, CreateFunctionParams{Name: in.Body.Name, Description: in.Body.Description, Parameters: params,
+				URL: in.Body.URL, Timeout: time.Duration(in.Body.TimeoutSeconds) * time.Second})
+			if err != nil {
+				return nil, err
+			}
+			out := functionOut(fn)
+			out.Secret = secret
+			return &functionBody{Body: out}, nil
+		})
+	httpx.Register(v1, huma.Operation{OperationID: "delete-function-tool", Method: http.MethodDelete, Path: "/tools/{id}", Tags: tag,
+		Summary: "Delete one of your tools", DefaultStatus: http.StatusNoContent, Security: bearer},
+		func(ctx context.Context, in *functionIDInput) (*struct{}, error) { return nil, fns.Delete(ctx, in.ID) })
 }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/pulse-run/pulse/internal/llm"
+	"github.com/pulse-run/pulse/internal/llm/anthropic"
 	"github.com/pulse-run/pulse/internal/llm/openai"
 	"github.com/pulse-run/pulse/internal/platform/config"
 )
@@ -20,6 +21,9 @@ func FromConfig(cfg *config.Config) map[string]llm.Provider {
 	out := map[string]llm.Provider{}
 	if cfg.OpenAIAPIKey != "" {
 		out["openai"] = llm.Retry(openai.New(openai.Config{Name: "openai", APIKey: cfg.OpenAIAPIKey, BaseURL: cfg.OpenAIBaseURL, HTTPClient: client}), llm.RetryPolicy{})
+	}
+	if cfg.AnthropicAPIKey != "" {
+		out["anthropic"] = llm.Retry(anthropic.New(anthropic.Config{APIKey: cfg.AnthropicAPIKey, BaseURL: cfg.AnthropicBaseURL, HTTPClient: client}), llm.RetryPolicy{})
 	}
 	if cfg.OllamaBaseURL != "" {
 		// Ollama speaks the OpenAI API under /v1 and needs no key.
@@ -34,6 +38,8 @@ func FromKey(provider, key, baseURL string, client *http.Client) (llm.Provider, 
 	switch provider {
 	case "openai":
 		return llm.Retry(openai.New(openai.Config{Name: "openai", APIKey: key, BaseURL: baseURL, HTTPClient: client}), llm.RetryPolicy{}), nil
+	case "anthropic":
+		return llm.Retry(anthropic.New(anthropic.Config{APIKey: key, BaseURL: baseURL, HTTPClient: client}), llm.RetryPolicy{}), nil
 	case "ollama":
 		if baseURL == "" {
 			return nil, errors.New("an ollama key needs a base URL")

@@ -61,10 +61,12 @@ type Config struct {
 	MicrosoftTenant string
 
 	// Platform model provider credentials (a user's own key wins).
-	OpenAIAPIKey  string
-	OpenAIBaseURL string
-	OllamaBaseURL string
-	PricesFile    string
+	OpenAIAPIKey     string
+	OpenAIBaseURL    string
+	OllamaBaseURL    string
+	AnthropicAPIKey  string
+	AnthropicBaseURL string
+	PricesFile       string
 
 	PublicURL      string // how clients reach this server; the token issuer
 	AppURL         string // the web app, for links in email
@@ -253,6 +255,11 @@ var settings = []setting{
 		return nil
 	}},
 	{env: "OPENAI_BASE_URL", usage: "OpenAI-compatible API base URL (default https://api.openai.com/v1)", apply: baseURL(func(c *Config, v string) { c.OpenAIBaseURL = v })},
+	{env: "ANTHROPIC_API_KEY", secret: true, usage: "platform key for anthropic/… models", apply: func(c *Config, v string) error {
+		c.AnthropicAPIKey = v
+		return nil
+	}},
+	{env: "ANTHROPIC_BASE_URL", usage: "Anthropic API base URL (default https://api.anthropic.com)", apply: baseURL(func(c *Config, v string) { c.AnthropicBaseURL = v })},
 	{env: "OLLAMA_BASE_URL", usage: "Ollama server, e.g. http://127.0.0.1:11434; enables ollama/… models", apply: baseURL(func(c *Config, v string) { c.OllamaBaseURL = v })},
 	{env: "PULSE_PRICES_FILE", usage: "JSON price table (micro-credits per million tokens) overriding the built-in one", apply: func(c *Config, v string) error {
 		if v == "" {

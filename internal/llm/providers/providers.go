@@ -4,6 +4,7 @@
 package providers
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/pulse-run/pulse/internal/llm"
 	"github.com/pulse-run/pulse/internal/llm/anthropic"
+	"github.com/pulse-run/pulse/internal/llm/gemini"
 	"github.com/pulse-run/pulse/internal/llm/openai"
 	"github.com/pulse-run/pulse/internal/platform/config"
 )
@@ -24,6 +26,11 @@ func FromConfig(cfg *config.Config) map[string]llm.Provider {
 	}
 	if cfg.AnthropicAPIKey != "" {
 		out["anthropic"] = llm.Retry(anthropic.New(anthropic.Config{APIKey: cfg.AnthropicAPIKey, BaseURL: cfg.AnthropicBaseURL, HTTPClient: client}), llm.RetryPolicy{})
+	}
+	if cfg.GeminiAPIKey != "" {
+		if g, err := gemini.New(context.Background(), gemini.Config{APIKey: cfg.GeminiAPIKey, HTTPClient: client}); err == nil {
+			out["gemini"] = llm.Retry(g, llm.RetryPolicy{})
+		}
 	}
 	if cfg.OllamaBaseURL != "" {
 		// Ollama speaks the OpenAI API under /v1 and needs no key.
@@ -40,6 +47,12 @@ func FromKey(provider, key, baseURL string, client *http.Client) (llm.Provider, 
 		return llm.Retry(openai.New(openai.Config{Name: "openai", APIKey: key, BaseURL: baseURL, HTTPClient: client}), llm.RetryPolicy{}), nil
 	case "anthropic":
 		return llm.Retry(anthropic.New(anthropic.Config{APIKey: key, BaseURL: baseURL, HTTPClient: client}), llm.RetryPolicy{}), nil
+	case "gemini":
+		g, err := gemini.New(context.Background(), gemini.Config{APIKey: key, BaseURL: baseURL, HTTPClient: client})
+		if err != nil {
+			return nil, err
+		}
+		return llm.Retry(g, llm.RetryPolicy{}), nil
 	case "ollama":
 		if baseURL == "" {
 			return nil, errors.New("an ollama key needs a base URL")

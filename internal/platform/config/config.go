@@ -66,6 +66,7 @@ type Config struct {
 	OllamaBaseURL    string
 	AnthropicAPIKey  string
 	AnthropicBaseURL string
+	GeminiAPIKey     string
 	PricesFile       string
 
 	PublicURL      string // how clients reach this server; the token issuer
@@ -260,6 +261,10 @@ var settings = []setting{
 		return nil
 	}},
 	{env: "ANTHROPIC_BASE_URL", usage: "Anthropic API base URL (default https://api.anthropic.com)", apply: baseURL(func(c *Config, v string) { c.AnthropicBaseURL = v })},
+	{env: "GEMINI_API_KEY", secret: true, usage: "platform key for gemini/… models (Gemini API)", apply: func(c *Config, v string) error {
+		c.GeminiAPIKey = v
+		return nil
+	}},
 	{env: "OLLAMA_BASE_URL", usage: "Ollama server, e.g. http://127.0.0.1:11434; enables ollama/… models", apply: baseURL(func(c *Config, v string) { c.OllamaBaseURL = v })},
 	{env: "PULSE_PRICES_FILE", usage: "JSON price table (micro-credits per million tokens) overriding the built-in one", apply: func(c *Config, v string) error {
 		if v == "" {

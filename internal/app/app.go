@@ -63,9 +63,9 @@ type Options struct {
 	// ProviderFactory builds providers from users' own keys (cmd/pulse
 	// passes providers.FromKey).
 	ProviderFactory providerkey.Factory
-	// WebhookClient replaces the public-only client of function tools
-	// (tests reach a local webhook with it).
-	WebhookClient *http.Client
+	// OutboundClient replaces the public-only client of webhook and MCP
+	// tools (tests reach local servers with it).
+	OutboundClient *http.Client
 }
 
 // providers builds the sign-in providers enabled by the configuration.
@@ -214,15 +214,17 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opts Options
 }
 
 func (a *App) features(opts Options) features {
-	// Webhook tools only reach public addresses, unless a test says otherwise.
-	webhooks := opts.WebhookClient
-	if webhooks == nil {
-		webhooks = &http.Client{Transport: &http.Transport{DialContext: tool.PublicDialer(30*time.Second, nil).DialContext}}
+	// Webhook and MCP tools only reach public addresses, unless a test says
+	// otherwise.
+	outbound := opts.OutboundClient
+	if outbound == nil {
+		outbound = &http.Client{Timeout: 2 * time.Minute, Transport: &http.Transport{DialContext: tool.PublicDialer(30*time.Second, nil).DialContext}}
 	}
-	fns := tool.NewFunctions(a.db, a.vault, webhooks)
+	fns := tool.NewFunctions(a.db, a.vault, outbound)
+	mcpServers := tool.NewMCP(a.db, a.vault, outbound)
 	runtime := tool.NewRuntime(nil)
-	runtime.Functions = fns
-	agents := agent.New(a.db, tool.Catalog{Functions: fns}, nil)
+	runtime.Functions, runtime.MCP = fns, mcpServers
+	agents := agent.New(a.db, tool.Catalog{Functions: fns, MCP: mcpServers}, nil)
 	models := llm.NewRegistry()
 	if opts.ModelsFromConfig != nil {
 		for name, p := range opts.ModelsFromConfig(a.cfg) {
@@ -234,7 +236,7 @@ func (a *App) features(opts Options) features {
 	}
 	keys := providerkey.New(providerkey.Params{DB: a.db, Vault: a.vault, Factory: opts.ProviderFactory, Providers: agent.Providers,
 		Client: &http.Client{Timeout: 5 * time.Minute, Transport: &http.Transport{DialContext: tool.PublicDialer(30*time.Second, nil).DialContext}}})
-	return features{auth: a.auth, agents: agents, keys: keys, functions: fns,
+	return features{auth: a.auth, agents: agents, keys: keys, functions: fns, mcp: mcpServers,
 		runs: run.New(run.Params{DB: a.db, Agents: agents, Keys: keys, Models: models, Prices: a.prices, Tools: runtime})}
 }
 

@@ -25,6 +25,7 @@ type features struct {
 	runs      *run.Service
 	keys      *providerkey.Service
 	functions *tool.Functions
+	mcp       *tool.MCP
 }
 
 // registerRoutes attaches every feature's operations under /api/v1 (and the
@@ -34,6 +35,7 @@ func registerRoutes(root huma.API, v1 *httpx.API, f features) {
 	registerMeta(v1)
 	auth.Register(root, v1, f.auth)
 	tool.Register(v1, f.functions)
+	tool.RegisterMCP(v1, f.mcp)
 	agent.Register(v1, f.agents)
 	run.Register(v1, f.runs)
 	providerkey.Register(v1, f.keys)

@@ -411,6 +411,22 @@ func (l *Loop) bind(ctx context.Context, spec agent.Spec, depth int) (map[string
 			}
 			add(&boundTool{spec: llm.Tool{Name: fn.Name, Description: fn.Description, Parameters: fn.Parameters}, schema: s,
 				run: l.Tools.Functions.Func(fn), needsApproval: r.NeedsApproval})
+		case "mcp":
+			if l.Tools == nil || l.Tools.MCP == nil {
+				return nil, errors.New("MCP tools are not available in this run")
+			}
+			remote, err := l.Tools.MCP.Tools(ctx, r.ServerID, r.Tools)
+			if err != nil {
+				return nil, err
+			}
+			for _, rt := range remote {
+				s, err := schema.Compile(rt.Parameters)
+				if err != nil {
+					s, _ = schema.Compile(emptyParams)
+				}
+				add(&boundTool{spec: llm.Tool{Name: rt.Name, Description: rt.Description, Parameters: rt.Parameters}, schema: s,
+					run: rt.Run, needsApproval: r.NeedsApproval})
+			}
 		case "agent":
 			sub, err := l.loadAgent(ctx, r.ID)
 			if err != nil {

@@ -17,6 +17,7 @@ type Runtime struct {
 	Now       func() time.Time
 	Fetcher   *Fetcher
 	Functions *Functions // user-defined tools; nil: none
+	MCP       *MCP       // remote MCP servers; nil: none
 }
 
 // NewRuntime returns a runtime with the production fetch policy.

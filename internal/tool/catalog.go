@@ -34,6 +34,7 @@ var Builtins = []Builtin{
 // Catalog answers questions about tools.
 type Catalog struct {
 	Functions *Functions // user-defined tools; nil: none
+	MCP       *MCP       // remote MCP servers; nil: none
 }
 
 // IsBuiltin reports whether name is a built-in tool.
@@ -54,10 +55,12 @@ func (c Catalog) CheckFunction(ctx context.Context, ownerID, id string) error {
 	return c.Functions.CheckFunction(ctx, ownerID, id)
 }
 
-// CheckMCPServer says whether an MCP server exists for the owner. MCP
-// servers cannot be registered yet, so none exists.
-func (Catalog) CheckMCPServer(_ context.Context, _ string, id string) error {
-	return apperr.Errorf(apperr.NotFound, "MCP server %q not found", id)
+// CheckMCPServer says whether the owner registered this MCP server.
+func (c Catalog) CheckMCPServer(ctx context.Context, ownerID, id string) error {
+	if c.MCP == nil {
+		return apperr.Errorf(apperr.NotFound, "MCP server %q not found", id)
+	}
+	return c.MCP.CheckServer(ctx, ownerID, id)
 }
 
 type catalogOutput struct {
@@ -98,6 +101,62 @@ type functionBody struct{ Body FunctionOut }
 
 type functionIDInput struct {
 	ID string `path:"id" maxLength:"64"`
+}
+
+type mcpOut struct {
+	ID        string    `json:"id"`
+	Name      string    `json:"name"`
+	URL       string    `json:"url"`
+	CreatedAt time.Time `json:"created_at"`
+}
+
+type createMCPInput struct {
+	Body struct {
+		Name    string            `json:"name" maxLength:"64"`
+		URL     string            `json:"url" maxLength:"2000" doc:"streamable-HTTP MCP endpoint"`
+		Headers map[string]string `json:"headers,omitempty" doc:"sent with every request (e.g. Authorization); stored encrypted, never shown again"`
+	}
+}
+
+type mcpBody struct{ Body mcpOut }
+
+type mcpListOutput struct {
+	Body struct {
+		Items []mcpOut `json:"items"`
+	}
+}
+
+// RegisterMCP adds the MCP server operations.
+func RegisterMCP(v1 *httpx.API, m *MCP) {
+	tag := []string{"Tools"}
+	bearer := []map[string][]string{{"bearer": {}}, {"oauth2": {}}}
+	out := func(s *MCPServer) mcpOut { return mcpOut{ID: s.ID, Name: s.Name, URL: s.URL, CreatedAt: s.CreatedAt} }
+	httpx.Register(v1, huma.Operation{OperationID: "create-mcp-server", Method: http.MethodPost, Path: "/mcp-servers", Tags: tag,
+		Summary: "Register a remote MCP server whose tools agents may use", DefaultStatus: http.StatusCreated, Security: bearer},
+		func(ctx context.Context, in *createMCPInput) (*mcpBody, error) {
+			s, err := m.Create(ctx, CreateMCPParams{Name: in.Body.Name, URL: in.Body.URL, Headers: in.Body.Headers})
+			if err != nil {
+				return nil, err
+			}
+			return &mcpBody{Body: out(s)}, nil
+		})
+	httpx.Register(v1, huma.Operation{OperationID: "list-mcp-servers", Method: http.MethodGet, Path: "/mcp-servers", Tags: tag,
+		Summary: "My MCP servers", Security: bearer},
+		func(ctx context.Context, _ *struct{}) (*mcpListOutput, error) {
+			list, err := m.List(ctx)
+			if err != nil {
+				return nil, err
+			}
+			res := &mcpListOutput{}
+			res.Body.Items = make([]mcpOut, len(list))
+			for i := range list {
+				res.Body.Items[i] = out(&list[i])
+			}
+			return res, nil
+		})
+	httpx.Register(v1, huma.Operation{OperationID: "delete-mcp-server", Method: http.MethodDelete, Path: "/mcp-servers/{id}", Tags: tag,
+		Summary: "Remove an MCP server", DefaultStatus: http.StatusNoContent, Security: bearer},
+		func(ctx context.Context, in *functionIDInput) (*struct{}, error) { return nil, m.Delete(ctx, in.ID) })
 }
 
 // Register adds the tool operations.

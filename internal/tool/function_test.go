@@ -64,7 +64,7 @@ func TestFunctionTools(t *testing.T) {
 	dbtest.EachEngine(t, func(t *testing.T, e config.Engine) {
 		hook := startWebhook(t)
 		model := llmtest.New(llmtest.Call(llm.ToolCall{ID: "c1", Name: "weather", Arguments: json.RawMessage(`{"city":"Paris"}`)}), llmtest.Say("21 degrees."))
-		b := apptest.New(t, e, nil, app.Options{Models: map[string]llm.Provider{"openai": model}, WebhookClient: hook.srv.Client()})
+		b := apptest.New(t, e, nil, app.Options{Models: map[string]llm.Provider{"openai": model}, OutboundClient: hook.srv.Client()})
 		alice, bob := b.NewUser(t), b.NewUser(t)
 
 		created := apitest.Scenario{Method: "POST", Path: "/api/v1/tools", Auth: alice.Token, ExpectedStatus: 201,
@@ -128,7 +128,7 @@ func TestFunctionToolFailures(t *testing.T) {
 	hook := startWebhook(t)
 	hook.status = []int{500, 502, 503}
 	model := llmtest.New(llmtest.Call(llm.ToolCall{ID: "c1", Name: "flaky", Arguments: json.RawMessage(`{}`)}), llmtest.Say("It failed."))
-	b := apptest.New(t, config.SQLite, nil, app.Options{Models: map[string]llm.Provider{"openai": model}, WebhookClient: hook.srv.Client()})
+	b := apptest.New(t, config.SQLite, nil, app.Options{Models: map[string]llm.Provider{"openai": model}, OutboundClient: hook.srv.Client()})
 	u := b.NewUser(t)
 	toolID := decodeStr(t, apitest.Scenario{Method: "POST", Path: "/api/v1/tools", Auth: u.Token, ExpectedStatus: 201,
 		Body: `{"name":"flaky","description":"x","url":"` + hook.srv.URL + `","timeout_seconds":1}`}.Test(t, b.H).Body, "id")

@@ -1,0 +1,234 @@
+package tool
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+	"github.com/uptrace/bun"
+
+	"github.com/pulse-run/pulse/internal/platform/apperr"
+	"github.com/pulse-run/pulse/internal/platform/authn"
+	"github.com/pulse-run/pulse/internal/platform/db"
+	"github.com/pulse-run/pulse/internal/platform/ids"
+	"github.com/pulse-run/pulse/internal/platform/vault"
+)
+
+// MCPServer is a remote Model Context Protocol server (streamable HTTP).
+type MCPServer struct {
+	bun.BaseModel `bun:"table:mcp_servers"`
+
+	ID         string    `bun:"id,pk"`
+	OwnerID    string    `bun:"owner_id,notnull"`
+	Name       string    `bun:"name,notnull"`
+	URL        string    `bun:"url,notnull"`
+	HeadersEnc string    `bun:"headers_enc,notnull"` // vault-encrypted JSON object
+	CreatedAt  time.Time `bun:"created_at,notnull"`
+}
+
+// MCP manages servers and calls their tools.
+type MCP struct {
+	db     *db.DB
+	vault  *vault.Vault
+	client *http.Client // public addresses only outside tests
+}
+
+// NewMCP returns the MCP service.
+func NewMCP(d *db.DB, v *vault.Vault, client *http.Client) *MCP {
+	return &MCP{db: d, vault: v, client: client}
+}
+
+// CreateMCPParams registers a server.
+type CreateMCPParams struct {
+	Name    string
+	URL     string
+	Headers map[string]string // e.g. Authorization for the server
+}
+
+// Create registers a server for the caller.
+func (m *MCP) Create(ctx context.Context, p CreateMCPParams) (*MCPServer, error) {
+	pr, err := authn.RequireScope(ctx, authn.ScopeWrite)
+	if err != nil {
+		return nil, err
+	}
+	if !toolName.MatchString(p.Name) {
+		return nil, apperr.InvalidField("body.name", "must be lowercase letters, digits and _, starting with a letter, up to 64")
+	}
+	u, err := url.Parse(p.URL)
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.User != nil {
+		return nil, apperr.InvalidField("body.url", "must be the http(s) URL of a streamable-HTTP MCP endpoint")
+	}
+	id := ids.New()
+	s := &MCPServer{ID: id, OwnerID: pr.UserID, Name: p.Name, URL: p.URL, CreatedAt: time.Now().UTC()}
+	if len(p.Headers) > 0 {
+		b, _ := json.Marshal(p.Headers)
+		if s.HeadersEnc, err = m.vault.Encrypt(b, "mcp_headers:"+id); err != nil {
+			return nil, err
+		}
+	}
+	if _, err := m.db.W.NewInsert().Model(s).Exec(ctx); err != nil {
+		if db.IsUniqueViolation(err) {
+			return nil, apperr.Errorf(apperr.Conflict, "you already have an MCP server named %q", p.Name)
+		}
+		return nil, err
+	}
+	return s, nil
+}
+
+// List returns the caller's servers.
+func (m *MCP) List(ctx context.Context) ([]MCPServer, error) {
+	pr, err := authn.RequireScope(ctx, authn.ScopeRead)
+	if err != nil {
+		return nil, err
+	}
+	var out []MCPServer
+	err = m.db.R.NewSelect().Model(&out).Where("owner_id = ?", pr.UserID).Order("name").Scan(ctx)
+	return out, err
+}
+
+// Delete removes one of the caller's servers.
+func (m *MCP) Delete(ctx context.Context, id string) error {
+	pr, err := authn.RequireScope(ctx, authn.ScopeWrite)
+	if err != nil {
+		return err
+	}
+	res, err := m.db.W.NewDelete().Model((*MCPServer)(nil)).Where("id = ? AND owner_id = ?", id, pr.UserID).Exec(ctx)
+	if err != nil {
+		return err
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return apperr.New(apperr.NotFound, "MCP server not found")
+	}
+	return nil
+}
+
+// CheckServer says whether the owner has this server (agent validation).
+func (m *MCP) CheckServer(ctx context.Context, ownerID, id string) error {
+	n, err := m.db.R.NewSelect().Model((*MCPServer)(nil)).Where("id = ? AND owner_id = ?", id, ownerID).Count(ctx)
+	if err != nil {
+		return err
+	}
+	if n == 0 {
+		return apperr.Errorf(apperr.NotFound, "MCP server %q not found", id)
+	}
+	return nil
+}
+
+// RemoteTool is one tool of a server, ready to bind.
+type RemoteTool struct {
+	Name        string
+	Description string
+	Parameters  json.RawMessage
+	Run         Func
+}
+
+// Tools lists a server's tools (only those named in only, when given).
+func (m *MCP) Tools(ctx context.Context, serverID string, only []string) ([]RemoteTool, error) {
+	srv := &MCPServer{}
+	if err := m.db.R.NewSelect().Model(srv).Where("id = ?", serverID).Scan(ctx); err != nil {
+		return nil, fmt.Errorf("MCP server %s: %w", serverID, err)
+	}
+	session, err := m.connect(ctx, srv)
+	if err != nil {
+		return nil, err
+	}
+	defer session.Close()
+	res, err := session.ListTools(ctx, nil)
+	if err != nil {
+		return nil, fmt.Errorf("MCP server %s: list tools: %w", srv.Name, err)
+	}
+	var out []RemoteTool
+	for _, t := range res.Tools {
+		if len(only) > 0 && !slices.Contains(only, t.Name) {
+			continue
+		}
+		params, _ := json.Marshal(t.InputSchema)
+		if len(params) == 0 || string(params) == "null" {
+			params = json.RawMessage(`{"type":"object"}`)
+		}
+		name := t.Name
+		out = append(out, RemoteTool{Name: name, Description: t.Description, Parameters: params, Run: m.caller(srv, name)})
+	}
+	return out, nil
+}
+
+func (m *MCP) caller(srv *MCPServer, name string) Func {
+	return func(ctx context.Context, args json.RawMessage) (string, error) {
+		session, err := m.connect(ctx, srv)
+		if err != nil {
+			return "", err
+		}
+		defer session.Close()
+		var in map[string]any
+		if err := json.Unmarshal(args, &in); err != nil {
+			return "", err
+		}
+		res, err := session.CallTool(ctx, &mcp.CallToolParams{Name: name, Arguments: in})
+		if err != nil {
+			return "", fmt.Errorf("MCP call %s: %w", name, err)
+		}
+		var text strings.Builder
+		for _, c := range res.Content {
+			if t, ok := c.(*mcp.TextContent); ok {
+				text.WriteString(t.Text)
+			}
+		}
+		if text.Len() == 0 && res.StructuredContent != nil {
+			b, _ := json.Marshal(res.StructuredContent)
+			text.Write(b)
+		}
+		if res.IsError {
+			return "", errors.New(truncate(text.String(), 2000))
+		}
+		return truncate(text.String(), 20_000), nil
+	}
+}
+
+// headerTransport adds a server's configured headers to each request.
+type headerTransport struct {
+	base    http.RoundTripper
+	headers map[string]string
+}
+
+func (h headerTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	r = r.Clone(r.Context())
+	for k, v := range h.headers {
+		r.Header.Set(k, v)
+	}
+	return h.base.RoundTrip(r)
+}
+
+func (m *MCP) connect(ctx context.Context, srv *MCPServer) (*mcp.ClientSession, error) {
+	client := m.client
+	if srv.HeadersEnc != "" {
+		raw, err := m.vault.Decrypt(ctx, srv.HeadersEnc, "mcp_headers:"+srv.ID)
+		if err != nil {
+			return nil, err
+		}
+		var headers map[string]string
+		if err := json.Unmarshal(raw, &headers); err != nil {
+			return nil, err
+		}
+		base := client.Transport
+		if base == nil {
+			base = http.DefaultTransport
+		}
+		client = &http.Client{Transport: headerTransport{base: base, headers: headers}, Timeout: client.Timeout}
+	}
+	c := mcp.NewClient(&mcp.Implementation{Name: "pulse", Version: "1"}, nil)
+	session, err := c.Connect(ctx, &mcp.StreamableClientTransport{Endpoint: srv.URL, HTTPClient: client, MaxRetries: 1}, nil)
+	if err != nil {
+		if errors.Is(err, ErrBlockedAddress) {
+			return nil, fmt.Errorf("refused: the MCP server's URL leads to an %v", ErrBlockedAddress)
+		}
+		return nil, fmt.Errorf("MCP server %s: %w", srv.Name, err)
+	}
+	return session, nil
+}

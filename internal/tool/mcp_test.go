@@ -1,0 +1,87 @@
+package tool_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"sync/atomic"
+	"testing"
+
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+	"github.com/stretchr/testify/require"
+
+	"github.com/pulse-run/pulse/internal/app"
+	"github.com/pulse-run/pulse/internal/app/apptest"
+	"github.com/pulse-run/pulse/internal/llm"
+	"github.com/pulse-run/pulse/internal/llm/llmtest"
+	"github.com/pulse-run/pulse/internal/platform/config"
+	"github.com/pulse-run/pulse/internal/platform/db/dbtest"
+	"github.com/pulse-run/pulse/internal/platform/httpx/apitest"
+)
+
+type addIn struct {
+	A int `json:"a" jsonschema:"first number"`
+	B int `json:"b" jsonschema:"second number"`
+}
+
+// startMCP runs a real go-sdk MCP server over streamable HTTP that requires
+// a bearer token, with two tools.
+func startMCP(t *testing.T, calls *atomic.Int32) *httptest.Server {
+	server := mcp.NewServer(&mcp.Implementation{Name: "calc", Version: "1"}, nil)
+	mcp.AddTool(server, &mcp.Tool{Name: "add", Description: "Add two numbers."},
+		func(_ context.Context, _ *mcp.CallToolRequest, in addIn) (*mcp.CallToolResult, any, error) {
+			calls.Add(1)
+			return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: fmt.Sprint(in.A + in.B)}}}, nil, nil
+		})
+	mcp.AddTool(server, &mcp.Tool{Name: "wipe", Description: "Dangerous."},
+		func(context.Context, *mcp.CallToolRequest, struct{}) (*mcp.CallToolResult, any, error) {
+			return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: "wiped"}}}, nil, nil
+		})
+	handler := mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return server }, nil)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Authorization") != "Bearer mcp-secret" {
+			http.Error(w, "unauthorized", http.StatusUnauthorized)
+			return
+		}
+		handler.ServeHTTP(w, r)
+	}))
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+func TestMCPTools(t *testing.T) {
+	t.Parallel()
+	dbtest.EachEngine(t, func(t *testing.T, e config.Engine) {
+		var calls atomic.Int32
+		srv := startMCP(t, &calls)
+		model := llmtest.New(llmtest.Call(llm.ToolCall{ID: "c1", Name: "add", Arguments: json.RawMessage(`{"a":2,"b":3}`)}), llmtest.Say("2 + 3 = 5"))
+		b := apptest.New(t, e, nil, app.Options{Models: map[string]llm.Provider{"openai": model}, OutboundClient: srv.Client()})
+		alice, bob := b.NewUser(t), b.NewUser(t)
+
+		created := apitest.Scenario{Method: "POST", Path: "/api/v1/mcp-servers", Auth: alice.Token, ExpectedStatus: 201,
+			Body: `{"name":"calc","url":"` + srv.URL + `","headers":{"Authorization":"Bearer mcp-secret"}}`, NotExpected: []string{"mcp-secret"}}.Test(t, b.H)
+		serverID := decodeStr(t, created.Body, "id")
+		apitest.Run(t, b.H, []apitest.Scenario{
+			{Name: "listed without headers", Method: "GET", Path: "/api/v1/mcp-servers", Auth: alice.Token, ExpectedStatus: 200,
+				ExpectedJSON: map[string]any{"items.#": 1, "items.0.name": "calc"}, NotExpected: []string{"mcp-secret"}},
+			{Name: "others cannot use it", Method: "POST", Path: "/api/v1/agents", Auth: bob.Token, ExpectedStatus: 422,
+				Body: `{"name":"x","instructions":"x","model":"openai/gpt-test","tools":[{"type":"mcp","server_id":"` + serverID + `"}]}`},
+			{Name: "bad url", Method: "POST", Path: "/api/v1/mcp-servers", Auth: alice.Token, Body: `{"name":"x","url":"stdio://calc"}`, ExpectedStatus: 422},
+		})
+
+		agentID := decodeStr(t, apitest.Scenario{Method: "POST", Path: "/api/v1/agents", Auth: alice.Token, ExpectedStatus: 201,
+			Body: `{"name":"Calc","instructions":"x","model":"openai/gpt-test","tools":[{"type":"mcp","server_id":"` + serverID + `","tools":["add"]}]}`}.Test(t, b.H).Body, "id")
+		apitest.Scenario{Method: "POST", Path: "/api/v1/agents/" + agentID + "/runs", Auth: alice.Token, Body: `{"input":"2+3?"}`,
+			ExpectedStatus: 200, ExpectedJSON: map[string]any{"status": "succeeded", "output": "2 + 3 = 5"}}.Test(t, b.H)
+		require.EqualValues(t, 1, calls.Load(), "the MCP tool really ran")
+
+		first := model.Calls()[0]
+		require.Len(t, first.Tools, 1, "only the allowed tool is offered")
+		require.Equal(t, "add", first.Tools[0].Name)
+		require.Contains(t, string(first.Tools[0].Parameters), `"a"`)
+		msgs := model.Calls()[1].Messages
+		require.Equal(t, "5", msgs[len(msgs)-1].Content)
+	})
+}

@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -154,4 +155,35 @@ func TestFunctionToolFailures(t *testing.T) {
 	sr := apitest.Scenario{Method: "POST", Path: "/api/v1/agents/" + strictAgent + "/runs", Auth: su.Token, Body: `{"input":"go"}`, ExpectedStatus: 200}.Test(t, strict.H)
 	apitest.Scenario{Method: "GET", Path: "/api/v1/runs/" + decodeStr(t, sr.Body, "id") + "/steps", Auth: su.Token, ExpectedStatus: 200,
 		ExpectedContent: []string{"not public"}}.Test(t, strict.H)
+}
+
+// A webhook that never answers times out on every attempt; the model is
+// told and the run goes on.
+func TestHangingWebhookTimesOut(t *testing.T) {
+	t.Parallel()
+	var attempts atomic.Int32
+	stop := make(chan struct{})
+	hang := httptest.NewServer(http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) {
+		attempts.Add(1)
+		select { // net/http only notices a closed connection once the body is read, so end it ourselves too
+		case <-r.Context().Done():
+		case <-stop:
+		}
+	}))
+	defer hang.Close()
+	defer close(stop)
+	model := llmtest.New(llmtest.Call(llm.ToolCall{ID: "c1", Name: "slow", Arguments: json.RawMessage(`{}`)}), llmtest.Say("It timed out."))
+	b := apptest.New(t, config.SQLite, nil, app.Options{Models: map[string]llm.Provider{"openai": model}, OutboundClient: hang.Client()})
+	u := b.NewUser(t)
+	toolID := decodeStr(t, apitest.Scenario{Method: "POST", Path: "/api/v1/tools", Auth: u.Token, ExpectedStatus: 201,
+		Body: `{"name":"slow","description":"x","url":"` + hang.URL + `","timeout_seconds":1}`}.Test(t, b.H).Body, "id")
+	agentID := decodeStr(t, apitest.Scenario{Method: "POST", Path: "/api/v1/agents", Auth: u.Token, ExpectedStatus: 201,
+		Body: `{"name":"S","instructions":"x","model":"openai/gpt-test","tools":[{"type":"function","id":"` + toolID + `"}]}`}.Test(t, b.H).Body, "id")
+	start := time.Now()
+	run := apitest.Scenario{Method: "POST", Path: "/api/v1/agents/" + agentID + "/runs", Auth: u.Token, Body: `{"input":"go"}`,
+		ExpectedStatus: 200, ExpectedJSON: map[string]any{"status": "succeeded", "output": "It timed out."}}.Test(t, b.H)
+	require.Less(t, time.Since(start), 15*time.Second, "bounded by the timeout, not by the webhook")
+	require.EqualValues(t, 3, attempts.Load(), "retried")
+	apitest.Scenario{Method: "GET", Path: "/api/v1/runs/" + decodeStr(t, run.Body, "id") + "/steps", Auth: u.Token, ExpectedStatus: 200,
+		ExpectedJSON: map[string]any{"items.1.status": "failed"}, ExpectedContent: []string{"did not answer"}}.Test(t, b.H)
 }

@@ -109,10 +109,29 @@ func (r *Registry) Register(name string, p Provider) { r.providers[name] = p }
 
 type overridesKey struct{}
 
-// WithOverrides returns a context in which these providers (a user's own
+type overrides struct {
+	owner     string
+	providers map[string]Provider
+}
+
+// WithOverrides returns a context in which these providers (owner's own
 // keys) win over the registry's.
-func WithOverrides(ctx context.Context, p map[string]Provider) context.Context {
-	return context.WithValue(ctx, overridesKey{}, p)
+func WithOverrides(ctx context.Context, owner string, p map[string]Provider) context.Context {
+	return context.WithValue(ctx, overridesKey{}, overrides{owner: owner, providers: p})
+}
+
+// KeyOf names the credential "provider/model" would be called with: the
+// provider name for the platform's key, or owner and name for a user's own
+// key. Rate limits belong to a credential, so one user's exhausted key must
+// not send everyone else to a fallback.
+func KeyOf(ctx context.Context, model string) string {
+	name, _, _ := strings.Cut(model, "/")
+	if o, ok := ctx.Value(overridesKey{}).(overrides); ok {
+		if _, own := o.providers[name]; own {
+			return "user:" + o.owner + "/" + name
+		}
+	}
+	return name
 }
 
 // Resolve splits "provider/model" and finds the provider: the caller's own
@@ -122,8 +141,8 @@ func (r *Registry) Resolve(ctx context.Context, model string) (Provider, string,
 	if !ok || m == "" {
 		return nil, "", fmt.Errorf("llm: model %q is not provider/model", model)
 	}
-	if o, _ := ctx.Value(overridesKey{}).(map[string]Provider); o != nil {
-		if p, ok := o[name]; ok {
+	if o, ok := ctx.Value(overridesKey{}).(overrides); ok {
+		if p, ok := o.providers[name]; ok {
 			return p, m, nil
 		}
 	}

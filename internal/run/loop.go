@@ -73,7 +73,7 @@ type Loop struct {
 	Prices *llm.Prices   // nil: costs are zero
 	Now    func() time.Time
 
-	// cooling maps a provider name to when it may be tried again after a
+	// cooling maps a credential (llm.KeyOf) to when it may be tried again after a
 	// rate limit, so later runs go straight to their fallbacks.
 	cooling sync.Map
 }
@@ -295,9 +295,9 @@ func (l *Loop) chat(ctx context.Context, rec *stepper, spec agent.Spec, req llm.
 	var lastErr error
 	code := "provider_error"
 	for i, full := range chain {
-		name, _, _ := strings.Cut(full, "/")
+		key := llm.KeyOf(ctx, full)
 		last := i == len(chain)-1
-		if until, ok := l.cooling.Load(name); ok && l.Now().Before(until.(time.Time)) && !last {
+		if until, ok := l.cooling.Load(key); ok && l.Now().Before(until.(time.Time)) && !last {
 			continue // rate-limited a moment ago: go straight to the fallback
 		}
 		provider, model, err := l.Models.Resolve(ctx, full)
@@ -324,7 +324,7 @@ func (l *Loop) chat(ctx context.Context, rec *stepper, spec agent.Spec, req llm.
 		lastErr, code = err, "provider_error"
 		var le *llm.Error
 		if errors.As(err, &le) && le.RateLimit {
-			l.cooling.Store(name, l.Now().Add(RateLimitCooldown))
+			l.cooling.Store(key, l.Now().Add(RateLimitCooldown))
 		}
 	}
 	return nil, code, lastErr

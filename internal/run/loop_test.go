@@ -323,3 +323,40 @@ func TestSSRFThroughTheAgent(t *testing.T) {
 	require.Equal(t, "failed", b.rec.steps[1].Status)
 	require.Contains(t, b.rec.steps[1].Error, "not public")
 }
+
+// A rate limit cools down the credential that hit it: a user's own key
+// running dry sends only that user to the fallback, not everyone on the
+// platform's key, and not the next user with their own key.
+func TestCooldownIsPerKey(t *testing.T) {
+	t.Parallel()
+	limited := &llm.Error{Provider: "openai", Status: 429, Retryable: true, RateLimit: true, Err: errors.New("rate limited")}
+	b := setupLoop(t, llmtest.Say("platform one"), llmtest.Say("platform two"))
+	gem := llmtest.New(llmtest.Say("fallback one"), llmtest.Say("fallback two"))
+	b.loop.Models.Register("gemini", gem)
+	aliceKey := llmtest.New(llmtest.Fail(limited))
+	bobKey := llmtest.New(llmtest.Say("bob's own"))
+	s := spec(func(s *agent.Spec) {
+		s.Tools = nil
+		s.ModelSettings.Fallbacks = []string{"gemini/flash"}
+	})
+	runAs := func(ctx context.Context) Outcome {
+		return b.loop.Execute(ctx, LoopParams{RunID: "r", Spec: s, Input: "hi", Recorder: &memRecorder{}})
+	}
+	alice := llm.WithOverrides(context.Background(), "alice", map[string]llm.Provider{"openai": aliceKey})
+	bob := llm.WithOverrides(context.Background(), "bob", map[string]llm.Provider{"openai": bobKey})
+
+	out := runAs(alice)
+	require.JSONEq(t, `"fallback one"`, string(out.Output), out.ErrorMessage)
+	require.Len(t, aliceKey.Calls(), 1)
+
+	out = runAs(context.Background())
+	require.JSONEq(t, `"platform one"`, string(out.Output), "the platform's key is not cooling down")
+	out = runAs(bob)
+	require.JSONEq(t, `"bob's own"`, string(out.Output), "nor is another user's key")
+
+	out = runAs(alice)
+	require.JSONEq(t, `"fallback two"`, string(out.Output))
+	require.Len(t, aliceKey.Calls(), 1, "alice's key is skipped while it cools down")
+	require.Len(t, b.model.Calls(), 1)
+	require.Len(t, bobKey.Calls(), 1)
+}

@@ -73,7 +73,7 @@ func (s *Service) withKeys(ctx context.Context, ownerID string) (context.Context
 	if err != nil {
 		return nil, err
 	}
-	return llm.WithOverrides(ctx, own), nil
+	return llm.WithOverrides(ctx, ownerID, own), nil
 }
 
 // dbRecorder commits each step as it happens.

@@ -51,7 +51,7 @@ func (s *stepper) model(ctx context.Context, model string, messages int, start t
 			Text      string         `json:"text,omitempty"`
 			ToolCalls []llm.ToolCall `json:"tool_calls,omitempty"`
 			Finish    string         `json:"finish_reason,omitempty"`
-		}{resp.Message.Content, resp.Message.ToolCalls, resp.FinishReason}
+		}{resp.Message.Content, redactCalls(resp.Message.ToolCalls), resp.FinishReason}
 		st.Output, _ = json.Marshal(out)
 	}
 	return s.add(ctx, st)
@@ -62,14 +62,14 @@ func (s *stepper) tool(ctx context.Context, c llm.ToolCall, r toolResult) error 
 	in := struct {
 		CallID    string `json:"call_id"`
 		Arguments string `json:"arguments"`
-	}{c.ID, string(c.Arguments)}
+	}{c.ID, redactArgs(string(c.Arguments))}
 	st.Input, _ = json.Marshal(in)
 	if r.err != nil {
 		st.Status, st.Error, st.Output = "failed", r.err.Error(), json.RawMessage(`{}`)
 	} else {
 		st.Output, _ = json.Marshal(struct {
 			Result string `json:"result"`
-		}{r.output})
+		}{redactText(r.output)})
 	}
 	return s.add(ctx, st)
 }
@@ -103,7 +103,7 @@ func (s *stepper) guardrail(ctx context.Context, name string, start time.Time, r
 // approval records a request for, or a decision on, pending tool calls.
 func (s *stepper) approval(ctx context.Context, calls []llm.ToolCall, decision, reason string) error {
 	now := s.now()
-	in, _ := json.Marshal(map[string]any{"tool_calls": calls})
+	in, _ := json.Marshal(map[string]any{"tool_calls": redactCalls(calls)})
 	out, _ := json.Marshal(map[string]any{"decision": decision, "reason": reason})
 	status := "succeeded"
 	if decision == "rejected" {

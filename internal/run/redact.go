@@ -1,0 +1,103 @@
+package run
+
+import (
+	"encoding/json"
+	"regexp"
+	"strings"
+
+	"github.com/pulse-run/pulse/internal/llm"
+)
+
+// The trace outlives the run and is shown to anyone who can read the run,
+// so credentials a model passes to a tool (or a tool echoes back) are masked
+// there. The model and the tool still see the real values.
+const redacted = "[redacted]"
+
+// secretValue matches credentials recognisable by their shape.
+var secretValue = regexp.MustCompile(`(?i)\bbearer\s+[a-z0-9._~+/=-]{8,}` +
+	`|\bsk-(?:proj-|ant-)?[A-Za-z0-9_-]{16,}` +
+	`|\bgh[pousr]_[A-Za-z0-9]{30,}` +
+	`|\bxox[abprs]-[A-Za-z0-9-]{10,}` +
+	`|\bAKIA[0-9A-Z]{16}\b` +
+	`|\bAIza[0-9A-Za-z_-]{35}`)
+
+// secretKey reports whether a JSON field name is one that holds a credential.
+func secretKey(name string) bool {
+	n := strings.Map(func(r rune) rune {
+		if r >= 'A' && r <= 'Z' {
+			return r + 'a' - 'A'
+		}
+		if (r >= 'a' && r <= 'z') || (r >= '0' && r <= '9') {
+			return r
+		}
+		return -1
+	}, name)
+	for _, s := range []string{"password", "passwd", "secret", "apikey", "privatekey", "credential"} {
+		if strings.Contains(n, s) {
+			return true
+		}
+	}
+	// "token" as a suffix catches access_token and authToken but not max_tokens.
+	return strings.HasSuffix(n, "token") || n == "authorization" || n == "cookie" || n == "sessionid"
+}
+
+// redactArgs masks secrets in a tool call's JSON arguments. Arguments that
+// are not JSON are masked by shape only.
+func redactArgs(raw string) string {
+	var v any
+	if json.Unmarshal([]byte(raw), &v) != nil {
+		return redactText(raw)
+	}
+	out, err := json.Marshal(redactValue(v))
+	if err != nil {
+		return redactText(raw)
+	}
+	return string(out)
+}
+
+func redactValue(v any) any {
+	switch t := v.(type) {
+	case map[string]any:
+		for k, x := range t {
+			switch x.(type) {
+			case map[string]any, []any:
+				t[k] = redactValue(x)
+			default:
+				if secretKey(k) && x != nil && x != "" {
+					t[k] = redacted
+				} else {
+					t[k] = redactValue(x)
+				}
+			}
+		}
+		return t
+	case []any:
+		for i, x := range t {
+			t[i] = redactValue(x)
+		}
+		return t
+	case string:
+		return redactText(t)
+	}
+	return v
+}
+
+// redactText masks secrets recognisable by shape in free text.
+func redactText(s string) string {
+	return secretValue.ReplaceAllString(s, redacted)
+}
+
+// redactCalls returns copies of calls with their arguments masked.
+func redactCalls(calls []llm.ToolCall) []llm.ToolCall {
+	out := make([]llm.ToolCall, len(calls))
+	for i, c := range calls {
+		masked := redactArgs(string(c.Arguments))
+		if !json.Valid([]byte(masked)) { // malformed arguments are kept, as a string
+			b, _ := json.Marshal(masked)
+			masked = string(b)
+		}
+		c.Arguments = json.RawMessage(masked)
+		out[i] = c
+	}
+	return out
+}

@@ -1,0 +1,54 @@
+package run
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/pulse-run/pulse/internal/llm/llmtest"
+)
+
+func TestRedactArgs(t *testing.T) {
+	t.Parallel()
+	tests := []struct{ name, in, want string }{
+		{"secret fields", `{"user":"ann","password":"hunter22","api_key":"abc","max_tokens":5,"pin_secret":1234}`,
+			`{"api_key":"[redacted]","max_tokens":5,"password":"[redacted]","pin_secret":"[redacted]","user":"ann"}`},
+		{"nested and camelCase", `{"auth":{"accessToken":"x1","headers":[{"Authorization":"Basic Zm9v"}]}}`,
+			`{"auth":{"accessToken":"[redacted]","headers":[{"Authorization":"[redacted]"}]}}`},
+		{"by shape", `{"note":"use sk-proj-ABCDEFGHIJKLMNOPQRST now","q":"weather"}`,
+			`{"note":"use [redacted] now","q":"weather"}`},
+		{"empty secrets stay empty", `{"password":"","token":null}`, `{"password":"","token":null}`},
+		{"not JSON", `{"token": "Bearer abcdefghijkl`, `{"token": "[redacted]`},
+		{"nothing to hide", `{"city":"Paris","tokens_used":3}`, `{"city":"Paris","tokens_used":3}`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			require.Equal(t, tc.want, redactArgs(tc.in))
+		})
+	}
+}
+
+// The conversation keeps the real credential; the stored trace never does.
+func TestTraceRedactsSecrets(t *testing.T) {
+	t.Parallel()
+	const secret = "sk-live-0123456789abcdefghij"
+	b := setupLoop(t, llmtest.Call(call("c1", "current_time", `{"timezone":"UTC","password":"`+secret+`"}`)), llmtest.Say("Done."))
+	out := b.run(t, spec())
+	require.Equal(t, StatusSucceeded, out.Status, out.ErrorMessage)
+	var history strings.Builder
+	for _, m := range b.model.Calls()[1].Messages {
+		for _, c := range m.ToolCalls {
+			history.Write(c.Arguments)
+		}
+	}
+	require.Contains(t, history.String(), secret, "the model's conversation is not altered")
+	require.Len(t, b.rec.steps, 3)
+	for _, st := range b.rec.steps {
+		trace := string(st.Input) + string(st.Output) + st.Error
+		require.NotContains(t, trace, secret, st.Kind)
+	}
+	require.Contains(t, string(b.rec.steps[0].Output), `"password":"[redacted]"`, "the model step's tool call")
+	require.Contains(t, string(b.rec.steps[1].Input), `\"password\":\"[redacted]\"`, "the tool step's arguments")
+}

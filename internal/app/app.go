@@ -117,6 +117,7 @@ type App struct {
 	prices   *llm.Prices
 	registry *prometheus.Registry
 	router   *httpx.Router
+	mcp      *tool.MCP // holds open sessions to users' MCP servers
 }
 
 // New opens the database, applies migrations (unless turned off), and builds
@@ -222,6 +223,7 @@ func (a *App) features(opts Options) features {
 	}
 	fns := tool.NewFunctions(a.db, a.vault, outbound)
 	mcpServers := tool.NewMCP(a.db, a.vault, outbound)
+	a.mcp = mcpServers
 	runtime := tool.NewRuntime(nil)
 	runtime.Functions, runtime.MCP = fns, mcpServers
 	agents := agent.New(a.db, tool.Catalog{Functions: fns, MCP: mcpServers}, nil)
@@ -413,6 +415,9 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 }
 
 func (a *App) close() {
+	if a.mcp != nil {
+		a.mcp.Close()
+	}
 	if a.redis != nil {
 		_ = a.redis.Close()
 	}

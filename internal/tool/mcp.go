@@ -38,12 +38,16 @@ type MCP struct {
 	db     *db.DB
 	vault  *vault.Vault
 	client *http.Client // public addresses only outside tests
+	pool   *mcpSessions
 }
 
 // NewMCP returns the MCP service.
 func NewMCP(d *db.DB, v *vault.Vault, client *http.Client) *MCP {
-	return &MCP{db: d, vault: v, client: client}
+	return &MCP{db: d, vault: v, client: client, pool: &mcpSessions{open: map[string]*pooledSession{}, now: time.Now}}
 }
+
+// Close ends the open sessions to MCP servers.
+func (m *MCP) Close() { m.pool.closeAll() }
 
 // CreateMCPParams registers a server.
 type CreateMCPParams struct {
@@ -106,6 +110,7 @@ func (m *MCP) Delete(ctx context.Context, id string) error {
 	if n, _ := res.RowsAffected(); n == 0 {
 		return apperr.New(apperr.NotFound, "MCP server not found")
 	}
+	m.pool.drop(id, nil)
 	return nil
 }
 
@@ -135,12 +140,11 @@ func (m *MCP) Tools(ctx context.Context, serverID string, only []string) ([]Remo
 	if err := m.db.R.NewSelect().Model(srv).Where("id = ?", serverID).Scan(ctx); err != nil {
 		return nil, fmt.Errorf("MCP server %s: %w", serverID, err)
 	}
-	session, err := m.connect(ctx, srv)
-	if err != nil {
-		return nil, err
-	}
-	defer session.Close()
-	res, err := session.ListTools(ctx, nil)
+	var res *mcp.ListToolsResult
+	err := m.withSession(ctx, srv, func(session *mcp.ClientSession) (err error) {
+		res, err = session.ListTools(ctx, nil)
+		return err
+	})
 	if err != nil {
 		return nil, fmt.Errorf("MCP server %s: list tools: %w", srv.Name, err)
 	}
@@ -161,16 +165,15 @@ func (m *MCP) Tools(ctx context.Context, serverID string, only []string) ([]Remo
 
 func (m *MCP) caller(srv *MCPServer, name string) Func {
 	return func(ctx context.Context, args json.RawMessage) (string, error) {
-		session, err := m.connect(ctx, srv)
-		if err != nil {
-			return "", err
-		}
-		defer session.Close()
 		var in map[string]any
 		if err := json.Unmarshal(args, &in); err != nil {
 			return "", err
 		}
-		res, err := session.CallTool(ctx, &mcp.CallToolParams{Name: name, Arguments: in})
+		var res *mcp.CallToolResult
+		err := m.withSession(ctx, srv, func(session *mcp.ClientSession) (err error) {
+			res, err = session.CallTool(ctx, &mcp.CallToolParams{Name: name, Arguments: in})
+			return err
+		})
 		if err != nil {
 			return "", fmt.Errorf("MCP call %s: %w", name, err)
 		}
@@ -189,6 +192,28 @@ func (m *MCP) caller(srv *MCPServer, name string) Func {
 		}
 		return truncate(text.String(), 20_000), nil
 	}
+}
+
+// withSession runs fn on the server's pooled session. A session the server
+// has forgotten (it restarted, or expired it) fails; it is replaced once.
+func (m *MCP) withSession(ctx context.Context, srv *MCPServer, fn func(*mcp.ClientSession) error) error {
+	for attempt := 0; ; attempt++ {
+		session, err := m.pool.get(ctx, srv.ID, func(ctx context.Context) (*mcp.ClientSession, error) { return m.connect(ctx, srv) })
+		if err != nil {
+			return err
+		}
+		err = fn(session)
+		if err == nil || attempt > 0 || ctx.Err() != nil || !sessionBroken(err) {
+			return err
+		}
+		m.pool.drop(srv.ID, session)
+	}
+}
+
+// sessionBroken tells a dead session from a tool's own failure, which a new
+// session would not fix (and retrying could repeat a side effect).
+func sessionBroken(err error) bool {
+	return errors.Is(err, mcp.ErrConnectionClosed) || errors.Is(err, mcp.ErrSessionMissing)
 }
 
 // headerTransport adds a server's configured headers to each request.

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"sync"
 	"sync/atomic"
 	"testing"
 
@@ -84,4 +85,55 @@ func TestMCPTools(t *testing.T) {
 		msgs := model.Calls()[1].Messages
 		require.Equal(t, "5", msgs[len(msgs)-1].Content)
 	})
+}
+
+// One MCP session serves the tool listing and the calls of a run, and the
+// next run's; when the server forgets it (a restart), Pulse reconnects once.
+func TestMCPSessionReuse(t *testing.T) {
+	t.Parallel()
+	var calls, sessions atomic.Int32
+	var ids sync.Map // session IDs the client has used
+	newHandler := func() http.Handler {
+		server := mcp.NewServer(&mcp.Implementation{Name: "calc", Version: "1"}, nil)
+		mcp.AddTool(server, &mcp.Tool{Name: "add", Description: "Add two numbers."},
+			func(_ context.Context, _ *mcp.CallToolRequest, in addIn) (*mcp.CallToolResult, any, error) {
+				calls.Add(1)
+				return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: fmt.Sprint(in.A + in.B)}}}, nil, nil
+			})
+		return mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return server }, nil)
+	}
+	var current atomic.Pointer[http.Handler]
+	h := newHandler()
+	current.Store(&h)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if sid := r.Header.Get("Mcp-Session-Id"); sid != "" {
+			if _, seen := ids.LoadOrStore(sid, true); !seen {
+				sessions.Add(1)
+			}
+		}
+		(*current.Load()).ServeHTTP(w, r)
+	}))
+	t.Cleanup(srv.Close)
+	add := llmtest.Call(llm.ToolCall{ID: "c1", Name: "add", Arguments: json.RawMessage(`{"a":2,"b":3}`)})
+	model := llmtest.New(add, llmtest.Say("5"), add, llmtest.Say("5"), add, llmtest.Say("5"))
+	b := apptest.New(t, config.SQLite, nil, app.Options{Models: map[string]llm.Provider{"openai": model}, OutboundClient: srv.Client()})
+	u := b.NewUser(t)
+	serverID := decodeStr(t, apitest.Scenario{Method: "POST", Path: "/api/v1/mcp-servers", Auth: u.Token, ExpectedStatus: 201,
+		Body: `{"name":"calc","url":"` + srv.URL + `"}`}.Test(t, b.H).Body, "id")
+	agentID := decodeStr(t, apitest.Scenario{Method: "POST", Path: "/api/v1/agents", Auth: u.Token, ExpectedStatus: 201,
+		Body: `{"name":"Calc","instructions":"x","model":"openai/gpt-test","tools":[{"type":"mcp","server_id":"` + serverID + `"}]}`}.Test(t, b.H).Body, "id")
+	runOnce := func() {
+		apitest.Scenario{Method: "POST", Path: "/api/v1/agents/" + agentID + "/runs", Auth: u.Token, Body: `{"input":"2+3?"}`,
+			ExpectedStatus: 200, ExpectedJSON: map[string]any{"status": "succeeded", "output": "5"}}.Test(t, b.H)
+	}
+	runOnce()
+	runOnce()
+	require.EqualValues(t, 2, calls.Load())
+	require.EqualValues(t, 1, sessions.Load(), "two runs, one session")
+
+	restarted := newHandler() // knows none of the old sessions
+	current.Store(&restarted)
+	runOnce()
+	require.EqualValues(t, 3, calls.Load(), "the call went through on a new session")
+	require.EqualValues(t, 2, sessions.Load())
 }

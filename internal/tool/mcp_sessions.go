@@ -1,0 +1,94 @@
+package tool
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+)
+
+// mcpIdle is how long an unused MCP session is kept. Opening one costs an
+// initialize round trip (and often a server-side allocation), so a run's
+// tool listing and its calls, and the next run's, share one session.
+const mcpIdle = 5 * time.Minute
+
+// mcpSessions keeps one open session per server. Servers belong to one
+// owner and cannot be edited, so a session never crosses users or stale
+// headers; deleting a server drops its session.
+type mcpSessions struct {
+	mu   sync.Mutex
+	open map[string]*pooledSession
+	now  func() time.Time
+}
+
+type pooledSession struct {
+	s    *mcp.ClientSession
+	used time.Time
+}
+
+// get returns the server's session, opening one with dial when there is
+// none or it sat idle too long. Idle sessions of other servers are closed.
+func (p *mcpSessions) get(ctx context.Context, id string, dial func(context.Context) (*mcp.ClientSession, error)) (*mcp.ClientSession, error) {
+	p.mu.Lock()
+	now := p.now()
+	var stale []*mcp.ClientSession
+	for k, ps := range p.open {
+		if now.Sub(ps.used) > mcpIdle {
+			stale = append(stale, ps.s)
+			delete(p.open, k)
+		}
+	}
+	ps, ok := p.open[id]
+	if ok {
+		ps.used = now
+	}
+	p.mu.Unlock()
+	for _, s := range stale {
+		_ = s.Close()
+	}
+	if ok {
+		return ps.s, nil
+	}
+	// The session outlives this request, so it must not end with its context.
+	s, err := dial(context.WithoutCancel(ctx))
+	if err != nil {
+		return nil, err
+	}
+	p.mu.Lock()
+	if other, raced := p.open[id]; raced { // another call connected first: keep one
+		other.used = now
+		p.mu.Unlock()
+		_ = s.Close()
+		return other.s, nil
+	}
+	p.open[id] = &pooledSession{s: s, used: now}
+	p.mu.Unlock()
+	return s, nil
+}
+
+// drop closes the server's session if it is still s (nil: whatever it is).
+func (p *mcpSessions) drop(id string, s *mcp.ClientSession) {
+	p.mu.Lock()
+	ps, ok := p.open[id]
+	if ok && (s == nil || ps.s == s) {
+		delete(p.open, id)
+	} else {
+		ok = false
+	}
+	p.mu.Unlock()
+	if ok {
+		_ = ps.s.Close()
+	}
+}
+
+// closeAll ends every session (at shutdown).
+func (p *mcpSessions) closeAll() {
+	p.mu.Lock()
+	open := p.open
+	p.open = map[string]*pooledSession{}
+	p.mu.Unlock()
+	for _, ps := range open {
+		_ = ps.s.Close()
+	}
+}

@@ -8,10 +8,12 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 )
 
-// mcpIdle is how long an unused MCP session is kept. Opening one costs an
-// initialize round trip (and often a server-side allocation), so a run's
-// tool listing and its calls, and the next run's, share one session.
-const mcpIdle = 5 * time.Minute
+// mcpMaxAge is how long an MCP session is reused after it opened. Opening
+// one costs an initialize round trip (and often a server-side allocation),
+// so a run's tool listing and its calls, and the next runs', share one. It
+// stays below the outbound client's 2-minute timeout, which cuts the
+// session's event stream.
+const mcpMaxAge = 90 * time.Second
 
 // mcpSessions keeps one open session per server. Servers belong to one
 // owner and cannot be edited, so a session never crosses users or stale
@@ -23,26 +25,23 @@ type mcpSessions struct {
 }
 
 type pooledSession struct {
-	s    *mcp.ClientSession
-	used time.Time
+	s      *mcp.ClientSession
+	opened time.Time
 }
 
 // get returns the server's session, opening one with dial when there is
-// none or it sat idle too long. Idle sessions of other servers are closed.
+// none or it is too old. Old sessions of other servers are closed.
 func (p *mcpSessions) get(ctx context.Context, id string, dial func(context.Context) (*mcp.ClientSession, error)) (*mcp.ClientSession, error) {
 	p.mu.Lock()
 	now := p.now()
 	var stale []*mcp.ClientSession
 	for k, ps := range p.open {
-		if now.Sub(ps.used) > mcpIdle {
+		if now.Sub(ps.opened) > mcpMaxAge {
 			stale = append(stale, ps.s)
 			delete(p.open, k)
 		}
 	}
 	ps, ok := p.open[id]
-	if ok {
-		ps.used = now
-	}
 	p.mu.Unlock()
 	for _, s := range stale {
 		_ = s.Close()
@@ -57,12 +56,11 @@ func (p *mcpSessions) get(ctx context.Context, id string, dial func(context.Cont
 	}
 	p.mu.Lock()
 	if other, raced := p.open[id]; raced { // another call connected first: keep one
-		other.used = now
 		p.mu.Unlock()
 		_ = s.Close()
 		return other.s, nil
 	}
-	p.open[id] = &pooledSession{s: s, used: now}
+	p.open[id] = &pooledSession{s: s, opened: now}
 	p.mu.Unlock()
 	return s, nil
 }

@@ -127,14 +127,7 @@ func (s *Service) Delete(ctx context.Context, id string) error {
 	if err != nil {
 		return err
 	}
-	res, err := s.db.W.NewDelete().Model((*Key)(nil)).Where("id = ? AND owner_id = ?", id, pr.UserID).Exec(ctx)
-	if err != nil {
-		return err
-	}
-	if n, _ := res.RowsAffected(); n == 0 {
-		return apperr.New(apperr.NotFound, "provider key not found")
-	}
-	return nil
+	return s.db.DeleteOwned(ctx, db.DeleteOwnedParams{Model: (*Key)(nil), ID: id, OwnerID: pr.UserID, What: "provider key"})
 }
 
 // ProvidersFor builds the providers of a user's own keys, for their runs.

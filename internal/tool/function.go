@@ -141,14 +141,7 @@ func (f *Functions) Delete(ctx context.Context, id string) error {
 	if err != nil {
 		return err
 	}
-	res, err := f.db.W.NewDelete().Model((*Function)(nil)).Where("id = ? AND owner_id = ?", id, pr.UserID).Exec(ctx)
-	if err != nil {
-		return err
-	}
-	if n, _ := res.RowsAffected(); n == 0 {
-		return apperr.New(apperr.NotFound, "tool not found")
-	}
-	return nil
+	return f.db.DeleteOwned(ctx, db.DeleteOwnedParams{Model: (*Function)(nil), ID: id, OwnerID: pr.UserID, What: "tool"})
 }
 
 // Get loads a tool by id (the run engine; the agent's owner chose it).

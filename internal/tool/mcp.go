@@ -103,12 +103,8 @@ func (m *MCP) Delete(ctx context.Context, id string) error {
 	if err != nil {
 		return err
 	}
-	res, err := m.db.W.NewDelete().Model((*MCPServer)(nil)).Where("id = ? AND owner_id = ?", id, pr.UserID).Exec(ctx)
-	if err != nil {
+	if err := m.db.DeleteOwned(ctx, db.DeleteOwnedParams{Model: (*MCPServer)(nil), ID: id, OwnerID: pr.UserID, What: "MCP server"}); err != nil {
 		return err
-	}
-	if n, _ := res.RowsAffected(); n == 0 {
-		return apperr.New(apperr.NotFound, "MCP server not found")
 	}
 	m.pool.drop(id, nil)
 	return nil

@@ -52,6 +52,11 @@ type Request struct {
 	TopP         *float64
 	MaxTokens    int
 	OutputSchema json.RawMessage // ask for JSON matching this schema
+
+	// OnDelta, when set, asks for a streamed answer: it is called with each
+	// piece of text as the model writes it, in order, from the calling
+	// goroutine. The Response is the same as without it.
+	OnDelta func(text string)
 }
 
 // Usage counts tokens.

@@ -50,6 +50,13 @@ func sleepCtx(ctx context.Context, d time.Duration) error {
 
 func (r *retrying) Chat(ctx context.Context, req Request) (*Response, error) {
 	var err error
+	streamed := false
+	if onDelta := req.OnDelta; onDelta != nil {
+		req.OnDelta = func(text string) {
+			streamed = true
+			onDelta(text)
+		}
+	}
 	for attempt := 0; attempt < r.policy.Attempts; attempt++ {
 		var resp *Response
 		resp, err = r.p.Chat(ctx, req)
@@ -57,7 +64,9 @@ func (r *retrying) Chat(ctx context.Context, req Request) (*Response, error) {
 			return resp, nil
 		}
 		var le *Error
-		if !errors.As(err, &le) || !le.Retryable || attempt == r.policy.Attempts-1 {
+		// Once text has reached the listener a retry would repeat it, so a
+		// stream that breaks midway fails instead.
+		if !errors.As(err, &le) || !le.Retryable || streamed || attempt == r.policy.Attempts-1 {
 			return nil, err
 		}
 		if serr := r.sleep(ctx, r.wait(attempt, le.RetryAfter)); serr != nil {

@@ -74,3 +74,31 @@ func TestRetry(t *testing.T) {
 	_, err = r.Chat(ctx, Request{})
 	require.Error(t, err)
 }
+
+// halfStream sends some text, then fails with a retryable error.
+type halfStream struct{ calls int }
+
+func (h *halfStream) Chat(_ context.Context, req Request) (*Response, error) {
+	h.calls++
+	if req.OnDelta != nil {
+		req.OnDelta("partial ")
+	}
+	return nil, &Error{Status: 503, Retryable: true, Err: errors.New("dropped")}
+}
+
+func TestRetryStopsOnceTextWasStreamed(t *testing.T) {
+	t.Parallel()
+	r := Retry(&halfStream{}, RetryPolicy{Attempts: 3, Base: time.Millisecond}).(*retrying)
+	var got []string
+	h := r.p.(*halfStream)
+	_, err := r.Chat(context.Background(), Request{OnDelta: func(s string) { got = append(got, s) }})
+	require.Error(t, err)
+	require.Equal(t, 1, h.calls, "a retry would repeat the text already shown")
+	require.Equal(t, []string{"partial "}, got)
+
+	// Without a listener the same failure is retried as usual.
+	h.calls = 0
+	_, err = r.Chat(context.Background(), Request{})
+	require.Error(t, err)
+	require.Equal(t, 3, h.calls)
+}

@@ -166,12 +166,23 @@ func TestStreamingRun(t *testing.T) {
 			names = append(names, ev.name)
 		}
 		require.Equal(t, []string{"run.created", "step.started", "step.completed", "tool.called", "tool.result", "step.completed",
-			"step.started", "message.delta", "step.completed", "run.completed"}, names)
+			"step.started", "message.delta", "message.delta", "message.delta", "step.completed", "run.completed"}, names)
 		require.Contains(t, events[0].data, `"status":"running"`)
 		require.Contains(t, events[3].data, `"name":"current_time"`)
-		require.Contains(t, events[7].data, `"text":"It is morning."`)
-		require.Contains(t, events[9].data, `"status":"succeeded"`)
-		require.Contains(t, events[9].data, `"output":"It is morning."`)
+		// The answer arrives piece by piece, tagged with the step it belongs to.
+		var text strings.Builder
+		for _, ev := range events[7:10] {
+			var d struct {
+				Seq  int    `json:"seq"`
+				Text string `json:"text"`
+			}
+			require.NoError(t, json.Unmarshal([]byte(ev.data), &d))
+			require.Equal(t, 3, d.Seq)
+			text.WriteString(d.Text)
+		}
+		require.Equal(t, "It is morning.", text.String())
+		require.Contains(t, events[11].data, `"status":"succeeded"`)
+		require.Contains(t, events[11].data, `"output":"It is morning."`)
 
 		// Accept: text/event-stream works too; a refusal before the run is
 		// still an ordinary problem response.

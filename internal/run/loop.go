@@ -307,11 +307,13 @@ func (l *Loop) chat(ctx context.Context, rec *stepper, spec agent.Spec, req llm.
 		}
 		req.Model = model
 		rec.emit("step.started", map[string]any{"seq": rec.seq + 1, "kind": StepModel, "name": full})
+		if rec.events != nil {
+			// Someone is watching: stream, so text reaches them as it is written.
+			seq := rec.seq + 1
+			req.OnDelta = func(text string) { rec.emit("message.delta", map[string]any{"seq": seq, "text": text}) }
+		}
 		start := l.Now()
 		resp, err := provider.Chat(ctx, req)
-		if err == nil && resp.Message.Content != "" {
-			rec.emit("message.delta", map[string]any{"text": resp.Message.Content})
-		}
 		if rerr := rec.model(ctx, full, len(req.Messages), start, resp, err); rerr != nil {
 			return nil, "storage_error", rerr
 		}

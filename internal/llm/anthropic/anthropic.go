@@ -79,9 +79,19 @@ func (p *Provider) Chat(ctx context.Context, req llm.Request) (*llm.Response, er
 	if req.TopP != nil {
 		params.TopP = anthropic.Float(*req.TopP)
 	}
-	msg, err := p.client.Messages.New(ctx, params)
-	if err != nil {
-		return nil, classify(err)
+	var msg *anthropic.Message
+	if req.OnDelta != nil {
+		m, err := p.stream(ctx, params, req.OnDelta)
+		if err != nil {
+			return nil, err
+		}
+		msg = m
+	} else {
+		m, err := p.client.Messages.New(ctx, params)
+		if err != nil {
+			return nil, classify(err)
+		}
+		msg = m
 	}
 	out := &llm.Response{Message: llm.Message{Role: llm.RoleAssistant}, FinishReason: string(msg.StopReason),
 		Usage: llm.Usage{InputTokens: int(msg.Usage.InputTokens), OutputTokens: int(msg.Usage.OutputTokens)}}
@@ -94,6 +104,27 @@ func (p *Provider) Chat(ctx context.Context, req llm.Request) (*llm.Response, er
 		}
 	}
 	return out, nil
+}
+
+// stream reads the answer as server-sent events, handing each text delta
+// on and accumulating the same message a plain call returns.
+func (p *Provider) stream(ctx context.Context, params anthropic.MessageNewParams, onDelta func(string)) (*anthropic.Message, error) {
+	s := p.client.Messages.NewStreaming(ctx, params)
+	defer s.Close()
+	msg := &anthropic.Message{}
+	for s.Next() {
+		ev := s.Current()
+		if err := msg.Accumulate(ev); err != nil {
+			return nil, &llm.Error{Provider: "anthropic", Err: fmt.Errorf("malformed stream: %w", err)}
+		}
+		if ev.Type == "content_block_delta" && ev.Delta.Type == "text_delta" && ev.Delta.Text != "" {
+			onDelta(ev.Delta.Text)
+		}
+	}
+	if err := s.Err(); err != nil {
+		return nil, classify(err)
+	}
+	return msg, nil
 }
 
 // messages maps the conversation to Anthropic's shape: tool calls are

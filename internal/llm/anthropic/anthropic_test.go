@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -104,4 +105,60 @@ func TestOverloadIsRetryableAndSchemaIsAsked(t *testing.T) {
 	require.Equal(t, `{"plan":"rest"}`, resp.Message.Content)
 	require.Len(t, f.bodies, 2)
 	require.Contains(t, gjson.Get(f.bodies[1], "system.0.text").String(), `{"type":"object"}`)
+}
+
+// events writes Anthropic's server-sent events, flushing each.
+func events(evs ...[2]string) func(http.ResponseWriter) {
+	return func(w http.ResponseWriter) {
+		w.Header().Set("Content-Type", "text/event-stream")
+		for _, ev := range evs {
+			_, _ = io.WriteString(w, "event: "+ev[0]+"\ndata: "+ev[1]+"\n\n")
+			w.(http.Flusher).Flush()
+		}
+	}
+}
+
+func TestStreamingToolUseAndText(t *testing.T) {
+	t.Parallel()
+	start_ := [2]string{"message_start", `{"type":"message_start","message":{"id":"msg_1","type":"message","role":"assistant","model":"claude-test","content":[],"stop_reason":null,"stop_sequence":null,"usage":{"input_tokens":30,"output_tokens":1}}}`}
+	stop := func(reason string, out int) [][2]string {
+		return [][2]string{
+			{"message_delta", `{"type":"message_delta","delta":{"stop_reason":"` + reason + `","stop_sequence":null},"usage":{"output_tokens":` + strconv.Itoa(out) + `}}`},
+			{"message_stop", `{"type":"message_stop"}`}}
+	}
+	toolTurn := append([][2]string{start_,
+		{"content_block_start", `{"type":"content_block_start","index":0,"content_block":{"type":"text","text":""}}`},
+		{"ping", `{"type":"ping"}`},
+		{"content_block_delta", `{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"Checking"}}`},
+		{"content_block_stop", `{"type":"content_block_stop","index":0}`},
+		{"content_block_start", `{"type":"content_block_start","index":1,"content_block":{"type":"tool_use","id":"toolu_1","name":"current_time","input":{}}}`},
+		{"content_block_delta", `{"type":"content_block_delta","index":1,"delta":{"type":"input_json_delta","partial_json":"{\"timezone\":"}}`},
+		{"content_block_delta", `{"type":"content_block_delta","index":1,"delta":{"type":"input_json_delta","partial_json":" \"UTC\"}"}}`},
+		{"content_block_stop", `{"type":"content_block_stop","index":1}`}}, stop("tool_use", 12)...)
+	textTurn := append([][2]string{start_,
+		{"content_block_start", `{"type":"content_block_start","index":0,"content_block":{"type":"text","text":""}}`},
+		{"content_block_delta", `{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"It is "}}`},
+		{"content_block_delta", `{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"noon."}}`},
+		{"content_block_stop", `{"type":"content_block_stop","index":0}`}}, stop("end_turn", 6)...)
+	f := start(t, events(toolTurn...), events(textTurn...))
+	reg := llm.NewRegistry()
+	reg.Register("anthropic", anthropic.New(anthropic.Config{APIKey: "sk-ant-test", BaseURL: f.srv.URL, HTTPClient: f.srv.Client()}))
+	loop := &run.Loop{Models: reg, Tools: tool.NewRuntime(nil), Now: time.Now}
+	var deltas []string
+	out := loop.Execute(context.Background(), run.LoopParams{Spec: agent.Spec{Instructions: "Tell the time.", Model: "anthropic/claude-test",
+		Tools: []agent.ToolRef{{Type: "builtin", Name: "current_time"}}}, Input: "Time?",
+		Events: func(e run.Event) {
+			if e.Type == "message.delta" {
+				deltas = append(deltas, e.Data.(map[string]any)["text"].(string))
+			}
+		}})
+	require.Equal(t, run.StatusSucceeded, out.Status, out.ErrorMessage)
+	require.JSONEq(t, `"It is noon."`, string(out.Output))
+	require.Equal(t, []string{"Checking", "It is ", "noon."}, deltas)
+	require.Equal(t, llm.Usage{InputTokens: 60, OutputTokens: 18}, out.Usage)
+	require.True(t, gjson.Get(f.bodies[0], "stream").Bool())
+	second := f.bodies[1]
+	require.Equal(t, "Checking", gjson.Get(second, "messages.1.content.0.text").String())
+	require.Equal(t, "UTC", gjson.Get(second, "messages.1.content.1.input.timezone").String(), "partial JSON was joined")
+	require.Equal(t, "toolu_1", gjson.Get(second, "messages.2.content.0.tool_use_id").String())
 }

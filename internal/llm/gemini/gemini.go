@@ -106,32 +106,63 @@ func (p *Provider) Chat(ctx context.Context, req llm.Request) (*llm.Response, er
 	if req.MaxTokens > 0 {
 		cfg.MaxOutputTokens = int32(req.MaxTokens)
 	}
-	resp, err := p.client.Models.GenerateContent(ctx, req.Model, contents, cfg)
-	if err != nil {
-		return nil, classify(err)
+	out := &llm.Response{Message: llm.Message{Role: llm.RoleAssistant}}
+	if req.OnDelta == nil {
+		resp, err := p.client.Models.GenerateContent(ctx, req.Model, contents, cfg)
+		if err != nil {
+			return nil, classify(err)
+		}
+		if !add(out, resp, nil) {
+			return nil, &llm.Error{Provider: "gemini", Err: errors.New("no candidate in the response")}
+		}
+		return out, nil
 	}
-	if len(resp.Candidates) == 0 || resp.Candidates[0].Content == nil {
+	// A stream is a series of partial responses: text parts are deltas,
+	// function calls arrive whole, and the last chunk carries the usage and
+	// the finish reason.
+	got := false
+	for resp, err := range p.client.Models.GenerateContentStream(ctx, req.Model, contents, cfg) {
+		if err != nil {
+			return nil, classify(err)
+		}
+		got = add(out, resp, req.OnDelta) || got
+	}
+	if !got {
 		return nil, &llm.Error{Provider: "gemini", Err: errors.New("no candidate in the response")}
 	}
-	cand := resp.Candidates[0]
-	out := &llm.Response{Message: llm.Message{Role: llm.RoleAssistant}, FinishReason: string(cand.FinishReason)}
+	return out, nil
+}
+
+// add merges one (possibly partial) response into out and reports whether
+// it held a candidate.
+func add(out *llm.Response, resp *genai.GenerateContentResponse, onDelta func(string)) bool {
 	if u := resp.UsageMetadata; u != nil {
 		out.Usage = llm.Usage{InputTokens: int(u.PromptTokenCount), OutputTokens: int(u.CandidatesTokenCount)}
 	}
-	for i, part := range cand.Content.Parts {
+	if len(resp.Candidates) == 0 || resp.Candidates[0].Content == nil {
+		return false
+	}
+	cand := resp.Candidates[0]
+	if cand.FinishReason != "" {
+		out.FinishReason = string(cand.FinishReason)
+	}
+	for _, part := range cand.Content.Parts {
 		switch {
 		case part.FunctionCall != nil:
 			args, _ := json.Marshal(part.FunctionCall.Args)
 			id := part.FunctionCall.ID
 			if id == "" {
-				id = fmt.Sprintf("call_%d", i) // older models send no id
+				id = fmt.Sprintf("call_%d", len(out.Message.ToolCalls)) // older models send no id
 			}
 			out.Message.ToolCalls = append(out.Message.ToolCalls, llm.ToolCall{ID: id, Name: part.FunctionCall.Name, Arguments: args})
 		case part.Text != "" && !part.Thought:
 			out.Message.Content += part.Text
+			if onDelta != nil {
+				onDelta(part.Text)
+			}
 		}
 	}
-	return out, nil
+	return true
 }
 
 func classify(err error) error {

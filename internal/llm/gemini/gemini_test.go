@@ -100,3 +100,41 @@ func TestRateLimitIsClassified(t *testing.T) {
 	require.True(t, le.RateLimit)
 	require.True(t, le.Retryable)
 }
+
+// stream answers streamGenerateContent?alt=sse: each chunk a partial
+// GenerateContentResponse, the last with the finish reason and usage.
+func stream(chunks ...string) func(http.ResponseWriter) {
+	return func(w http.ResponseWriter) {
+		w.Header().Set("Content-Type", "text/event-stream")
+		for _, c := range chunks {
+			_, _ = io.WriteString(w, "data: "+c+"\r\n\r\n")
+			w.(http.Flusher).Flush()
+		}
+	}
+}
+
+func TestStreamingFunctionCallAndText(t *testing.T) {
+	t.Parallel()
+	f := start(t,
+		stream(`{"candidates":[{"content":{"role":"model","parts":[{"functionCall":{"name":"current_time","args":{"timezone":"UTC"}}}]},"finishReason":"STOP"}],"usageMetadata":{"promptTokenCount":11,"candidatesTokenCount":4,"totalTokenCount":15}}`),
+		stream(`{"candidates":[{"content":{"role":"model","parts":[{"text":"It is "}]}}],"usageMetadata":{"promptTokenCount":11}}`,
+			`{"candidates":[{"content":{"role":"model","parts":[{"text":"noon."}]},"finishReason":"STOP"}],"usageMetadata":{"promptTokenCount":11,"candidatesTokenCount":4,"totalTokenCount":15}}`))
+	reg := llm.NewRegistry()
+	reg.Register("gemini", provider(t, f))
+	loop := &run.Loop{Models: reg, Tools: tool.NewRuntime(nil), Now: time.Now}
+	var deltas []string
+	out := loop.Execute(context.Background(), run.LoopParams{Spec: agent.Spec{Instructions: "Tell the time.", Model: "gemini/gemini-test",
+		Tools: []agent.ToolRef{{Type: "builtin", Name: "current_time"}}}, Input: "Time?",
+		Events: func(e run.Event) {
+			if e.Type == "message.delta" {
+				deltas = append(deltas, e.Data.(map[string]any)["text"].(string))
+			}
+		}})
+	require.Equal(t, run.StatusSucceeded, out.Status, out.ErrorMessage)
+	require.JSONEq(t, `"It is noon."`, string(out.Output))
+	require.Equal(t, []string{"It is ", "noon."}, deltas)
+	require.Equal(t, llm.Usage{InputTokens: 22, OutputTokens: 8}, out.Usage)
+	require.True(t, strings.HasSuffix(f.paths[0], "/models/gemini-test:streamGenerateContent"), f.paths[0])
+	// A call without an id (older models) gets one, and its result refers to it.
+	require.Equal(t, "call_0", gjson.Get(f.bodies[1], "contents.2.parts.0.functionResponse.id").String())
+}

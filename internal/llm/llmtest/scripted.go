@@ -5,6 +5,7 @@ package llmtest
 import (
 	"context"
 	"errors"
+	"strings"
 	"sync"
 
 	"github.com/pulse-run/pulse/internal/llm"
@@ -39,7 +40,16 @@ func (s *Scripted) Chat(ctx context.Context, req llm.Request) (*llm.Response, er
 	}
 	t := s.turns[min(i, len(s.turns)-1)]
 	s.mu.Unlock()
-	return t(req)
+	resp, err := t(req)
+	if err == nil && req.OnDelta != nil {
+		// Stream word by word, as a model would.
+		for _, w := range strings.SplitAfter(resp.Message.Content, " ") {
+			if w != "" {
+				req.OnDelta(w)
+			}
+		}
+	}
+	return resp, err
 }
 
 // Calls returns the requests received so far.

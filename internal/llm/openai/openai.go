@@ -80,10 +80,39 @@ func (p *Provider) Chat(ctx context.Context, req llm.Request) (*llm.Response, er
 		params.ResponseFormat = openai.ChatCompletionNewParamsResponseFormatUnion{OfJSONSchema: &shared.ResponseFormatJSONSchemaParam{
 			JSONSchema: shared.ResponseFormatJSONSchemaJSONSchemaParam{Name: "output", Schema: schema}}}
 	}
+	if req.OnDelta != nil {
+		return p.stream(ctx, params, req.OnDelta)
+	}
 	resp, err := p.client.Chat.Completions.New(ctx, params)
 	if err != nil {
 		return nil, p.classify(err)
 	}
+	return p.response(resp)
+}
+
+// stream reads the answer as server-sent chunks, handing each piece of
+// text on and assembling the same response as a plain call.
+func (p *Provider) stream(ctx context.Context, params openai.ChatCompletionNewParams, onDelta func(string)) (*llm.Response, error) {
+	// Without include_usage a stream reports no tokens, and the run could
+	// not be charged.
+	params.StreamOptions = openai.ChatCompletionStreamOptionsParam{IncludeUsage: openai.Bool(true)}
+	s := p.client.Chat.Completions.NewStreaming(ctx, params)
+	defer s.Close()
+	var acc openai.ChatCompletionAccumulator
+	for s.Next() {
+		chunk := s.Current()
+		acc.AddChunk(chunk)
+		if len(chunk.Choices) > 0 && chunk.Choices[0].Delta.Content != "" {
+			onDelta(chunk.Choices[0].Delta.Content)
+		}
+	}
+	if err := s.Err(); err != nil {
+		return nil, p.classify(err)
+	}
+	return p.response(&acc.ChatCompletion)
+}
+
+func (p *Provider) response(resp *openai.ChatCompletion) (*llm.Response, error) {
 	if len(resp.Choices) == 0 {
 		return nil, &llm.Error{Provider: p.name, Err: errors.New("no choices in the response")}
 	}

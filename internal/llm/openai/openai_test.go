@@ -138,3 +138,90 @@ func TestRateLimitIsRetriedHonouringRetryAfter(t *testing.T) {
 	require.False(t, le.Retryable)
 	require.Len(t, bad.bodies, 1)
 }
+
+// sse writes the chunks as OpenAI's server-sent events, flushing each so
+// the client really receives them one at a time.
+func sse(chunks ...string) func(http.ResponseWriter, string) {
+	return func(w http.ResponseWriter, _ string) {
+		w.Header().Set("Content-Type", "text/event-stream")
+		for _, c := range chunks {
+			_, _ = io.WriteString(w, "data: "+c+"\n\n")
+			w.(http.Flusher).Flush()
+		}
+		_, _ = io.WriteString(w, "data: [DONE]\n\n")
+	}
+}
+
+func chunk(delta, finish string) string {
+	f := "null"
+	if finish != "" {
+		f = `"` + finish + `"`
+	}
+	return `{"id":"chatcmpl-1","object":"chat.completion.chunk","created":1700000000,"model":"gpt-test","choices":[{"index":0,"delta":` + delta + `,"finish_reason":` + f + `}]}`
+}
+
+const usageChunk = `{"id":"chatcmpl-1","object":"chat.completion.chunk","created":1700000000,"model":"gpt-test","choices":[],"usage":{"prompt_tokens":21,"completion_tokens":7,"total_tokens":28}}`
+
+func TestStreamingToolCallsAndText(t *testing.T) {
+	t.Parallel()
+	f := startFake(t,
+		// Two parallel calls whose arguments arrive in fragments.
+		sse(chunk(`{"role":"assistant","content":null,"tool_calls":[{"index":0,"id":"call_1","type":"function","function":{"name":"current_time","arguments":""}}]}`, ""),
+			chunk(`{"tool_calls":[{"index":0,"function":{"arguments":"{\"timezone\":"}}]}`, ""),
+			chunk(`{"tool_calls":[{"index":1,"id":"call_2","type":"function","function":{"name":"current_time","arguments":"{}"}}]}`, ""),
+			chunk(`{"tool_calls":[{"index":0,"function":{"arguments":"\"UTC\"}"}}]}`, ""),
+			chunk(`{}`, "tool_calls"), usageChunk),
+		sse(chunk(`{"role":"assistant","content":""}`, ""), chunk(`{"content":"It is "}`, ""), chunk(`{"content":"noon."}`, ""),
+			chunk(`{}`, "stop"), usageChunk))
+	reg := llm.NewRegistry()
+	reg.Register("openai", provider(f))
+	loop := &run.Loop{Models: reg, Tools: tool.NewRuntime(nil), Now: time.Now}
+	var deltas []string
+	out := loop.Execute(context.Background(), run.LoopParams{Spec: agent.Spec{Instructions: "Tell time.", Model: "openai/gpt-test",
+		Tools: []agent.ToolRef{{Type: "builtin", Name: "current_time"}}}, Input: "Time?",
+		Events: func(e run.Event) {
+			if e.Type == "message.delta" {
+				deltas = append(deltas, e.Data.(map[string]any)["text"].(string))
+			}
+		}})
+	require.Equal(t, run.StatusSucceeded, out.Status, out.ErrorMessage)
+	require.JSONEq(t, `"It is noon."`, string(out.Output))
+	require.Equal(t, []string{"It is ", "noon."}, deltas)
+	require.Equal(t, llm.Usage{InputTokens: 42, OutputTokens: 14}, out.Usage, "usage comes from the final chunk")
+
+	first := f.body(0)
+	require.True(t, gjson.Get(first, "stream").Bool())
+	require.True(t, gjson.Get(first, "stream_options.include_usage").Bool())
+	// The fragments were joined into whole calls, both answered.
+	second := f.body(1)
+	require.Equal(t, `{"timezone":"UTC"}`, gjson.Get(second, "messages.2.tool_calls.0.function.arguments").String())
+	require.Equal(t, "call_2", gjson.Get(second, "messages.2.tool_calls.1.id").String())
+	require.Equal(t, "call_1", gjson.Get(second, "messages.3.tool_call_id").String())
+	require.Equal(t, "call_2", gjson.Get(second, "messages.4.tool_call_id").String())
+}
+
+func TestStreamingErrorsAreClassified(t *testing.T) {
+	t.Parallel()
+	f := startFake(t, status(429, "0"), sse(chunk(`{"content":"ok"}`, "stop"), usageChunk))
+	var got []string
+	p := llm.Retry(provider(f), llm.RetryPolicy{Attempts: 2, Base: time.Millisecond})
+	resp, err := p.Chat(context.Background(), llm.Request{Model: "gpt-test", Messages: []llm.Message{{Role: llm.RoleUser, Content: "hi"}},
+		OnDelta: func(s string) { got = append(got, s) }})
+	require.NoError(t, err, "a rate limit before any text is retried")
+	require.Equal(t, "ok", resp.Message.Content)
+	require.Equal(t, []string{"ok"}, got)
+
+	// A stream that breaks after text was sent is not retried: the listener
+	// would see the text twice.
+	broken := startFake(t, func(w http.ResponseWriter, _ string) {
+		w.Header().Set("Content-Type", "text/event-stream")
+		_, _ = io.WriteString(w, "data: "+chunk(`{"content":"par"}`, "")+"\n\n")
+		_, _ = io.WriteString(w, `data: {"error":{"message":"server overloaded","type":"server_error"}}`+"\n\n")
+	})
+	got = nil
+	_, err = llm.Retry(provider(broken), llm.RetryPolicy{Attempts: 3, Base: time.Millisecond}).Chat(context.Background(),
+		llm.Request{Model: "gpt-test", Messages: []llm.Message{{Role: llm.RoleUser, Content: "hi"}}, OnDelta: func(s string) { got = append(got, s) }})
+	require.Error(t, err)
+	require.Equal(t, []string{"par"}, got)
+	require.Len(t, broken.bodies, 1)
+}

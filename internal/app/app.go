@@ -117,7 +117,8 @@ type App struct {
 	prices   *llm.Prices
 	registry *prometheus.Registry
 	router   *httpx.Router
-	mcp      *tool.MCP // holds open sessions to users' MCP servers
+	mcp      *tool.MCP      // holds open sessions to users' MCP servers
+	search   *tool.Searcher // nil: web_search is off
 }
 
 // New opens the database, applies migrations (unless turned off), and builds
@@ -164,6 +165,22 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opts Options
 	}
 	if a.prices, err = llm.LoadPrices(cfg.PricesFile); err != nil {
 		return nil, fmt.Errorf("PULSE_PRICES_FILE: %w", err)
+	}
+	if cfg.WebSearchProvider != "" {
+		sc := tool.SearchConfig{Provider: cfg.WebSearchProvider}
+		switch cfg.WebSearchProvider {
+		case tool.SearchTavily:
+			sc.APIKey = cfg.TavilyAPIKey
+		case tool.SearchBrave:
+			sc.APIKey = cfg.BraveSearchAPIKey
+		case tool.SearchSearXNG:
+			// The operator's own instance, often on a private network: its
+			// client may reach private addresses.
+			sc.BaseURL = cfg.SearXNGURL
+		}
+		if a.search, err = tool.NewSearcher(sc); err != nil {
+			return nil, err
+		}
 	}
 	store := kv.New(a.db, nil)
 	var limiter ratelimit.Limiter = ratelimit.NewMemory(nil)
@@ -225,8 +242,9 @@ func (a *App) features(opts Options) features {
 	mcpServers := tool.NewMCP(a.db, a.vault, outbound)
 	a.mcp = mcpServers
 	runtime := tool.NewRuntime(nil)
-	runtime.Functions, runtime.MCP = fns, mcpServers
-	agents := agent.New(a.db, tool.Catalog{Functions: fns, MCP: mcpServers}, nil)
+	runtime.Functions, runtime.MCP, runtime.Search = fns, mcpServers, a.search
+	catalog := tool.Catalog{Functions: fns, MCP: mcpServers, Search: a.search}
+	agents := agent.New(a.db, catalog, nil)
 	models := llm.NewRegistry()
 	if opts.ModelsFromConfig != nil {
 		for name, p := range opts.ModelsFromConfig(a.cfg) {
@@ -238,7 +256,7 @@ func (a *App) features(opts Options) features {
 	}
 	keys := providerkey.New(providerkey.Params{DB: a.db, Vault: a.vault, Factory: opts.ProviderFactory, Providers: agent.Providers,
 		Client: &http.Client{Timeout: 5 * time.Minute, Transport: &http.Transport{DialContext: tool.PublicDialer(30*time.Second, nil).DialContext}}})
-	return features{auth: a.auth, agents: agents, keys: keys, functions: fns, mcp: mcpServers,
+	return features{auth: a.auth, agents: agents, keys: keys, catalog: catalog, mcp: mcpServers,
 		runs: run.New(run.Params{DB: a.db, Agents: agents, Keys: keys, Models: models, Prices: a.prices, Tools: runtime})}
 }
 

@@ -20,12 +20,12 @@ import (
 // Register call in registerRoutes. A nil field is allowed when only the
 // OpenAPI document is being built.
 type features struct {
-	auth      *auth.Service
-	agents    *agent.Service
-	runs      *run.Service
-	keys      *providerkey.Service
-	functions *tool.Functions
-	mcp       *tool.MCP
+	auth    *auth.Service
+	agents  *agent.Service
+	runs    *run.Service
+	keys    *providerkey.Service
+	catalog tool.Catalog
+	mcp     *tool.MCP
 }
 
 // registerRoutes attaches every feature's operations under /api/v1 (and the
@@ -34,7 +34,7 @@ type features struct {
 func registerRoutes(root huma.API, v1 *httpx.API, f features) {
 	registerMeta(v1)
 	auth.Register(root, v1, f.auth)
-	tool.Register(v1, f.functions)
+	tool.Register(v1, f.catalog)
 	tool.RegisterMCP(v1, f.mcp)
 	agent.Register(v1, f.agents)
 	run.Register(v1, f.runs)

@@ -388,12 +388,7 @@ func (l *Loop) bind(ctx context.Context, spec agent.Spec, depth int) (map[string
 			if !ok {
 				return nil, fmt.Errorf("built-in tool %q is not available", r.Name)
 			}
-			var def tool.Builtin
-			for _, b := range tool.Builtins {
-				if b.Name == r.Name {
-					def = b
-				}
-			}
+			def, _ := tool.BuiltinNamed(r.Name)
 			s, err := schema.Compile(def.Parameters)
 			if err != nil {
 				return nil, err

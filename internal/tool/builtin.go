@@ -18,6 +18,7 @@ type Runtime struct {
 	Fetcher   *Fetcher
 	Functions *Functions // user-defined tools; nil: none
 	MCP       *MCP       // remote MCP servers; nil: none
+	Search    *Searcher  // web search; nil: web_search is not available
 }
 
 // NewRuntime returns a runtime with the production fetch policy.
@@ -34,6 +35,11 @@ func (r *Runtime) Executor(name string) (Func, bool) {
 	switch name {
 	case "web_fetch":
 		return FetchFunc(r.Fetcher), true
+	case "web_search":
+		if r.Search == nil {
+			return nil, false
+		}
+		return SearchFunc(r.Search), true
 	case "current_time":
 		return func(_ context.Context, args json.RawMessage) (string, error) {
 			var in struct {

@@ -23,7 +23,7 @@ type Builtin struct {
 	Parameters  json.RawMessage `json:"parameters" doc:"JSON Schema of the arguments"`
 }
 
-// Builtins is the catalog of built-in tools: only tools that work are listed.
+// Builtins is the catalog of built-in tools that need no configuration.
 var Builtins = []Builtin{
 	{Name: "current_time", Description: "The current date and time, in a given IANA time zone (default UTC).",
 		Parameters: json.RawMessage(`{"type":"object","properties":{"timezone":{"type":"string","description":"IANA time zone, e.g. Europe/Paris"}},"additionalProperties":false}`)},
@@ -31,15 +31,41 @@ var Builtins = []Builtin{
 		Parameters: json.RawMessage(`{"type":"object","properties":{"url":{"type":"string","description":"http(s) URL of a public page"}},"required":["url"],"additionalProperties":false}`)},
 }
 
+// WebSearch is the web_search tool, listed when a search provider is
+// configured.
+var WebSearch = Builtin{Name: "web_search", Description: "Search the web; returns titles, URLs and snippets of the best matches.",
+	Parameters: json.RawMessage(`{"type":"object","properties":{"query":{"type":"string","minLength":1,"maxLength":400,"description":"what to search for"},` +
+		`"max_results":{"type":"integer","minimum":1,"maximum":10,"description":"how many results (default 5)"}},"required":["query"],"additionalProperties":false}`)}
+
+// BuiltinNamed returns a built-in tool's definition, configured or not.
+func BuiltinNamed(name string) (Builtin, bool) {
+	for _, b := range append(Builtins, WebSearch) {
+		if b.Name == name {
+			return b, true
+		}
+	}
+	return Builtin{}, false
+}
+
 // Catalog answers questions about tools.
 type Catalog struct {
 	Functions *Functions // user-defined tools; nil: none
 	MCP       *MCP       // remote MCP servers; nil: none
+	Search    *Searcher  // web search; nil: web_search is not offered
 }
 
-// IsBuiltin reports whether name is a built-in tool.
-func (Catalog) IsBuiltin(name string) bool {
-	for _, b := range Builtins {
+// Builtins lists the built-in tools that work in this installation: only
+// tools that work are offered.
+func (c Catalog) Builtins() []Builtin {
+	if c.Search == nil {
+		return Builtins
+	}
+	return append(append([]Builtin(nil), Builtins...), WebSearch)
+}
+
+// IsBuiltin reports whether name is a built-in tool available here.
+func (c Catalog) IsBuiltin(name string) bool {
+	for _, b := range c.Builtins() {
 		if b.Name == name {
 			return true
 		}
@@ -160,14 +186,15 @@ func RegisterMCP(v1 *httpx.API, m *MCP) {
 }
 
 // Register adds the tool operations.
-func Register(v1 *httpx.API, fns *Functions) {
+func Register(v1 *httpx.API, c Catalog) {
+	fns := c.Functions
 	tag := []string{"Tools"}
 	bearer := []map[string][]string{{"bearer": {}}, {"oauth2": {}}}
 	httpx.Register(v1, huma.Operation{OperationID: "list-tools", Method: http.MethodGet, Path: "/tools", Tags: tag,
 		Summary: "The tools agents can use: built-in ones and, when signed in, your own"},
 		func(ctx context.Context, _ *struct{}) (*catalogOutput, error) {
 			out := &catalogOutput{}
-			out.Body.Items, out.Body.Functions = Builtins, []FunctionOut{}
+			out.Body.Items, out.Body.Functions = c.Builtins(), []FunctionOut{}
 			if _, signedIn := authn.From(ctx); signedIn && fns != nil {
 				list, err := fns.List(ctx)
 				if err != nil {

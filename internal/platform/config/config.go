@@ -69,6 +69,13 @@ type Config struct {
 	GeminiAPIKey     string
 	PricesFile       string
 
+	// Web search for the web_search tool: the provider in use (empty: off)
+	// and each provider's credential.
+	WebSearchProvider string
+	TavilyAPIKey      string
+	BraveSearchAPIKey string
+	SearXNGURL        string
+
 	PublicURL      string // how clients reach this server; the token issuer
 	AppURL         string // the web app, for links in email
 	SMTPURL        string
@@ -266,6 +273,22 @@ var settings = []setting{
 		return nil
 	}},
 	{env: "OLLAMA_BASE_URL", usage: "Ollama server, e.g. http://127.0.0.1:11434; enables ollama/… models", apply: baseURL(func(c *Config, v string) { c.OllamaBaseURL = v })},
+	{env: "PULSE_WEB_SEARCH_PROVIDER", usage: "web_search tool backend: tavily, brave or searxng (default: the one whose key or URL is set)",
+		apply: func(c *Config, v string) error {
+			if v == "" {
+				return nil
+			}
+			return oneOf(func(c *Config, v string) { c.WebSearchProvider = v }, "tavily", "brave", "searxng")(c, v)
+		}},
+	{env: "TAVILY_API_KEY", secret: true, usage: "Tavily key; enables web_search through Tavily", apply: func(c *Config, v string) error {
+		c.TavilyAPIKey = v
+		return nil
+	}},
+	{env: "BRAVE_SEARCH_API_KEY", secret: true, usage: "Brave Search API key; enables web_search through Brave", apply: func(c *Config, v string) error {
+		c.BraveSearchAPIKey = v
+		return nil
+	}},
+	{env: "SEARXNG_URL", usage: "a SearXNG instance with the JSON format enabled; enables web_search through it", apply: baseURL(func(c *Config, v string) { c.SearXNGURL = v })},
 	{env: "PULSE_PRICES_FILE", usage: "JSON price table (micro-credits per million tokens) overriding the built-in one", apply: func(c *Config, v string) error {
 		if v == "" {
 			return nil
@@ -384,7 +407,30 @@ func (l *Loader) Load(lookupEnv func(string) (string, bool)) (*Config, error) {
 	if c.Engine == Postgres && c.SecretKey == "" {
 		return nil, &Error{Source: "PULSE_SECRET_KEY", Msg: "required with PostgreSQL: every process of a cluster must share the same key (or set PULSE_SECRET_KEY_FILE)"}
 	}
+	if err := c.chooseWebSearch(); err != nil {
+		return nil, err
+	}
 	return c, nil
+}
+
+// chooseWebSearch settles which search API web_search uses: the one named,
+// which must then have its credential, or the first one configured.
+func (c *Config) chooseWebSearch() error {
+	have := map[string]bool{"tavily": c.TavilyAPIKey != "", "brave": c.BraveSearchAPIKey != "", "searxng": c.SearXNGURL != ""}
+	need := map[string]string{"tavily": "TAVILY_API_KEY", "brave": "BRAVE_SEARCH_API_KEY", "searxng": "SEARXNG_URL"}
+	if c.WebSearchProvider != "" {
+		if !have[c.WebSearchProvider] {
+			return &Error{Source: "PULSE_WEB_SEARCH_PROVIDER", Msg: c.WebSearchProvider + " needs " + need[c.WebSearchProvider]}
+		}
+		return nil
+	}
+	for _, p := range []string{"tavily", "brave", "searxng"} {
+		if have[p] {
+			c.WebSearchProvider = p
+			return nil
+		}
+	}
+	return nil
 }
 
 // Variables lists every environment variable with its default and meaning,

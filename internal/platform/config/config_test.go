@@ -112,6 +112,9 @@ func TestBadValuesNameTheirSource(t *testing.T) {
 		{"oauth id without secret", map[string]string{"PULSE_OAUTH_GITHUB_CLIENT_ID": "abc"}, nil, "PULSE_OAUTH_GITHUB_CLIENT_SECRET"},
 		{"oauth secret without id", map[string]string{"PULSE_OAUTH_GOOGLE_CLIENT_SECRET": "abc"}, nil, "PULSE_OAUTH_GOOGLE_CLIENT_SECRET"},
 		{"cluster needs a key", map[string]string{"DATABASE_URL": "postgres://db/pulse"}, nil, "PULSE_SECRET_KEY"},
+		{"unknown search provider", map[string]string{"PULSE_WEB_SEARCH_PROVIDER": "bing"}, nil, "PULSE_WEB_SEARCH_PROVIDER"},
+		{"search provider without its key", map[string]string{"PULSE_WEB_SEARCH_PROVIDER": "brave", "TAVILY_API_KEY": "k"}, nil, "PULSE_WEB_SEARCH_PROVIDER"},
+		{"searxng url", map[string]string{"SEARXNG_URL": "searx.local"}, nil, "SEARXNG_URL"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -163,5 +166,27 @@ func TestREADMEListsEveryVariable(t *testing.T) {
 	for _, v := range config.Variables() {
 		name, _, _ := strings.Cut(v[0], " ")
 		require.True(t, strings.Contains(string(readme), "`"+name+"`"), "README configuration table lacks %s", name)
+	}
+}
+
+func TestWebSearchProviderIsChosen(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		env  map[string]string
+		want string
+	}{
+		{nil, ""},
+		{map[string]string{"SEARXNG_URL": "http://searx.internal:8888/"}, "searxng"},
+		{map[string]string{"BRAVE_SEARCH_API_KEY": "b", "SEARXNG_URL": "http://s"}, "brave"},
+		{map[string]string{"TAVILY_API_KEY": "t", "BRAVE_SEARCH_API_KEY": "b"}, "tavily"},
+		{map[string]string{"TAVILY_API_KEY": "t", "BRAVE_SEARCH_API_KEY": "b", "PULSE_WEB_SEARCH_PROVIDER": "Brave"}, "brave"},
+	} {
+		b := setup(t)
+		for k, v := range tc.env {
+			b.env[k] = v
+		}
+		c, err := b.load(t)
+		require.NoError(t, err)
+		require.Equal(t, tc.want, c.WebSearchProvider, "%v", tc.env)
 	}
 }

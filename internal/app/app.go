@@ -32,6 +32,7 @@ import (
 	"github.com/pulse-run/pulse/internal/platform/mail"
 	"github.com/pulse-run/pulse/internal/platform/queue"
 	"github.com/pulse-run/pulse/internal/platform/ratelimit"
+	"github.com/pulse-run/pulse/internal/platform/telemetry"
 	"github.com/pulse-run/pulse/internal/platform/vault"
 	"github.com/pulse-run/pulse/internal/providerkey"
 	"github.com/pulse-run/pulse/internal/run"
@@ -119,6 +120,7 @@ type App struct {
 	router   *httpx.Router
 	mcp      *tool.MCP      // holds open sessions to users' MCP servers
 	search   *tool.Searcher // nil: web_search is off
+	tel      *telemetry.Telemetry
 }
 
 // New opens the database, applies migrations (unless turned off), and builds
@@ -165,6 +167,10 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opts Options
 	}
 	if a.prices, err = llm.LoadPrices(cfg.PricesFile); err != nil {
 		return nil, fmt.Errorf("PULSE_PRICES_FILE: %w", err)
+	}
+	if a.tel, err = telemetry.New(ctx, telemetry.Config{Endpoint: cfg.OTLPEndpoint, Headers: cfg.OTLPHeaders,
+		ServiceName: cfg.ServiceName, Version: buildinfo.Version}); err != nil {
+		return nil, err
 	}
 	if cfg.WebSearchProvider != "" {
 		sc := tool.SearchConfig{Provider: cfg.WebSearchProvider}
@@ -257,7 +263,8 @@ func (a *App) features(opts Options) features {
 	keys := providerkey.New(providerkey.Params{DB: a.db, Vault: a.vault, Factory: opts.ProviderFactory, Providers: agent.Providers,
 		Client: &http.Client{Timeout: 5 * time.Minute, Transport: &http.Transport{DialContext: tool.PublicDialer(30*time.Second, nil).DialContext}}})
 	return features{auth: a.auth, agents: agents, keys: keys, catalog: catalog, mcp: mcpServers,
-		runs: run.New(run.Params{DB: a.db, Agents: agents, Keys: keys, Models: models, Prices: a.prices, Tools: runtime})}
+		runs: run.New(run.Params{DB: a.db, Agents: agents, Keys: keys, Models: models, Prices: a.prices, Tools: runtime,
+			Tracer: a.tel.Tracer(run.TracerName)})}
 }
 
 // Migrate applies Pulse's and the queue's migrations.
@@ -435,6 +442,15 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 func (a *App) close() {
 	if a.mcp != nil {
 		a.mcp.Close()
+	}
+	if a.tel != nil {
+		// Runs have ended by now: send their last spans.
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		if err := a.tel.Shutdown(ctx); err != nil {
+			a.log.Warn("flush spans", "err", err)
+		}
+		cancel()
+		a.tel = nil
 	}
 	if a.redis != nil {
 		_ = a.redis.Close()

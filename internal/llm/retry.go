@@ -7,6 +7,10 @@ import (
 	"net/http"
 	"strconv"
 	"time"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // RetryPolicy is how a provider call is retried.
@@ -59,7 +63,7 @@ func (r *retrying) Chat(ctx context.Context, req Request) (*Response, error) {
 	}
 	for attempt := 0; attempt < r.policy.Attempts; attempt++ {
 		var resp *Response
-		resp, err = r.p.Chat(ctx, req)
+		resp, err = r.attempt(ctx, req, attempt)
 		if err == nil {
 			return resp, nil
 		}
@@ -75,6 +79,36 @@ func (r *retrying) Chat(ctx context.Context, req Request) (*Response, error) {
 	}
 	return nil, err
 }
+
+// attempt is one call to the provider, traced as a client span under the
+// caller's span (a model step), with the tracer that span came from.
+func (r *retrying) attempt(ctx context.Context, req Request, n int) (*Response, error) {
+	parent := trace.SpanFromContext(ctx)
+	if !parent.IsRecording() {
+		return r.p.Chat(ctx, req)
+	}
+	ctx, span := parent.TracerProvider().Tracer(tracerName).Start(ctx, "chat "+req.Model, trace.WithSpanKind(trace.SpanKindClient),
+		trace.WithAttributes(attribute.String("gen_ai.operation.name", "chat"), attribute.String("gen_ai.request.model", req.Model),
+			attribute.Int("pulse.attempt", n+1), attribute.Bool("pulse.stream", req.OnDelta != nil)))
+	defer span.End()
+	resp, err := r.p.Chat(ctx, req)
+	if err != nil {
+		var le *Error
+		if errors.As(err, &le) {
+			span.SetAttributes(attribute.String("gen_ai.provider.name", le.Provider))
+			if le.Status != 0 {
+				span.SetAttributes(attribute.Int("http.response.status_code", le.Status))
+			}
+		}
+		span.SetStatus(codes.Error, err.Error())
+		return nil, err
+	}
+	span.SetAttributes(attribute.Int("gen_ai.usage.input_tokens", resp.Usage.InputTokens), attribute.Int("gen_ai.usage.output_tokens", resp.Usage.OutputTokens),
+		attribute.StringSlice("gen_ai.response.finish_reasons", []string{resp.FinishReason}))
+	return resp, nil
+}
+
+const tracerName = "github.com/pulse-run/pulse/internal/llm"
 
 // wait is full-jitter exponential backoff, but never less than the
 // provider's Retry-After (seconds or an HTTP date), capped at Max.

@@ -8,6 +8,9 @@ import (
 	"testing"
 	"time"
 
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
+
 	"github.com/pulse-run/pulse/internal/agent"
 	"github.com/pulse-run/pulse/internal/llm"
 	"github.com/pulse-run/pulse/internal/platform/config"
@@ -49,6 +52,16 @@ func BenchmarkLoopTurn(b *testing.B) {
 		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/2/1000, "µs/turn")
 	}
 	b.Run("memory", func(b *testing.B) { run(b, func() Recorder { return &memRecorder{} }) })
+	b.Run("memory+spans", func(b *testing.B) {
+		// Tracing on, with a batching exporter that drops the spans: the
+		// cost of making them.
+		exp := tracetest.NewNoopExporter()
+		tp := sdktrace.NewTracerProvider(sdktrace.WithBatcher(exp))
+		defer func() { _ = tp.Shutdown(ctx) }()
+		l.Tracer = tp.Tracer(TracerName)
+		defer func() { l.Tracer = nil }()
+		run(b, func() Recorder { return &memRecorder{} })
+	})
 	b.Run("sqlite", func(b *testing.B) {
 		d := dbtest.Open(b, config.SQLite)
 		_, err := d.W.NewRaw("INSERT INTO users (id, email, role, active, created_at, updated_at) VALUES ('u', 'u@x.io', 'user', TRUE, ?, ?)", time.Now(), time.Now()).Exec(ctx)

@@ -12,6 +12,8 @@ import (
 	"sync"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/pulse-run/pulse/internal/agent"
 	"github.com/pulse-run/pulse/internal/llm"
 	"github.com/pulse-run/pulse/internal/platform/schema"
@@ -72,6 +74,7 @@ type Loop struct {
 	Tools  *tool.Runtime // built-in tools
 	Prices *llm.Prices   // nil: costs are zero
 	Now    func() time.Time
+	Tracer trace.Tracer // nil: no spans
 
 	// cooling maps a credential (llm.KeyOf) to when it may be tried again after a
 	// rate limit, so later runs go straight to their fallbacks.
@@ -116,8 +119,10 @@ type State struct {
 // repair, and the output guardrails) or max_turns is reached. A call to a
 // tool that needs approval pauses the run (StatusRequiresAction) with its
 // State; Resume continues it.
-func (l *Loop) Execute(ctx context.Context, p LoopParams) Outcome {
-	rec := &stepper{rec: p.Recorder, now: l.Now, events: p.Events, prices: l.Prices}
+func (l *Loop) Execute(ctx context.Context, p LoopParams) (result Outcome) {
+	ctx, end := l.startRun(ctx, p, "run")
+	defer func() { end(&result) }()
+	rec := &stepper{rec: p.Recorder, now: l.Now, events: p.Events, prices: l.Prices, tracer: l.Tracer}
 	st := &State{Spec: p.Spec, MaxTurns: p.Spec.ModelSettings.MaxTurns}
 	if st.MaxTurns <= 0 {
 		st.MaxTurns = DefaultMaxTurns
@@ -135,8 +140,10 @@ func (l *Loop) Execute(ctx context.Context, p LoopParams) Outcome {
 
 // Resume continues a paused run after a person approved or rejected its
 // pending tool calls.
-func (l *Loop) Resume(ctx context.Context, p LoopParams, st *State, approved bool, reason string) Outcome {
-	rec := &stepper{rec: p.Recorder, now: l.Now, events: p.Events, seq: st.Seq, prices: l.Prices, cost: st.CostMicros}
+func (l *Loop) Resume(ctx context.Context, p LoopParams, st *State, approved bool, reason string) (result Outcome) {
+	ctx, end := l.startRun(ctx, p, "resume")
+	defer func() { end(&result) }()
+	rec := &stepper{rec: p.Recorder, now: l.Now, events: p.Events, seq: st.Seq, prices: l.Prices, cost: st.CostMicros, tracer: l.Tracer}
 	tools, err := l.bind(ctx, st.Spec, p.depth)
 	if err != nil {
 		return failed("tool_unavailable", err.Error(), st.Usage)
@@ -313,8 +320,9 @@ func (l *Loop) chat(ctx context.Context, rec *stepper, spec agent.Spec, req llm.
 			req.OnDelta = func(text string) { rec.emit("message.delta", map[string]any{"seq": seq, "text": text}) }
 		}
 		start := l.Now()
-		resp, err := provider.Chat(ctx, req)
-		if rerr := rec.model(ctx, full, len(req.Messages), start, resp, err); rerr != nil {
+		callCtx, span := l.startStep(ctx, StepModel, full)
+		resp, err := provider.Chat(callCtx, req)
+		if rerr := rec.model(ctx, span, full, len(req.Messages), start, resp, err); rerr != nil {
 			return nil, "storage_error", rerr
 		}
 		if err == nil {
@@ -511,6 +519,7 @@ type toolResult struct {
 	err     error
 	latency time.Duration
 	started time.Time
+	span    trace.Span // the call's step span, closed when it is recorded
 }
 
 // text is what the model sees: the output, or the error as an answer it can
@@ -534,6 +543,8 @@ func (l *Loop) callTools(ctx context.Context, tools map[string]*boundTool, calls
 		start := l.Now()
 		res := &results[i]
 		res.started = start
+		var stepCtx context.Context
+		stepCtx, res.span = l.startStep(ctx, StepTool, c.Name)
 		defer func() {
 			if p := recover(); p != nil {
 				res.err = fmt.Errorf("the tool failed unexpectedly")
@@ -555,9 +566,9 @@ func (l *Loop) callTools(ctx context.Context, tools map[string]*boundTool, calls
 		}
 		// The step this call will be recorded as names it for webhooks: a
 		// retried or resumed call carries the same key.
-		callCtx := tool.WithIdempotencyKey(ctx, runID+":"+strconv.Itoa(firstSeq+i))
+		callCtx := tool.WithIdempotencyKey(stepCtx, runID+":"+strconv.Itoa(firstSeq+i))
 		if t.agentOf {
-			callCtx = context.WithValue(ctx, agentUsageKey{}, &usages[i])
+			callCtx = context.WithValue(callCtx, agentUsageKey{}, &usages[i])
 		}
 		res.output, res.err = t.run(callCtx, args)
 	}

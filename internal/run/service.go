@@ -7,6 +7,8 @@ import (
 	"sync"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/uptrace/bun"
 
 	"github.com/pulse-run/pulse/internal/agent"
@@ -50,6 +52,7 @@ type Params struct {
 	Prices *llm.Prices
 	Tools  *tool.Runtime // nil: built-in tools only
 	Now    func() time.Time
+	Tracer trace.Tracer // nil: no spans
 }
 
 // New returns the service.
@@ -60,7 +63,7 @@ func New(p Params) *Service {
 	if p.Tools == nil {
 		p.Tools = tool.NewRuntime(p.Now)
 	}
-	loop := &Loop{Models: p.Models, Agents: p.Agents, Tools: p.Tools, Prices: p.Prices, Now: p.Now}
+	loop := &Loop{Models: p.Models, Agents: p.Agents, Tools: p.Tools, Prices: p.Prices, Now: p.Now, Tracer: p.Tracer}
 	return &Service{db: p.DB, agents: p.Agents, keys: p.Keys, loop: loop, now: p.Now}
 }
 

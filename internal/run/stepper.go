@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/pulse-run/pulse/internal/llm"
 )
 
@@ -16,6 +18,7 @@ type stepper struct {
 	events func(Event)
 	prices *llm.Prices
 	cost   int64 // sum of the model steps' cost
+	tracer trace.Tracer
 }
 
 func (s *stepper) emit(typ string, data any) {
@@ -24,9 +27,13 @@ func (s *stepper) emit(typ string, data any) {
 	}
 }
 
-func (s *stepper) add(ctx context.Context, st *Step) error {
+func (s *stepper) add(ctx context.Context, st *Step) error { return s.addSpan(ctx, st, nil) }
+
+// addSpan records a step that ran under span (nil: none was open).
+func (s *stepper) addSpan(ctx context.Context, st *Step, span trace.Span) error {
 	s.seq++
 	st.Seq = s.seq
+	s.endStep(ctx, st, span)
 	if s.rec != nil {
 		if err := s.rec.Step(ctx, st); err != nil {
 			return err
@@ -37,7 +44,7 @@ func (s *stepper) add(ctx context.Context, st *Step) error {
 	return nil
 }
 
-func (s *stepper) model(ctx context.Context, model string, messages int, start time.Time, resp *llm.Response, err error) error {
+func (s *stepper) model(ctx context.Context, span trace.Span, model string, messages int, start time.Time, resp *llm.Response, err error) error {
 	end := s.now()
 	st := &Step{Kind: StepModel, Name: model, Status: "succeeded", StartedAt: start, FinishedAt: end, LatencyMicros: end.Sub(start).Microseconds(),
 		Input: json.RawMessage(`{"messages":` + itoa(messages) + `}`), Output: json.RawMessage(`{}`)}
@@ -54,7 +61,7 @@ func (s *stepper) model(ctx context.Context, model string, messages int, start t
 		}{resp.Message.Content, redactCalls(resp.Message.ToolCalls), resp.FinishReason}
 		st.Output, _ = json.Marshal(out)
 	}
-	return s.add(ctx, st)
+	return s.addSpan(ctx, st, span)
 }
 
 func (s *stepper) tool(ctx context.Context, c llm.ToolCall, r toolResult) error {
@@ -71,7 +78,7 @@ func (s *stepper) tool(ctx context.Context, c llm.ToolCall, r toolResult) error 
 			Result string `json:"result"`
 		}{redactText(r.output)})
 	}
-	return s.add(ctx, st)
+	return s.addSpan(ctx, st, r.span)
 }
 
 func itoa(n int) string {

@@ -76,6 +76,11 @@ type Config struct {
 	BraveSearchAPIKey string
 	SearXNGURL        string
 
+	// OpenTelemetry: spans are exported over OTLP/HTTP when an endpoint is set.
+	OTLPEndpoint string // the traces URL (…/v1/traces)
+	OTLPHeaders  map[string]string
+	ServiceName  string
+
 	PublicURL      string // how clients reach this server; the token issuer
 	AppURL         string // the web app, for links in email
 	SMTPURL        string
@@ -273,6 +278,36 @@ var settings = []setting{
 		return nil
 	}},
 	{env: "OLLAMA_BASE_URL", usage: "Ollama server, e.g. http://127.0.0.1:11434; enables ollama/… models", apply: baseURL(func(c *Config, v string) { c.OllamaBaseURL = v })},
+	{env: "OTEL_EXPORTER_OTLP_ENDPOINT", usage: "OTLP/HTTP collector base URL, e.g. http://127.0.0.1:4318; runs, steps and provider calls are exported as spans to …/v1/traces",
+		apply: baseURL(func(c *Config, v string) {
+			if c.OTLPEndpoint == "" {
+				c.OTLPEndpoint = v + "/v1/traces"
+			}
+		})},
+	{env: "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", usage: "full OTLP/HTTP traces URL; wins over OTEL_EXPORTER_OTLP_ENDPOINT",
+		apply: baseURL(func(c *Config, v string) { c.OTLPEndpoint = v })},
+	{env: "OTEL_EXPORTER_OTLP_HEADERS", secret: true, usage: "headers sent with each export, as key=value,key2=value2 (e.g. an API key)", apply: func(c *Config, v string) error {
+		if v == "" {
+			return nil
+		}
+		c.OTLPHeaders = map[string]string{}
+		for _, kv := range strings.Split(v, ",") {
+			k, val, ok := strings.Cut(kv, "=")
+			k = strings.TrimSpace(k)
+			if !ok || k == "" {
+				return errors.New("want key=value pairs separated by commas")
+			}
+			if dec, err := url.QueryUnescape(strings.TrimSpace(val)); err == nil {
+				val = dec
+			}
+			c.OTLPHeaders[k] = val
+		}
+		return nil
+	}},
+	{env: "OTEL_SERVICE_NAME", def: "pulse", usage: "service.name of the exported spans", apply: func(c *Config, v string) error {
+		c.ServiceName = v
+		return nil
+	}},
 	{env: "PULSE_WEB_SEARCH_PROVIDER", usage: "web_search tool backend: tavily, brave or searxng (default: the one whose key or URL is set)",
 		apply: func(c *Config, v string) error {
 			if v == "" {

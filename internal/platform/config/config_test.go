@@ -115,6 +115,8 @@ func TestBadValuesNameTheirSource(t *testing.T) {
 		{"unknown search provider", map[string]string{"PULSE_WEB_SEARCH_PROVIDER": "bing"}, nil, "PULSE_WEB_SEARCH_PROVIDER"},
 		{"search provider without its key", map[string]string{"PULSE_WEB_SEARCH_PROVIDER": "brave", "TAVILY_API_KEY": "k"}, nil, "PULSE_WEB_SEARCH_PROVIDER"},
 		{"searxng url", map[string]string{"SEARXNG_URL": "searx.local"}, nil, "SEARXNG_URL"},
+		{"otlp endpoint", map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": "collector:4318"}, nil, "OTEL_EXPORTER_OTLP_ENDPOINT"},
+		{"otlp headers", map[string]string{"OTEL_EXPORTER_OTLP_HEADERS": "novalue"}, nil, "OTEL_EXPORTER_OTLP_HEADERS"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -189,4 +191,17 @@ func TestWebSearchProviderIsChosen(t *testing.T) {
 		require.NoError(t, err)
 		require.Equal(t, tc.want, c.WebSearchProvider, "%v", tc.env)
 	}
+}
+
+func TestOTLPEndpoints(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	b.env["OTEL_EXPORTER_OTLP_ENDPOINT"] = "http://collector:4318/"
+	c, err := b.load(t)
+	require.NoError(t, err)
+	require.Equal(t, "http://collector:4318/v1/traces", c.OTLPEndpoint)
+	b.env["OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"] = "https://traces.example.com/ingest"
+	c, err = b.load(t)
+	require.NoError(t, err)
+	require.Equal(t, "https://traces.example.com/ingest", c.OTLPEndpoint, "the specific variable wins")
 }

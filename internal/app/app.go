@@ -26,6 +26,7 @@ import (
 	"github.com/pulse-run/pulse/internal/platform/buildinfo"
 	"github.com/pulse-run/pulse/internal/platform/config"
 	"github.com/pulse-run/pulse/internal/platform/db"
+	"github.com/pulse-run/pulse/internal/platform/events"
 	"github.com/pulse-run/pulse/internal/platform/httpx"
 	"github.com/pulse-run/pulse/internal/platform/ids"
 	"github.com/pulse-run/pulse/internal/platform/kv"
@@ -35,6 +36,7 @@ import (
 	"github.com/pulse-run/pulse/internal/platform/telemetry"
 	"github.com/pulse-run/pulse/internal/platform/vault"
 	"github.com/pulse-run/pulse/internal/providerkey"
+	"github.com/pulse-run/pulse/internal/realtime"
 	"github.com/pulse-run/pulse/internal/run"
 	"github.com/pulse-run/pulse/internal/tool"
 )
@@ -121,6 +123,11 @@ type App struct {
 	mcp      *tool.MCP      // holds open sessions to users' MCP servers
 	search   *tool.Searcher // nil: web_search is off
 	tel      *telemetry.Telemetry
+	bus      *events.Bus
+	workers  *river.Workers
+	kv       *kv.Store
+	realtime *realtime.Service
+	stop     context.CancelFunc // ends the app's background loops
 }
 
 // New opens the database, applies migrations (unless turned off), and builds
@@ -189,6 +196,20 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opts Options
 		}
 	}
 	store := kv.New(a.db, nil)
+	a.kv = store
+	// Events travel through Redis when there is one, else through
+	// PostgreSQL, else stay in this process.
+	var transport events.Transport = events.NewMemory(0)
+	switch {
+	case a.redis != nil:
+		transport = events.NewRedis(a.redis, cfg.RedisPrefix)
+	case cfg.Engine == config.Postgres:
+		transport = events.NewPostgres(a.db.PgxPool(), a.db.Schema())
+	}
+	a.bus = events.New(transport, log)
+	var life context.Context
+	life, a.stop = context.WithCancel(context.WithoutCancel(ctx))
+	a.bus.Start(life)
 	var limiter ratelimit.Limiter = ratelimit.NewMemory(nil)
 	if a.redis != nil {
 		limiter = ratelimit.NewRedis(a.redis, cfg.RedisPrefix)
@@ -201,13 +222,20 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opts Options
 	}
 
 	workers := river.NewWorkers()
+	a.workers = workers // features add their workers before the queue starts
 	mail.AddWorker(workers, sender, a.vault)
 	maintenance := queue.AddMaintenance(workers, cfg.MaintenanceInterval, log,
 		queue.Pruner{Name: "kv", Prune: store.PruneAll},
+		queue.Pruner{Name: "events", Prune: a.bus.Prune},
 		// a.auth is built below; the job only runs once the queue starts.
 		queue.Pruner{Name: "auth_refresh_successors", Prune: func(ctx context.Context) (int64, error) { return a.auth.PruneSuccessors(ctx) }})
 	a.queue, err = queue.New(queue.Params{
-		DB: a.db, Workers: workers, PeriodicJobs: []*river.PeriodicJob{maintenance},
+		DB: a.db, Workers: workers, PeriodicJobs: []*river.PeriodicJob{maintenance,
+			// Runs whose worker vanished are resumed, runs past their deadline
+			// failed; also once at start, after a crash.
+			river.NewPeriodicJob(river.PeriodicInterval(cfg.RunLease/3), func() (river.JobArgs, *river.InsertOpts) {
+				return run.ReapArgs{}, nil
+			}, &river.PeriodicJobOpts{RunOnStart: true})},
 		MaxWorkers: cfg.QueueWorkers, Logger: log,
 	})
 	if err != nil {
@@ -262,9 +290,21 @@ func (a *App) features(opts Options) features {
 	}
 	keys := providerkey.New(providerkey.Params{DB: a.db, Vault: a.vault, Factory: opts.ProviderFactory, Providers: agent.Providers,
 		Client: &http.Client{Timeout: 5 * time.Minute, Transport: &http.Transport{DialContext: tool.PublicDialer(30*time.Second, nil).DialContext}}})
-	return features{auth: a.auth, agents: agents, keys: keys, catalog: catalog, mcp: mcpServers,
-		runs: run.New(run.Params{DB: a.db, Agents: agents, Keys: keys, Models: models, Prices: a.prices, Tools: runtime,
-			Tracer: a.tel.Tracer(run.TracerName)})}
+	runs := run.New(run.Params{DB: a.db, Agents: agents, Keys: keys, Models: models, Prices: a.prices, Tools: runtime,
+		Tracer: a.tel.Tracer(run.TracerName), Bus: a.bus, Queue: a.queue, Lease: a.cfg.RunLease, Timeout: a.cfg.RunTimeout})
+	if a.workers != nil {
+		river.AddWorker(a.workers, runs.Worker())
+		river.AddWorker(a.workers, runs.Reaper())
+	}
+	if a.bus != nil {
+		ctx, cancel := context.WithCancel(context.Background())
+		prev := a.stop
+		a.stop = func() { cancel(); prev() }
+		runs.Listen(ctx, a.bus)
+		a.realtime = realtime.New(realtime.Params{Bus: a.bus, KV: a.kv, Runs: runs, MaxPerUser: a.cfg.RealtimeMaxPerUser})
+	}
+	return features{auth: a.auth, agents: agents, keys: keys, catalog: catalog, mcp: mcpServers, runs: runs, realtime: a.realtime,
+		corsOrigins: a.cfg.CORSOrigins}
 }
 
 // Migrate applies Pulse's and the queue's migrations.
@@ -427,6 +467,13 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 	deadline, cancel := context.WithTimeout(context.WithoutCancel(ctx), a.cfg.ShutdownTimeout)
 	defer cancel()
 	start := time.Now()
+	if a.realtime != nil {
+		// Streams never end by themselves: tell them to reconnect elsewhere
+		// first, or Shutdown would wait for them until its deadline.
+		drain, done := context.WithTimeout(deadline, 2*time.Second)
+		a.realtime.Drain(drain)
+		done()
+	}
 	if err := srv.Shutdown(deadline); err != nil {
 		a.log.Warn("in-flight requests did not finish before the shutdown timeout", "err", err)
 		_ = srv.Close()
@@ -442,6 +489,14 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 func (a *App) close() {
 	if a.mcp != nil {
 		a.mcp.Close()
+	}
+	if a.bus != nil {
+		a.bus.Close()
+		a.bus = nil
+	}
+	if a.stop != nil {
+		a.stop()
+		a.stop = nil
 	}
 	if a.tel != nil {
 		// Runs have ended by now: send their last spans.

@@ -11,21 +11,24 @@ import (
 	"github.com/pulse-run/pulse/internal/platform/buildinfo"
 	"github.com/pulse-run/pulse/internal/platform/httpx"
 	"github.com/pulse-run/pulse/internal/providerkey"
+	"github.com/pulse-run/pulse/internal/realtime"
 	"github.com/pulse-run/pulse/internal/run"
 	"github.com/pulse-run/pulse/internal/tool"
 )
 
 // features are the services every feature package's HTTP operations need.
-// It is empty today; each feature issue adds its service here and its
-// Register call in registerRoutes. A nil field is allowed when only the
-// OpenAPI document is being built.
+// Each feature adds its service here and its Register call in
+// registerRoutes. A nil field is allowed when only the OpenAPI document is
+// being built.
 type features struct {
-	auth    *auth.Service
-	agents  *agent.Service
-	runs    *run.Service
-	keys    *providerkey.Service
-	catalog tool.Catalog
-	mcp     *tool.MCP
+	auth        *auth.Service
+	agents      *agent.Service
+	runs        *run.Service
+	keys        *providerkey.Service
+	catalog     tool.Catalog
+	mcp         *tool.MCP
+	realtime    *realtime.Service
+	corsOrigins []string
 }
 
 // registerRoutes attaches every feature's operations under /api/v1 (and the
@@ -38,6 +41,7 @@ func registerRoutes(root huma.API, v1 *httpx.API, f features) {
 	tool.RegisterMCP(v1, f.mcp)
 	agent.Register(v1, f.agents)
 	run.Register(v1, f.runs)
+	realtime.Register(v1, f.realtime, f.corsOrigins)
 	providerkey.Register(v1, f.keys)
 }
 

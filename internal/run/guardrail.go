@@ -14,8 +14,14 @@ import (
 
 // guard runs the agent's guardrails for a stage on text. A tripwire ends
 // the run with the reason. A model judge that cannot answer fails closed.
-func (l *Loop) guard(ctx context.Context, rec *stepper, spec agent.Spec, stage, text string, usage *llm.Usage) (Outcome, bool) {
+// passed counts the guardrails (in the agent's list) already decided, so a
+// resumed run does not check one twice; it is part of the checkpoint.
+func (l *Loop) guard(ctx context.Context, rec *stepper, spec agent.Spec, stage, text string, usage *llm.Usage, passed *int) (Outcome, bool) {
 	for i, g := range spec.Guardrails {
+		if i < *passed {
+			continue
+		}
+		*passed = i + 1
 		if g.Stage != stage {
 			continue
 		}

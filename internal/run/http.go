@@ -27,6 +27,9 @@ type RunOut struct {
 	Error          *RunError       `json:"error,omitempty"`
 	RequiredAction *RequiredAction `json:"required_action,omitempty" doc:"when status is requires_action: the tool calls to approve or reject"`
 	Usage          Usage           `json:"usage"`
+	Background     bool            `json:"background" doc:"executed by the job queue"`
+	JobID          string          `json:"job_id,omitempty" doc:"for background runs: GET /jobs/{job_id}"`
+	Attempt        int             `json:"attempt" doc:"how many times a worker has taken the run (more than 1 after a crash or a transient failure)"`
 	CreatedAt      time.Time       `json:"created_at"`
 	FinishedAt     *time.Time      `json:"finished_at,omitempty"`
 }
@@ -51,7 +54,8 @@ type Usage struct {
 
 func runOut(r *Run) RunOut {
 	out := RunOut{ID: r.ID, AgentID: r.AgentID, AgentVersion: r.AgentVersion, ConversationID: r.ConversationID, Status: r.Status, Input: r.Input, Output: r.Output,
-		Usage: Usage{r.InputTokens, r.OutputTokens, r.CostMicros}, CreatedAt: r.CreatedAt, FinishedAt: r.FinishedAt}
+		Usage: Usage{r.InputTokens, r.OutputTokens, r.CostMicros}, CreatedAt: r.CreatedAt, FinishedAt: r.FinishedAt,
+		Background: r.Background, JobID: r.JobID, Attempt: r.Attempt}
 	if r.ErrorCode != "" {
 		out.Error = &RunError{Code: r.ErrorCode, Message: r.ErrorMessage}
 	}
@@ -68,6 +72,7 @@ type startInput struct {
 	Accept  string `header:"Accept"`
 	Body    struct {
 		Stream         bool   `json:"stream,omitempty" doc:"answer with Server-Sent Events as the run proceeds (or send Accept: text/event-stream)"`
+		Background     bool   `json:"background,omitempty" doc:"queue the run and answer 202 {id, job_id, status} at once; follow it on /events or GET /jobs/{job_id}"`
 		Input          string `json:"input" doc:"the user's message"`
 		ConversationID string `json:"conversation_id,omitempty" maxLength:"64" doc:"continue this conversation (earlier messages are sent to the model)"`
 	}
@@ -124,12 +129,20 @@ func Register(v1 *httpx.API, s *Service) {
 		func(ctx context.Context, in *startInput) (*huma.StreamResponse, error) {
 			// Everything that can be refused is refused before the response
 			// starts, so errors are still problem+json.
-			prep, err := s.Prepare(ctx, StartParams{AgentID: in.AgentID, Input: in.Body.Input, ConversationID: in.Body.ConversationID})
+			prep, err := s.Prepare(ctx, StartParams{AgentID: in.AgentID, Input: in.Body.Input, ConversationID: in.Body.ConversationID,
+				Background: in.Body.Background})
 			if err != nil {
 				return nil, err
 			}
 			stream := in.Body.Stream || httpx.WantsSSE(in.Accept)
 			return &huma.StreamResponse{Body: func(hctx huma.Context) {
+				if in.Body.Background {
+					hctx.SetHeader("Content-Type", "application/json")
+					hctx.SetHeader("Location", httpx.APIPrefix+"/runs/"+prep.Run.ID)
+					hctx.SetStatus(http.StatusAccepted)
+					_ = json.NewEncoder(hctx.BodyWriter()).Encode(map[string]string{"id": prep.Run.ID, "job_id": prep.Run.JobID, "status": prep.Run.Status})
+					return
+				}
 				if !stream {
 					r, err := s.Execute(hctx.Context(), prep, nil)
 					if err != nil {

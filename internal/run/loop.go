@@ -24,9 +24,10 @@ import (
 const DefaultMaxTurns = 10
 
 // Recorder commits a step before the loop goes on, so a run's trace is
-// complete up to the moment it stopped.
+// complete up to the moment it stopped, together with the run's state after
+// it (the checkpoint a resumed run continues from).
 type Recorder interface {
-	Step(ctx context.Context, s *Step) error
+	Step(ctx context.Context, s *Step, checkpoint *State) error
 }
 
 // Event is live progress of a run, for streaming.
@@ -37,7 +38,7 @@ type Event struct {
 
 // Outcome is how a loop ended.
 type Outcome struct {
-	Status       string // succeeded or failed
+	Status       string // succeeded, failed or requires_action
 	Output       json.RawMessage
 	ErrorCode    string
 	ErrorMessage string
@@ -48,6 +49,9 @@ type Outcome struct {
 	Messages []llm.Message
 	// State is set when the run paused for approval.
 	State *State
+	// Transient failures (a provider still overloaded after its retries,
+	// the database unreachable) may succeed on another attempt.
+	Transient bool
 }
 
 // boundTool is a tool the model may call in this run.
@@ -98,7 +102,9 @@ type LoopParams struct {
 
 const maxAgentDepth = 3
 
-// State is a paused run: everything needed to continue it later.
+// State is a run in progress: everything needed to continue it, committed
+// with every step. A run resumed from it (after a crash, a restart or an
+// approval) repeats no committed step.
 type State struct {
 	Spec       agent.Spec     `json:"spec"` // the agent in charge (after any handoff)
 	Messages   []llm.Message  `json:"messages"`
@@ -106,82 +112,99 @@ type State struct {
 	Turn       int            `json:"turn"`
 	Usage      llm.Usage      `json:"usage"`
 	Repaired   bool           `json:"repaired"`
-	Seq        int            `json:"seq"`
+	Seq        int            `json:"seq"` // steps committed so far
 	MaxTurns   int            `json:"max_turns"`
 	CostMicros int64          `json:"cost_micros"`
-	Pending    []llm.ToolCall `json:"pending"` // calls waiting for approval
+	Guarded    int            `json:"guarded,omitempty"`     // input guardrails passed
+	OutGuarded int            `json:"out_guarded,omitempty"` // output guardrails passed
+	ToRun      []llm.ToolCall `json:"to_run,omitempty"`      // calls the model asked for, not yet answered
+	Rejected   bool           `json:"rejected,omitempty"`    // ToRun are answered as rejected, not run
+	Reason     string         `json:"reason,omitempty"`      // the rejection's reason
+	Pending    []llm.ToolCall `json:"pending,omitempty"`     // calls waiting for approval
+	Asked      bool           `json:"asked,omitempty"`       // the approval request is recorded
+	Decision   *Decision      `json:"decision,omitempty"`    // a person's answer, not yet applied
 }
 
-// Execute runs the agent loop: check the input guardrails; call the model;
-// if it asks for tools, run them (concurrently when it asks for several) and
-// give it the results; if it hands off, continue as the other agent; repeat
-// until it answers (checked against the output schema, with one chance to
-// repair, and the output guardrails) or max_turns is reached. A call to a
-// tool that needs approval pauses the run (StatusRequiresAction) with its
-// State; Resume continues it.
-func (l *Loop) Execute(ctx context.Context, p LoopParams) (result Outcome) {
-	ctx, end := l.startRun(ctx, p, "run")
-	defer func() { end(&result) }()
-	rec := &stepper{rec: p.Recorder, now: l.Now, events: p.Events, prices: l.Prices, tracer: l.Tracer}
-	st := &State{Spec: p.Spec, MaxTurns: p.Spec.ModelSettings.MaxTurns}
+// Decision is a person's answer to pending tool calls.
+type Decision struct {
+	Approved bool   `json:"approved"`
+	Reason   string `json:"reason,omitempty"`
+}
+
+// NewState is where a run starts: the agent's instructions, the earlier
+// conversation and the new input.
+func NewState(spec agent.Spec, input string, history []llm.Message) *State {
+	st := &State{Spec: spec, MaxTurns: spec.ModelSettings.MaxTurns}
 	if st.MaxTurns <= 0 {
 		st.MaxTurns = DefaultMaxTurns
 	}
-	if out, tripped := l.guard(ctx, rec, p.Spec, "input", p.Input, &st.Usage); tripped {
-		return out
-	}
-	st.Messages = make([]llm.Message, 0, 8+len(p.History))
-	st.Messages = append(st.Messages, llm.Message{Role: llm.RoleSystem, Content: p.Spec.Instructions})
-	st.Messages = append(st.Messages, p.History...)
+	st.Messages = make([]llm.Message, 0, 8+len(history))
+	st.Messages = append(st.Messages, llm.Message{Role: llm.RoleSystem, Content: spec.Instructions})
+	st.Messages = append(st.Messages, history...)
 	st.Mark = len(st.Messages)
-	st.Messages = append(st.Messages, llm.Message{Role: llm.RoleUser, Content: p.Input})
-	return l.loop(ctx, p, rec, st)
+	st.Messages = append(st.Messages, llm.Message{Role: llm.RoleUser, Content: input})
+	return st
+}
+
+// Execute runs the agent loop from the start: check the input guardrails;
+// call the model; if it asks for tools, run them (concurrently when it asks
+// for several) and give it the results; if it hands off, continue as the
+// other agent; repeat until it answers (checked against the output schema,
+// with one chance to repair, and the output guardrails) or max_turns is
+// reached. A call to a tool that needs approval pauses the run
+// (StatusRequiresAction) with its State.
+func (l *Loop) Execute(ctx context.Context, p LoopParams) Outcome {
+	return l.Continue(ctx, p, NewState(p.Spec, p.Input, p.History))
 }
 
 // Resume continues a paused run after a person approved or rejected its
 // pending tool calls.
-func (l *Loop) Resume(ctx context.Context, p LoopParams, st *State, approved bool, reason string) (result Outcome) {
-	ctx, end := l.startRun(ctx, p, "resume")
+func (l *Loop) Resume(ctx context.Context, p LoopParams, st *State, approved bool, reason string) Outcome {
+	st.Decision = &Decision{Approved: approved, Reason: reason}
+	return l.Continue(ctx, p, st)
+}
+
+// Continue runs a run from its state, wherever it stopped: before its
+// input guardrails, with tool calls to answer, waiting for approval or with
+// a final answer to check.
+func (l *Loop) Continue(ctx context.Context, p LoopParams, st *State) (result Outcome) {
+	ctx, end := l.startRun(ctx, p, "run")
 	defer func() { end(&result) }()
-	rec := &stepper{rec: p.Recorder, now: l.Now, events: p.Events, seq: st.Seq, prices: l.Prices, cost: st.CostMicros, tracer: l.Tracer}
-	tools, err := l.bind(ctx, st.Spec, p.depth)
-	if err != nil {
-		return failed("tool_unavailable", err.Error(), st.Usage)
+	rec := &stepper{rec: p.Recorder, now: l.Now, events: p.Events, seq: st.Seq, prices: l.Prices, cost: st.CostMicros, tracer: l.Tracer, state: st}
+	done := func(o Outcome) Outcome {
+		o.Messages = st.Messages[st.Mark:]
+		o.CostMicros = rec.cost
+		o.Usage = st.Usage
+		return o
 	}
-	calls := st.Pending
-	st.Pending = nil
-	decision := "approved"
-	if !approved {
-		decision = "rejected"
+	input := st.Messages[st.Mark].Content
+	if out, tripped := l.guard(ctx, rec, st.Spec, "input", input, &st.Usage, &st.Guarded); tripped {
+		return done(out)
 	}
-	if err := rec.approval(ctx, calls, decision, reason); err != nil {
-		return failed("storage_error", err.Error(), st.Usage)
-	}
-	var results []toolResult
-	if approved {
-		var sub llm.Usage
-		results, sub = l.callTools(ctx, tools, calls, p.RunID, rec.seq+1)
-		st.Usage = st.Usage.Add(sub)
-	} else {
-		results = make([]toolResult, len(calls))
-		for i := range results {
-			msg := "a person rejected this call"
-			if reason != "" {
-				msg += ": " + reason
+	if len(st.Pending) > 0 {
+		if st.Decision == nil {
+			if !st.Asked {
+				st.Asked = true
+				if err := rec.approval(ctx, st.Pending, "requested", ""); err != nil {
+					return done(failed("storage_error", err.Error(), st.Usage))
+				}
 			}
-			results[i] = toolResult{err: errors.New(msg), started: l.Now()}
+			o := done(Outcome{Status: StatusRequiresAction})
+			o.State = st
+			return o
+		}
+		d := *st.Decision
+		decision := "approved"
+		if !d.Approved {
+			decision = "rejected"
+		}
+		st.ToRun, st.Rejected, st.Reason = st.Pending, !d.Approved, d.Reason
+		st.Pending, st.Asked, st.Decision = nil, false, nil
+		if err := rec.approval(ctx, st.ToRun, decision, d.Reason); err != nil {
+			return done(failed("storage_error", err.Error(), st.Usage))
 		}
 	}
-	out, handoff := l.record(ctx, rec, st, tools, calls, results)
-	if out != nil {
-		return *out
-	}
-	if handoff != nil {
-		if out := l.switchTo(ctx, rec, st, handoff, p.depth); out != nil {
-			return *out
-		}
-	}
-	return l.loop(ctx, p, rec, st)
+	return done(l.loop(ctx, p, rec, st))
 }
 
 func (l *Loop) loop(ctx context.Context, p LoopParams, rec *stepper, st *State) Outcome {
@@ -189,29 +212,28 @@ func (l *Loop) loop(ctx context.Context, p LoopParams, rec *stepper, st *State) 
 	if err != nil {
 		return failed("tool_unavailable", err.Error(), st.Usage)
 	}
-	maxTurns := st.MaxTurns
-	done := func(o Outcome) Outcome {
-		o.Messages = st.Messages[st.Mark:]
-		o.CostMicros = rec.cost
-		return o
-	}
 	for {
-		st.Turn++
-		if st.Turn > maxTurns {
-			return done(failed("max_turns_exceeded", fmt.Sprintf("the agent did not finish within %d model calls", maxTurns), st.Usage))
+		if ctx.Err() != nil {
+			return failed("cancelled", "the run was cancelled", st.Usage)
+		}
+		if len(st.ToRun) > 0 {
+			handoff, out := l.answerCalls(ctx, p, rec, st, tools)
+			if out != nil {
+				return *out
+			}
+			if handoff != nil {
+				if out := l.switchTo(ctx, rec, st, handoff); out != nil {
+					return *out
+				}
+				if tools, err = l.bind(ctx, st.Spec, p.depth); err != nil {
+					return failed("tool_unavailable", err.Error(), st.Usage)
+				}
+			}
+			continue
 		}
 		cur := st.Spec
-		req := llm.Request{Messages: st.Messages, Tools: specsOf(tools), Temperature: cur.ModelSettings.Temperature,
-			TopP: cur.ModelSettings.TopP, MaxTokens: cur.ModelSettings.MaxTokens, OutputSchema: cur.OutputSchema}
-		resp, code, err := l.chat(ctx, rec, cur, req)
-		if err != nil {
-			return done(failed(code, err.Error(), st.Usage))
-		}
-		st.Usage = st.Usage.Add(resp.Usage)
-		st.Messages = append(st.Messages, resp.Message)
-
-		if len(resp.Message.ToolCalls) == 0 {
-			output, problem := finalOutput(resp.Message.Content, cur.OutputSchema)
+		if last := st.Messages[len(st.Messages)-1]; last.Role == llm.RoleAssistant && len(last.ToolCalls) == 0 {
+			output, problem := finalOutput(last.Content, cur.OutputSchema)
 			if problem != "" && !st.Repaired {
 				// One chance to fix the shape, as the Agents SDK gives.
 				st.Repaired = true
@@ -220,48 +242,75 @@ func (l *Loop) loop(ctx context.Context, p LoopParams, rec *stepper, st *State) 
 				continue
 			}
 			if problem != "" {
-				return done(failed("invalid_output", "the final answer "+problem, st.Usage))
+				return failed("invalid_output", "the final answer "+problem, st.Usage)
 			}
-			if out, tripped := l.guard(ctx, rec, cur, "output", resp.Message.Content, &st.Usage); tripped {
-				return done(out)
+			if out, tripped := l.guard(ctx, rec, cur, "output", last.Content, &st.Usage, &st.OutGuarded); tripped {
+				return out
 			}
-			return done(Outcome{Status: StatusSucceeded, Output: output, Usage: st.Usage})
+			return Outcome{Status: StatusSucceeded, Output: output, Usage: st.Usage}
 		}
-
-		for _, c := range resp.Message.ToolCalls {
-			if t := tools[c.Name]; t != nil && t.needsApproval {
-				// Nothing of this response runs until a person decides.
-				st.Pending, st.Seq = resp.Message.ToolCalls, rec.seq
-				if err := rec.approval(ctx, st.Pending, "requested", ""); err != nil {
-					return failed("storage_error", err.Error(), st.Usage)
+		if len(st.Pending) > 0 {
+			// Nothing of this response runs until a person decides.
+			st.Asked = true
+			if err := rec.approval(ctx, st.Pending, "requested", ""); err != nil {
+				return failed("storage_error", err.Error(), st.Usage)
+			}
+			return Outcome{Status: StatusRequiresAction, Usage: st.Usage, State: st}
+		}
+		// Turn counts answered model calls: a failed attempt, recorded and
+		// retried, does not use one up.
+		if st.Turn >= st.MaxTurns {
+			return failed("max_turns_exceeded", fmt.Sprintf("the agent did not finish within %d model calls", st.MaxTurns), st.Usage)
+		}
+		req := llm.Request{Messages: st.Messages, Tools: specsOf(tools), Temperature: cur.ModelSettings.Temperature,
+			TopP: cur.ModelSettings.TopP, MaxTokens: cur.ModelSettings.MaxTokens, OutputSchema: cur.OutputSchema}
+		// The answer joins the state before its step is committed, so the
+		// checkpoint holds it: a resumed run never asks the model again.
+		apply := func(resp *llm.Response) {
+			st.Turn++
+			st.Usage = st.Usage.Add(resp.Usage)
+			st.Messages = append(st.Messages, resp.Message)
+			calls := resp.Message.ToolCalls
+			for _, c := range calls {
+				if t := tools[c.Name]; t != nil && t.needsApproval {
+					st.Pending = calls
+					return
 				}
-				st.Seq, st.CostMicros = rec.seq, rec.cost
-				return Outcome{Status: StatusRequiresAction, Usage: st.Usage, CostMicros: rec.cost, State: st}
 			}
+			st.ToRun = calls
 		}
-		for _, c := range resp.Message.ToolCalls {
-			rec.emit("tool.called", map[string]any{"call_id": c.ID, "name": c.Name, "arguments": string(c.Arguments)})
-		}
-		results, sub := l.callTools(ctx, tools, resp.Message.ToolCalls, p.RunID, rec.seq+1)
-		st.Usage = st.Usage.Add(sub)
-		out, handoff := l.record(ctx, rec, st, tools, resp.Message.ToolCalls, results)
-		if out != nil {
-			return *out
-		}
-		if handoff != nil {
-			if out := l.switchTo(ctx, rec, st, handoff, p.depth); out != nil {
-				return *out
-			}
-			if tools, err = l.bind(ctx, st.Spec, p.depth); err != nil {
-				return failed("tool_unavailable", err.Error(), st.Usage)
-			}
+		if code, err := l.chat(ctx, rec, cur, req, apply); err != nil {
+			o := failed(code, err.Error(), st.Usage)
+			var le *llm.Error
+			o.Transient = (code == "storage_error" && !errors.Is(err, errLeaseLost)) || (errors.As(err, &le) && le.Retryable)
+			return o
 		}
 	}
 }
 
-// record commits the tool steps, appends their results to the conversation
-// and returns the first successful handoff among them.
-func (l *Loop) record(ctx context.Context, rec *stepper, st *State, tools map[string]*boundTool, calls []llm.ToolCall, results []toolResult) (*Outcome, *boundTool) {
+// answerCalls runs (or, once rejected, answers without running) the tool
+// calls in st.ToRun, commits a step for each, and returns the first
+// successful handoff among them.
+func (l *Loop) answerCalls(ctx context.Context, p LoopParams, rec *stepper, st *State, tools map[string]*boundTool) (*boundTool, *Outcome) {
+	calls := st.ToRun
+	var results []toolResult
+	if st.Rejected {
+		results = make([]toolResult, len(calls))
+		for i := range results {
+			msg := "a person rejected this call"
+			if st.Reason != "" {
+				msg += ": " + st.Reason
+			}
+			results[i] = toolResult{err: errors.New(msg), started: l.Now()}
+		}
+	} else {
+		for _, c := range calls {
+			rec.emit("tool.called", map[string]any{"call_id": c.ID, "name": c.Name, "arguments": string(c.Arguments)})
+		}
+		var sub llm.Usage
+		results, sub = l.callTools(ctx, tools, calls, p.RunID, rec.seq+1)
+		st.Usage = st.Usage.Add(sub)
+	}
 	var handoff *boundTool
 	for i, c := range calls {
 		if t := tools[c.Name]; t != nil && t.handoff != nil && handoff == nil && results[i].err == nil {
@@ -274,30 +323,37 @@ func (l *Loop) record(ctx context.Context, rec *stepper, st *State, tools map[st
 			res["output"] = results[i].output
 		}
 		rec.emit("tool.result", res)
+		st.Messages = append(st.Messages, llm.Message{Role: llm.RoleTool, ToolCallID: c.ID, Name: c.Name, Content: results[i].text()})
+		st.ToRun = calls[i+1:]
+		if len(st.ToRun) == 0 {
+			st.ToRun, st.Rejected, st.Reason = nil, false, ""
+		}
 		if err := rec.tool(ctx, c, results[i]); err != nil {
 			o := failed("storage_error", err.Error(), st.Usage)
-			return &o, nil
+			return nil, &o
 		}
-		st.Messages = append(st.Messages, llm.Message{Role: llm.RoleTool, ToolCallID: c.ID, Name: c.Name, Content: results[i].text()})
 	}
-	return nil, handoff
+	return handoff, nil
 }
 
 // switchTo hands the conversation to another agent: it sees the whole
 // conversation under its own instructions and tools.
-func (l *Loop) switchTo(ctx context.Context, rec *stepper, st *State, handoff *boundTool, depth int) *Outcome {
-	if err := rec.handoff(ctx, st.Spec.Name, handoff.handoff.Name); err != nil {
+func (l *Loop) switchTo(ctx context.Context, rec *stepper, st *State, handoff *boundTool) *Outcome {
+	from := st.Spec.Name
+	st.Spec = *handoff.handoff
+	st.Messages[0] = llm.Message{Role: llm.RoleSystem, Content: st.Spec.Instructions}
+	if err := rec.handoff(ctx, from, st.Spec.Name); err != nil {
 		o := failed("storage_error", err.Error(), st.Usage)
 		return &o
 	}
-	st.Spec = *handoff.handoff
-	st.Messages[0] = llm.Message{Role: llm.RoleSystem, Content: st.Spec.Instructions}
 	return nil
 }
 
 // chat calls the agent's model, then each fallback in turn when a provider
-// fails, recording every attempt. It returns the failure code when all fail.
-func (l *Loop) chat(ctx context.Context, rec *stepper, spec agent.Spec, req llm.Request) (*llm.Response, string, error) {
+// fails, recording every attempt; apply puts a successful answer into the
+// state before its step is committed. It returns the failure code when all
+// fail.
+func (l *Loop) chat(ctx context.Context, rec *stepper, spec agent.Spec, req llm.Request, apply func(*llm.Response)) (string, error) {
 	chain := append([]string{spec.Model}, spec.ModelSettings.Fallbacks...)
 	var lastErr error
 	code := "provider_error"
@@ -322,14 +378,17 @@ func (l *Loop) chat(ctx context.Context, rec *stepper, spec agent.Spec, req llm.
 		start := l.Now()
 		callCtx, span := l.startStep(ctx, StepModel, full)
 		resp, err := provider.Chat(callCtx, req)
+		if err == nil {
+			apply(resp)
+		}
 		if rerr := rec.model(ctx, span, full, len(req.Messages), start, resp, err); rerr != nil {
-			return nil, "storage_error", rerr
+			return "storage_error", rerr
 		}
 		if err == nil {
-			return resp, "", nil
+			return "", nil
 		}
 		if ctx.Err() != nil {
-			return nil, "cancelled", errors.New("the run was cancelled")
+			return "cancelled", errors.New("the run was cancelled")
 		}
 		lastErr, code = err, "provider_error"
 		var le *llm.Error
@@ -337,7 +396,7 @@ func (l *Loop) chat(ctx context.Context, rec *stepper, spec agent.Spec, req llm.
 			l.cooling.Store(key, l.Now().Add(RateLimitCooldown))
 		}
 	}
-	return nil, code, lastErr
+	return code, lastErr
 }
 
 func specsOf(tools map[string]*boundTool) []llm.Tool {

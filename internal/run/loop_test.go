@@ -23,7 +23,7 @@ type memRecorder struct {
 	steps []Step
 }
 
-func (m *memRecorder) Step(_ context.Context, s *Step) error {
+func (m *memRecorder) Step(_ context.Context, s *Step, _ *State) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.steps = append(m.steps, *s)

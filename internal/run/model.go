@@ -50,6 +50,16 @@ type Run struct {
 	CreatedAt      time.Time       `bun:"created_at,notnull"`
 	StartedAt      *time.Time      `bun:"started_at"`
 	FinishedAt     *time.Time      `bun:"finished_at"`
+
+	// Durability: who executes the run, since when it is silent, and by
+	// when it must end.
+	Background      bool       `bun:"background,notnull"`
+	Attempt         int        `bun:"attempt,notnull"`
+	LeaseOwner      string     `bun:"lease_owner,notnull"`
+	HeartbeatAt     *time.Time `bun:"heartbeat_at"`
+	DeadlineAt      *time.Time `bun:"deadline_at"`
+	JobID           string     `bun:"job_id,notnull"`
+	CancelRequested bool       `bun:"cancel_requested,notnull"`
 }
 
 // Step is one recorded decision: a model call, a tool call…

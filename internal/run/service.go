@@ -2,13 +2,18 @@ package run
 
 import (
 	"context"
+	"database/sql"
+	"encoding/json"
 	"fmt"
+	"os"
 	"strings"
 	"sync"
 	"time"
 
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/rivertype"
 	"github.com/uptrace/bun"
 
 	"github.com/pulse-run/pulse/internal/agent"
@@ -16,6 +21,7 @@ import (
 	"github.com/pulse-run/pulse/internal/platform/apperr"
 	"github.com/pulse-run/pulse/internal/platform/authn"
 	"github.com/pulse-run/pulse/internal/platform/db"
+	"github.com/pulse-run/pulse/internal/platform/events"
 	"github.com/pulse-run/pulse/internal/platform/ids"
 	"github.com/pulse-run/pulse/internal/tool"
 )
@@ -33,14 +39,31 @@ type Keys interface {
 	ProvidersFor(ctx context.Context, userID string) (map[string]llm.Provider, error)
 }
 
+// Publisher sends run events to everyone watching, in every process
+// (internal/platform/events implements it).
+type Publisher interface {
+	Publish(ctx context.Context, ev events.Event) (string, error)
+}
+
+// Enqueuer puts a job on the queue inside a transaction (the queue
+// implements it), so a background run and its job commit together.
+type Enqueuer interface {
+	InsertTx(ctx context.Context, tx *db.Tx, args river.JobArgs, opts *river.InsertOpts) (*rivertype.JobInsertResult, error)
+}
+
 // Service starts runs and reads them back.
 type Service struct {
-	db     *db.DB
-	agents Agents
-	keys   Keys // may be nil
-	loop   *Loop
-	now    func() time.Time
-	active sync.Map // run id -> context.CancelFunc, for runs executing here
+	db       *db.DB
+	agents   Agents
+	keys     Keys // may be nil
+	loop     *Loop
+	now      func() time.Time
+	bus      Publisher // may be nil
+	queue    Enqueuer  // nil: no background runs
+	instance string    // this process's lease owner name
+	lease    time.Duration
+	timeout  time.Duration
+	active   sync.Map // run id -> context.CancelFunc, for runs executing here
 }
 
 // Params builds the service.
@@ -53,6 +76,13 @@ type Params struct {
 	Tools  *tool.Runtime // nil: built-in tools only
 	Now    func() time.Time
 	Tracer trace.Tracer // nil: no spans
+	Bus    Publisher    // nil: events reach only a streaming caller
+	Queue  Enqueuer     // nil: background runs are refused
+	// Lease is how long a run's worker may go silent before the run is
+	// given to another (default 15 s); it renews five times as often.
+	Lease time.Duration
+	// Timeout is a run's deadline from its creation (default 30 min).
+	Timeout time.Duration
 }
 
 // New returns the service.
@@ -63,8 +93,16 @@ func New(p Params) *Service {
 	if p.Tools == nil {
 		p.Tools = tool.NewRuntime(p.Now)
 	}
+	if p.Lease <= 0 {
+		p.Lease = 15 * time.Second
+	}
+	if p.Timeout <= 0 {
+		p.Timeout = 30 * time.Minute
+	}
 	loop := &Loop{Models: p.Models, Agents: p.Agents, Tools: p.Tools, Prices: p.Prices, Now: p.Now, Tracer: p.Tracer}
-	return &Service{db: p.DB, agents: p.Agents, keys: p.Keys, loop: loop, now: p.Now}
+	host, _ := os.Hostname()
+	return &Service{db: p.DB, agents: p.Agents, keys: p.Keys, loop: loop, now: p.Now, bus: p.Bus, queue: p.Queue,
+		instance: fmt.Sprintf("%s/%d/%s", host, os.Getpid(), ids.New()[24:]), lease: p.Lease, timeout: p.Timeout}
 }
 
 // withKeys puts the run owner's own providers in the run's context.
@@ -79,31 +117,17 @@ func (s *Service) withKeys(ctx context.Context, ownerID string) (context.Context
 	return llm.WithOverrides(ctx, ownerID, own), nil
 }
 
-// dbRecorder commits each step as it happens.
-type dbRecorder struct {
-	db    *db.DB
-	runID string
-}
-
-func (r dbRecorder) Step(ctx context.Context, s *Step) error {
-	s.RunID = r.runID
-	_, err := r.db.W.NewInsert().Model(s).Exec(context.WithoutCancel(ctx))
-	return err
-}
-
 // StartParams is a run request.
 type StartParams struct {
 	AgentID        string
 	Input          string
 	ConversationID string // empty: start a new conversation
+	Background     bool   // queue it and return at once
 }
 
 // Prepared is a run that passed every check and is stored, ready to start.
 type Prepared struct {
-	Run     *Run
-	spec    *agent.Spec
-	conv    *Conversation
-	history []llm.Message
+	Run *Run
 }
 
 // RunNow runs an agent to completion and returns the finished run. Failures
@@ -113,11 +137,15 @@ func (s *Service) RunNow(ctx context.Context, p StartParams) (*Run, error) {
 	if err != nil {
 		return nil, err
 	}
+	if p.Background {
+		return prep.Run, nil
+	}
 	return s.Execute(ctx, prep, nil)
 }
 
-// Prepare checks a run request and stores the run. Everything that can be
-// refused is refused here, before any streaming starts.
+// Prepare checks a run request and stores the run with its starting state.
+// Everything that can be refused is refused here, before any streaming
+// starts. A background run is queued in the same transaction.
 func (s *Service) Prepare(ctx context.Context, p StartParams) (*Prepared, error) {
 	pr, err := authn.RequireScope(ctx, authn.ScopeWrite)
 	if err != nil {
@@ -125,6 +153,9 @@ func (s *Service) Prepare(ctx context.Context, p StartParams) (*Prepared, error)
 	}
 	if strings.TrimSpace(p.Input) == "" || len(p.Input) > 200_000 {
 		return nil, apperr.InvalidField("body.input", "must be 1 to 200,000 characters")
+	}
+	if p.Background && s.queue == nil {
+		return nil, apperr.New(apperr.Unavailable, "background runs are not available")
 	}
 	spec, version, err := s.agents.ForRun(ctx, p.AgentID)
 	if err != nil {
@@ -135,69 +166,39 @@ func (s *Service) Prepare(ctx context.Context, p StartParams) (*Prepared, error)
 		return nil, err
 	}
 	now := s.now().UTC()
+	deadline := now.Add(s.timeout)
 	r := &Run{ID: ids.New(), AgentID: p.AgentID, AgentVersion: version, ConversationID: conv.ID, OwnerID: pr.UserID,
-		Status: StatusRunning, Input: p.Input, CreatedAt: now, StartedAt: &now}
-	if _, err := s.db.W.NewInsert().Model(r).Exec(ctx); err != nil {
+		Status: StatusRunning, Input: p.Input, CreatedAt: now, StartedAt: &now, State: NewState(*spec, p.Input, history),
+		LeaseOwner: s.instance, HeartbeatAt: &now, DeadlineAt: &deadline, Attempt: 1}
+	if p.Background {
+		r.Status, r.StartedAt, r.LeaseOwner, r.HeartbeatAt, r.Attempt, r.Background = StatusQueued, nil, "", nil, 0, true
+		r.JobID = r.ID
+		err = s.db.InTx(ctx, func(ctx context.Context, tx *db.Tx) error {
+			if _, err := tx.NewInsert().Model(r).Exec(ctx); err != nil {
+				return err
+			}
+			_, err := s.queue.InsertTx(ctx, tx, JobArgs{RunID: r.ID}, nil)
+			return err
+		})
+	} else {
+		_, err = s.db.W.NewInsert().Model(r).Exec(ctx)
+	}
+	if err != nil {
 		return nil, fmt.Errorf("run: create: %w", err)
 	}
-	return &Prepared{Run: r, spec: spec, conv: conv, history: history}, nil
+	s.publish(ctx, r, "run.created", runOut(r), false)
+	return &Prepared{Run: r}, nil
 }
 
 // Execute runs a prepared run to its end (or to a pause for approval),
-// reporting progress to events.
+// reporting progress to events as well as to the bus.
 func (s *Service) Execute(ctx context.Context, prep *Prepared, events func(Event)) (*Run, error) {
-	r := prep.Run
-	ctx, err := s.withKeys(ctx, r.OwnerID)
-	if err != nil {
-		return nil, err
-	}
-	ctx, cancel := s.track(ctx, r.ID)
-	defer cancel()
-	out := s.loop.Execute(ctx, LoopParams{RunID: r.ID, Spec: *prep.spec, Input: r.Input, History: prep.history,
-		Recorder: dbRecorder{db: s.db, runID: r.ID}, Events: events})
-	return s.finish(ctx, r, prep.conv, len(prep.history), out)
+	return s.execute(ctx, prep.Run, events)
 }
 
-// track makes a run cancellable while it executes in this process.
-func (s *Service) track(ctx context.Context, runID string) (context.Context, context.CancelFunc) {
-	ctx, cancel := context.WithCancel(ctx)
-	s.active.Store(runID, cancel)
-	return ctx, func() {
-		s.active.Delete(runID)
-		cancel()
-	}
-}
-
-// finish stores how the loop ended.
-func (s *Service) finish(ctx context.Context, r *Run, conv *Conversation, historyLen int, out Outcome) (*Run, error) {
-	ctx = context.WithoutCancel(ctx)
-	if out.Status == StatusSucceeded && conv != nil {
-		// Only a finished exchange joins the conversation: a failed run can
-		// leave a tool call without its result, which providers reject.
-		if err := s.appendMessages(ctx, conv, r.ID, historyLen, out.Messages); err != nil {
-			return nil, fmt.Errorf("run: save conversation: %w", err)
-		}
-	}
-	r.Status, r.Output, r.ErrorCode, r.ErrorMessage, r.State = out.Status, out.Output, out.ErrorCode, out.ErrorMessage, out.State
-	if out.ErrorCode == "cancelled" {
-		r.Status = StatusCancelled
-	}
-	r.InputTokens, r.OutputTokens, r.CostMicros = out.Usage.InputTokens, out.Usage.OutputTokens, out.CostMicros
-	r.FinishedAt = nil
-	if r.Status != StatusRequiresAction {
-		end := s.now().UTC()
-		r.FinishedAt = &end
-	}
-	_, err := s.db.W.NewUpdate().Model(r).Column("status", "output", "error_code", "error_message", "state", "input_tokens", "output_tokens", "cost_micros", "finished_at").
-		WherePK().Exec(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("run: finish: %w", err)
-	}
-	return r, nil
-}
-
-// Decide approves or rejects the tool calls a paused run waits on, and
-// continues the run. Only one decision wins; the others get a conflict.
+// Decide approves or rejects the tool calls a paused run waits on. A
+// foreground run continues here; a background one is queued. Only one
+// decision wins; the others get a conflict.
 func (s *Service) Decide(ctx context.Context, id string, approve bool, reason string, events func(Event)) (*Run, error) {
 	r, err := s.Get(ctx, id)
 	if err != nil {
@@ -206,34 +207,54 @@ func (s *Service) Decide(ctx context.Context, id string, approve bool, reason st
 	if _, err := authn.RequireScope(ctx, authn.ScopeWrite); err != nil {
 		return nil, err
 	}
-	res, err := s.db.W.NewUpdate().Model((*Run)(nil)).Set("status = ?", StatusRunning).
-		Where("id = ? AND status = ?", r.ID, StatusRequiresAction).Exec(ctx)
-	if err != nil {
-		return nil, err
-	}
-	if n, _ := res.RowsAffected(); n != 1 || r.State == nil {
+	if r.Status != StatusRequiresAction || r.State == nil {
 		return nil, apperr.Errorf(apperr.Conflict, "the run is %s, not waiting for approval", r.Status)
 	}
 	if len(reason) > 1000 {
 		reason = reason[:1000]
 	}
-	var conv *Conversation
-	if r.ConversationID != "" {
-		conv = &Conversation{ID: r.ConversationID}
-	}
 	st := r.State
-	historyLen := st.Mark - 1 // the system message is not part of the conversation
-	if ctx, err = s.withKeys(ctx, r.OwnerID); err != nil {
+	st.Decision = &Decision{Approved: approve, Reason: reason}
+	now := s.now().UTC()
+	q := func(db bun.IDB) *bun.UpdateQuery {
+		return db.NewUpdate().Model((*Run)(nil)).Set("state = ?", st).Where("id = ? AND status = ?", r.ID, StatusRequiresAction)
+	}
+	var n int64
+	if r.Background {
+		err = s.db.InTx(ctx, func(ctx context.Context, tx *db.Tx) error {
+			res, err := q(tx).Set("status = ?", StatusQueued).Set("lease_owner = ''").Exec(ctx)
+			if err != nil {
+				return err
+			}
+			if n, _ = res.RowsAffected(); n != 1 {
+				return nil
+			}
+			_, err = s.queue.InsertTx(ctx, tx, JobArgs{RunID: r.ID}, nil)
+			return err
+		})
+	} else {
+		var res sql.Result
+		res, err = q(s.db.W).Set("status = ?", StatusRunning).Set("lease_owner = ?", s.instance).Set("heartbeat_at = ?", now).Exec(ctx)
+		if err == nil {
+			n, _ = res.RowsAffected()
+		}
+	}
+	if err != nil {
 		return nil, err
 	}
-	ctx, cancel := s.track(ctx, r.ID)
-	defer cancel()
-	out := s.loop.Resume(ctx, LoopParams{RunID: r.ID, Spec: st.Spec, Recorder: dbRecorder{db: s.db, runID: r.ID}, Events: events}, st, approve, reason)
-	return s.finish(ctx, r, conv, historyLen, out)
+	if n != 1 {
+		return nil, apperr.New(apperr.Conflict, "the run is no longer waiting for approval")
+	}
+	if r.Background {
+		return s.Get(ctx, id)
+	}
+	r.Status, r.LeaseOwner, r.HeartbeatAt = StatusRunning, s.instance, &now
+	return s.execute(ctx, r, events)
 }
 
-// Cancel stops a run: one executing here is interrupted, one waiting for
-// approval ends at once.
+// Cancel stops a run: one executing here is interrupted at once, one
+// executing in another process within a second (through the bus), one
+// queued or waiting for approval ends at once.
 func (s *Service) Cancel(ctx context.Context, id string) (*Run, error) {
 	r, err := s.Get(ctx, id)
 	if err != nil {
@@ -242,21 +263,64 @@ func (s *Service) Cancel(ctx context.Context, id string) (*Run, error) {
 	if _, err := authn.RequireScope(ctx, authn.ScopeWrite); err != nil {
 		return nil, err
 	}
-	if c, ok := s.active.Load(r.ID); ok {
-		c.(context.CancelFunc)()
-		return r, nil
+	if s.interrupt(r.ID) {
+		return s.awaitEnd(ctx, id)
 	}
 	now := s.now().UTC()
 	res, err := s.db.W.NewUpdate().Model((*Run)(nil)).Set("status = ?", StatusCancelled).Set("error_code = 'cancelled'").
-		Set("error_message = 'cancelled by the user'").Set("finished_at = ?", now).Set("state = NULL").
+		Set("error_message = 'cancelled by the user'").Set("finished_at = ?", now).Set("state = NULL").Set("lease_owner = ''").
 		Where("id = ? AND status IN (?)", r.ID, bun.In([]string{StatusQueued, StatusRequiresAction})).Exec(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if n, _ := res.RowsAffected(); n == 1 {
+		out, err := s.Get(ctx, id)
+		if err == nil {
+			s.publish(ctx, out, "run.cancelled", runOut(out), false)
+		}
+		return out, err
+	}
+	// Running elsewhere: flag it (its heartbeat reads the flag) and tell
+	// every process now.
+	res, err = s.db.W.NewUpdate().Model((*Run)(nil)).Set("cancel_requested = TRUE").
+		Where("id = ? AND status = ?", r.ID, StatusRunning).Exec(ctx)
 	if err != nil {
 		return nil, err
 	}
 	if n, _ := res.RowsAffected(); n != 1 {
 		return nil, apperr.Errorf(apperr.Conflict, "the run already ended (%s)", r.Status)
 	}
-	return s.Get(ctx, id)
+	if s.bus != nil {
+		data, _ := json.Marshal(controlMessage{Action: "cancel", RunID: r.ID})
+		if _, err := s.bus.Publish(ctx, events.Event{Topic: events.ControlTopic, Type: "run.cancel", Data: data, Ephemeral: true}); err != nil {
+			return nil, err
+		}
+	}
+	return s.awaitEnd(ctx, id)
+}
+
+// awaitEnd waits briefly for a cancelled run to stop, then reports it as
+// it is.
+func (s *Service) awaitEnd(ctx context.Context, id string) (*Run, error) {
+	deadline := time.Now().Add(2 * time.Second)
+	for {
+		r, err := s.Get(ctx, id)
+		if err != nil || r.FinishedAt != nil || time.Now().After(deadline) {
+			return r, err
+		}
+		select {
+		case <-ctx.Done():
+			return r, nil
+		case <-time.After(25 * time.Millisecond):
+		}
+	}
+}
+
+// CanSee reports whether the caller may see a run (realtime
+// subscriptions ask): another user's is apperr.NotFound.
+func (s *Service) CanSee(ctx context.Context, id string) error {
+	_, err := s.Get(ctx, id)
+	return err
 }
 
 // Get returns one of the caller's runs; anyone else's is "not found".

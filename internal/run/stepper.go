@@ -19,6 +19,7 @@ type stepper struct {
 	prices *llm.Prices
 	cost   int64 // sum of the model steps' cost
 	tracer trace.Tracer
+	state  *State // committed with each step: the checkpoint
 }
 
 func (s *stepper) emit(typ string, data any) {
@@ -34,8 +35,11 @@ func (s *stepper) addSpan(ctx context.Context, st *Step, span trace.Span) error 
 	s.seq++
 	st.Seq = s.seq
 	s.endStep(ctx, st, span)
+	if s.state != nil {
+		s.state.Seq, s.state.CostMicros = s.seq, s.cost
+	}
 	if s.rec != nil {
-		if err := s.rec.Step(ctx, st); err != nil {
+		if err := s.rec.Step(ctx, st, s.state); err != nil {
 			return err
 		}
 	}

@@ -54,3 +54,38 @@ func WantsSSE(accept string) bool {
 	}
 	return false
 }
+
+// SendID writes one event with an id (omitted when empty), so a client can
+// resume after it with Last-Event-ID.
+func (s *SSE) SendID(id, event string, data any) error {
+	b, err := json.Marshal(data)
+	if err != nil {
+		return err
+	}
+	if id != "" {
+		if _, err := fmt.Fprintf(s.w, "id: %s\n", id); err != nil {
+			return err
+		}
+	}
+	if _, err := fmt.Fprintf(s.w, "event: %s\ndata: %s\n\n", event, b); err != nil {
+		return err
+	}
+	return s.c.Flush()
+}
+
+// Comment writes a comment line: a heartbeat that keeps proxies from
+// closing an idle stream and tells the server whether the client is gone.
+func (s *SSE) Comment(text string) error {
+	if _, err := fmt.Fprintf(s.w, ": %s\n\n", text); err != nil {
+		return err
+	}
+	return s.c.Flush()
+}
+
+// Retry tells the client how long to wait before reconnecting.
+func (s *SSE) Retry(ms int) error {
+	if _, err := fmt.Fprintf(s.w, "retry: %d\n\n", ms); err != nil {
+		return err
+	}
+	return s.c.Flush()
+}

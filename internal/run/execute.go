@@ -1,0 +1,192 @@
+package run
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/uptrace/bun"
+
+	"github.com/pulse-run/pulse/internal/platform/db"
+	"github.com/pulse-run/pulse/internal/platform/events"
+)
+
+// errLeaseLost means another worker took the run over (this one was
+// thought dead): this one must stop without writing anything more.
+var errLeaseLost = errors.New("run: lease lost to another worker")
+
+// dbRecorder commits each step together with the run's checkpoint, and
+// only while this process still holds the run's lease.
+type dbRecorder struct {
+	db    *db.DB
+	runID string
+	owner string
+	now   func() time.Time
+}
+
+func (r dbRecorder) Step(ctx context.Context, s *Step, st *State) error {
+	s.RunID = r.runID
+	ctx = context.WithoutCancel(ctx)
+	return r.db.W.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+		if st != nil {
+			res, err := tx.NewUpdate().Model((*Run)(nil)).Set("state = ?", st).Set("heartbeat_at = ?", r.now().UTC()).
+				Where("id = ? AND lease_owner = ?", r.runID, r.owner).Exec(ctx)
+			if err != nil {
+				return err
+			}
+			if n, _ := res.RowsAffected(); n != 1 {
+				return errLeaseLost
+			}
+		}
+		_, err := tx.NewInsert().Model(s).Exec(ctx)
+		return err
+	})
+}
+
+// execute runs r from its checkpoint in this process and stores how it
+// ended (a foreground run, or an approval decided in the request).
+func (s *Service) execute(ctx context.Context, r *Run, local func(Event)) (*Run, error) {
+	o, err := s.run(ctx, r, local)
+	if errors.Is(err, errLeaseLost) {
+		return s.reload(context.WithoutCancel(ctx), r.ID)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return s.finish(ctx, r, o.Outcome)
+}
+
+// track makes a run cancellable while it executes in this process.
+func (s *Service) track(ctx context.Context, runID string) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancel(ctx)
+	s.active.Store(runID, cancel)
+	return ctx, func() {
+		s.active.Delete(runID)
+		cancel()
+	}
+}
+
+// interrupt cancels a run executing in this process.
+func (s *Service) interrupt(runID string) bool {
+	c, ok := s.active.Load(runID)
+	if ok {
+		c.(context.CancelFunc)()
+	}
+	return ok
+}
+
+// heartbeat renews the run's lease until stopped. It cancels the run when
+// a cancel was requested through the database, and closes lost when the
+// lease went to another worker.
+func (s *Service) heartbeat(ctx context.Context, r *Run, cancel context.CancelFunc, lost chan struct{}) (stop func()) {
+	done := make(chan struct{})
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		t := time.NewTicker(s.lease / 5)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+			var flags []bool
+			err := s.db.W.NewUpdate().Model((*Run)(nil)).Set("heartbeat_at = ?", s.now().UTC()).
+				Where("id = ? AND lease_owner = ?", r.ID, s.instance).Returning("cancel_requested").Scan(context.WithoutCancel(ctx), &flags)
+			switch {
+			case err != nil:
+				continue // a missed beat is not fatal; the lease has room for several
+			case len(flags) == 0:
+				close(lost)
+				cancel()
+				return
+			case flags[0]:
+				cancel()
+			}
+		}
+	}()
+	return func() {
+		close(done)
+		<-finished
+	}
+}
+
+// emitter sends the loop's events to the local listener (a streaming
+// caller) and to the bus. Token deltas are ephemeral.
+func (s *Service) emitter(ctx context.Context, r *Run, local func(Event)) func(Event) {
+	return func(e Event) {
+		if local != nil {
+			local(e)
+		}
+		s.publish(ctx, r, e.Type, e.Data, e.Type == "message.delta")
+	}
+}
+
+func (s *Service) publish(ctx context.Context, r *Run, typ string, data any, ephemeral bool) {
+	if s.bus == nil {
+		return
+	}
+	b, err := json.Marshal(data)
+	if err != nil {
+		return
+	}
+	// Events are best effort: a run never fails because nobody could be told.
+	_, _ = s.bus.Publish(context.WithoutCancel(ctx), events.Event{Topic: events.RunKey(r.ID), UserID: r.OwnerID, Type: typ, Data: b, Ephemeral: ephemeral})
+}
+
+// finish stores how the loop ended, if this process still holds the run.
+func (s *Service) finish(ctx context.Context, r *Run, out Outcome) (*Run, error) {
+	ctx = context.WithoutCancel(ctx)
+	if out.Status == StatusSucceeded && r.ConversationID != "" && r.State != nil {
+		// Only a finished exchange joins the conversation: a failed run can
+		// leave a tool call without its result, which providers reject.
+		conv := &Conversation{ID: r.ConversationID}
+		if err := s.appendMessages(ctx, conv, r.ID, r.State.Mark-1, out.Messages); err != nil {
+			return nil, fmt.Errorf("run: save conversation: %w", err)
+		}
+	}
+	r.Status, r.Output, r.ErrorCode, r.ErrorMessage, r.State = out.Status, out.Output, out.ErrorCode, out.ErrorMessage, out.State
+	if out.ErrorCode == "cancelled" {
+		r.Status = StatusCancelled
+	}
+	r.InputTokens, r.OutputTokens, r.CostMicros = out.Usage.InputTokens, out.Usage.OutputTokens, out.CostMicros
+	r.FinishedAt = nil
+	if r.Status != StatusRequiresAction {
+		end := s.now().UTC()
+		r.FinishedAt = &end
+	}
+	owner := r.LeaseOwner
+	r.LeaseOwner = ""
+	res, err := s.db.W.NewUpdate().Model(r).Column("status", "output", "error_code", "error_message", "state", "input_tokens", "output_tokens",
+		"cost_micros", "finished_at", "lease_owner").WherePK().Where("lease_owner = ?", owner).Exec(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("run: finish: %w", err)
+	}
+	if n, _ := res.RowsAffected(); n != 1 {
+		return s.reload(ctx, r.ID)
+	}
+	final := map[string]string{StatusSucceeded: "run.completed", StatusFailed: "run.failed", StatusCancelled: "run.cancelled",
+		StatusRequiresAction: "run.requires_action"}[r.Status]
+	s.publish(ctx, r, final, runOut(r), false)
+	return r, nil
+}
+
+// reload reads a run without an owner check (internal use).
+func (s *Service) reload(ctx context.Context, id string) (*Run, error) {
+	r := &Run{}
+	if err := s.db.R.NewSelect().Model(r).Where("id = ?", id).Scan(ctx); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// controlMessage is an instruction to every process.
+type controlMessage struct {
+	Action string `json:"action"`
+	RunID  string `json:"run_id"`
+}

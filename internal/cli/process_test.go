@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -36,7 +37,7 @@ type slowOutput struct {
 
 // childOptions gives the child process a deliberately slow operation.
 func childOptions() app.Options {
-	return app.Options{Routes: func(api *httpx.API) {
+	return app.Options{Models: childModel(), Routes: func(api *httpx.API) {
 		httpx.Register(api, huma.Operation{OperationID: "test-slow", Method: http.MethodGet, Path: "/test/slow"},
 			func(ctx context.Context, in *slowInput) (*slowOutput, error) {
 				time.Sleep(time.Duration(in.MS) * time.Millisecond)
@@ -49,10 +50,12 @@ func childOptions() app.Options {
 
 // child is a running pulse process (this test binary in child mode).
 type child struct {
-	cmd   *exec.Cmd
-	base  string // http://host:port
-	lines chan string
-	log   *strings.Builder
+	cmd      *exec.Cmd
+	base     string // http://host:port
+	lines    chan string
+	log      *strings.Builder
+	mu       sync.Mutex
+	draining bool
 }
 
 // startChild runs `pulse <args>` in dir with exactly env (nothing inherited

@@ -1,0 +1,188 @@
+package cli_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/pulse-run/pulse/internal/llm"
+	"github.com/pulse-run/pulse/internal/platform/config"
+	"github.com/pulse-run/pulse/internal/platform/db/dbtest"
+)
+
+// slowModel is the child's model: every call takes delay, then asks for
+// current_time, or answers once the tool has answered. It is stateless, so a
+// run resumed by another process continues the same way.
+type slowModel struct{ delay time.Duration }
+
+func (m slowModel) Chat(ctx context.Context, req llm.Request) (*llm.Response, error) {
+	select {
+	case <-time.After(m.delay):
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	if last := req.Messages[len(req.Messages)-1]; last.Role == llm.RoleTool {
+		return &llm.Response{Message: llm.Message{Role: llm.RoleAssistant, Content: "It is " + last.Content}, Usage: llm.Usage{InputTokens: 5, OutputTokens: 3}}, nil
+	}
+	return &llm.Response{Message: llm.Message{Role: llm.RoleAssistant, ToolCalls: []llm.ToolCall{{ID: "c1", Name: "current_time", Arguments: json.RawMessage(`{}`)}}},
+		Usage: llm.Usage{InputTokens: 5, OutputTokens: 2}}, nil
+}
+
+func childModel() map[string]llm.Provider {
+	d, _ := time.ParseDuration(os.Getenv("PULSE_TEST_MODEL_DELAY"))
+	return map[string]llm.Provider{"openai": slowModel{delay: d}}
+}
+
+// api calls the child's API as a user.
+type api struct {
+	t     *testing.T
+	base  string
+	token string
+}
+
+func (a api) do(method, path, body string, out any) int {
+	a.t.Helper()
+	req, err := http.NewRequest(method, a.base+path, strings.NewReader(body))
+	require.NoError(a.t, err)
+	req.Header.Set("Content-Type", "application/json")
+	if a.token != "" {
+		req.Header.Set("Authorization", "Bearer "+a.token)
+	}
+	res, err := http.DefaultClient.Do(req)
+	require.NoError(a.t, err)
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	if out != nil {
+		require.NoError(a.t, json.Unmarshal(b, out), string(b))
+	}
+	return res.StatusCode
+}
+
+func signUp(t *testing.T, base string) api {
+	t.Helper()
+	a := api{t: t, base: base}
+	email := fmt.Sprintf("u%d@example.com", time.Now().UnixNano())
+	require.Equal(t, 201, a.do("POST", "/api/v1/auth/register", `{"email":"`+email+`","password":"correct horse battery"}`, nil))
+	res, err := http.PostForm(base+"/api/v1/auth/token", url.Values{"grant_type": {"password"}, "username": {email}, "password": {"correct horse battery"}})
+	require.NoError(t, err)
+	defer res.Body.Close()
+	var tok struct {
+		AccessToken string `json:"access_token"`
+	}
+	require.NoError(t, json.NewDecoder(res.Body).Decode(&tok))
+	a.token = tok.AccessToken
+	return a
+}
+
+type runView struct {
+	ID      string `json:"id"`
+	JobID   string `json:"job_id"`
+	Status  string `json:"status"`
+	Attempt int    `json:"attempt"`
+	Output  string `json:"output"`
+}
+
+type stepsView struct {
+	Items []struct {
+		Seq  int    `json:"seq"`
+		Kind string `json:"kind"`
+	} `json:"items"`
+}
+
+// Background runs survive a SIGKILL: the restarted process resumes each
+// from its last committed step, and every step is recorded exactly once.
+func TestBackgroundRunsSurviveSIGKILL(t *testing.T) {
+	t.Parallel()
+	dbtest.EachEngine(t, func(t *testing.T, e config.Engine) {
+		env := map[string]string{
+			"PULSE_ADDR": "127.0.0.1:0", "PULSE_DATA_DIR": t.TempDir(), "DATABASE_URL": dbtest.DatabaseURL(t, e),
+			"PULSE_SECRET_KEY": "durable-test-secret-0123456789abcdef", "PULSE_RUN_LEASE": "2s", "PULSE_TEST_MODEL_DELAY": "600ms",
+		}
+		first := startChild(t, t.TempDir(), env, "serve")
+		first.drain()
+		a := signUp(t, first.base)
+		var agent struct{ ID string }
+		require.Equal(t, 201, a.do("POST", "/api/v1/agents", `{"name":"Clock","instructions":"Tell the time.","model":"openai/slow","tools":[{"type":"builtin","name":"current_time"}]}`, &agent))
+
+		const n = 6
+		ids := make([]string, n)
+		for i := range ids {
+			var r runView
+			require.Equal(t, 202, a.do("POST", "/api/v1/agents/"+agent.ID+"/runs", `{"input":"What time is it?","background":true}`, &r))
+			require.Equal(t, "queued", r.Status)
+			require.Equal(t, r.ID, r.JobID)
+			ids[i] = r.ID
+		}
+		// Kill it once some run has committed a step, before all are done.
+		require.Eventually(t, func() bool {
+			var s stepsView
+			a.do("GET", "/api/v1/runs/"+ids[0]+"/steps", "", &s)
+			return len(s.Items) >= 1
+		}, 20*time.Second, 20*time.Millisecond)
+		require.NoError(t, first.cmd.Process.Kill())
+		_ = first.cmd.Wait()
+
+		second := startChild(t, t.TempDir(), env, "serve")
+		second.drain()
+		defer func() {
+			if t.Failed() {
+				t.Log(second.logged())
+			}
+		}()
+		a.base = second.base
+		resumed := 0
+		for _, id := range ids {
+			var r runView
+			require.Eventually(t, func() bool {
+				a.do("GET", "/api/v1/runs/"+id, "", &r)
+				return r.Status == "succeeded"
+			}, 60*time.Second, 50*time.Millisecond, "run %s: %+v", id, r)
+			require.True(t, strings.HasPrefix(r.Output, "It is {"), r.Output)
+			if r.Attempt > 1 {
+				resumed++
+			}
+			var s stepsView
+			require.Equal(t, 200, a.do("GET", "/api/v1/runs/"+id+"/steps", "", &s))
+			var kinds []string
+			for i, st := range s.Items {
+				require.Equal(t, i+1, st.Seq)
+				kinds = append(kinds, st.Kind)
+			}
+			require.Equal(t, []string{"model", "tool", "model"}, kinds, "run %s: each step once", id)
+		}
+		require.Positive(t, resumed, "at least one run was taken over after the kill")
+		require.NotContains(t, second.logged(), `"level":"ERROR"`)
+	})
+}
+
+// drain keeps reading the child's log so it never blocks on a full pipe.
+func (c *child) drain() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.draining {
+		return
+	}
+	c.draining = true
+	go func() {
+		for l := range c.lines {
+			c.mu.Lock()
+			c.log.WriteString(l + "\n")
+			c.mu.Unlock()
+		}
+	}()
+}
+
+func (c *child) logged() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.log.String()
+}

@@ -1,6 +1,7 @@
 package cli_test
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -13,6 +14,7 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+	"github.com/tidwall/gjson"
 
 	"github.com/pulse-run/pulse/internal/llm"
 	"github.com/pulse-run/pulse/internal/platform/config"
@@ -185,4 +187,111 @@ func (c *child) logged() string {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.log.String()
+}
+
+// Two processes on one PostgreSQL: a client streaming from the first sees
+// a run the second executes, and a cancel sent to the first stops a run
+// executing on the second.
+// Events travel by PostgreSQL NOTIFY, or by Redis when it is configured.
+func TestTwoProcessesShareEventsAndCancel(t *testing.T) {
+	t.Parallel()
+	t.Run("notify", func(t *testing.T) {
+		t.Parallel()
+		twoProcesses(t, "")
+	})
+	t.Run("redis", func(t *testing.T) {
+		t.Parallel()
+		url := os.Getenv("PULSE_TEST_REDIS_URL")
+		if url == "" {
+			t.Skip("PULSE_TEST_REDIS_URL is not set")
+		}
+		twoProcesses(t, url)
+	})
+}
+
+func twoProcesses(t *testing.T, redisURL string) {
+	env := map[string]string{
+		"PULSE_ADDR": "127.0.0.1:0", "PULSE_DATA_DIR": t.TempDir(), "DATABASE_URL": dbtest.DatabaseURL(t, config.Postgres),
+		"PULSE_SECRET_KEY": "cluster-test-secret-0123456789abcdef", "PULSE_TEST_MODEL_DELAY": "700ms",
+	}
+	if redisURL != "" {
+		env["REDIS_URL"] = redisURL
+		env["PULSE_REDIS_PREFIX"] = fmt.Sprintf("test:%d:", time.Now().UnixNano())
+	}
+	first := startChild(t, t.TempDir(), env, "serve")
+	first.drain()
+	second := startChild(t, t.TempDir(), env, "serve")
+	second.drain()
+	a := signUp(t, first.base)
+	var agent struct{ ID string }
+	require.Equal(t, 201, a.do("POST", "/api/v1/agents", `{"name":"Clock","instructions":"x","model":"openai/slow","tools":[{"type":"builtin","name":"current_time"}]}`, &agent))
+	onSecond := a
+	onSecond.base = second.base
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, first.base+"/api/v1/events", nil)
+	req.Header.Set("Authorization", "Bearer "+a.token)
+	res, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	defer res.Body.Close()
+	require.Equal(t, 200, res.StatusCode)
+	events := make(chan [2]string, 256) // type, data
+	go func() {
+		sc := bufio.NewScanner(res.Body)
+		var name string
+		for sc.Scan() {
+			line := sc.Text()
+			if v, ok := strings.CutPrefix(line, "event: "); ok {
+				name = v
+			} else if v, ok := strings.CutPrefix(line, "data: "); ok {
+				events <- [2]string{name, v}
+			}
+		}
+		close(events)
+	}()
+	next := func(typ string) string {
+		t.Helper()
+		for {
+			select {
+			case ev, ok := <-events:
+				require.True(t, ok, "stream ended")
+				if ev[0] == typ {
+					return ev[1]
+				}
+			case <-time.After(20 * time.Second):
+				t.Fatalf("no %s event", typ)
+			}
+		}
+	}
+
+	// A run executed by the second process (in its request).
+	done := make(chan runView, 1)
+	go func() {
+		var r runView
+		onSecond.do("POST", "/api/v1/agents/"+agent.ID+"/runs", `{"input":"time?"}`, &r)
+		done <- r
+	}()
+	created := next("run.created")
+	completed := next("run.completed")
+	r := <-done
+	require.Equal(t, "succeeded", r.Status)
+	require.Equal(t, "run:"+r.ID, gjson.Get(created, "topic").String())
+	require.Equal(t, "run:"+r.ID, gjson.Get(completed, "topic").String())
+
+	// Cancel, sent to the first, stops a run executing on the second.
+	go func() {
+		var r runView
+		onSecond.do("POST", "/api/v1/agents/"+agent.ID+"/runs", `{"input":"time?"}`, &r)
+		done <- r
+	}()
+	id := strings.TrimPrefix(gjson.Get(next("run.created"), "topic").String(), "run:")
+	var cancelled runView
+	sent := time.Now()
+	require.Equal(t, 200, a.do("POST", "/api/v1/runs/"+id+"/cancel", "", &cancelled))
+	took := time.Since(sent)
+	require.Equal(t, "cancelled", cancelled.Status)
+	require.Less(t, took, time.Second, "stopped within a second")
+	t.Logf("cancel across processes took %s", took)
+	require.Equal(t, "cancelled", (<-done).Status, "the second process's caller sees it too")
 }

@@ -28,6 +28,7 @@ import (
 	"github.com/pulse-run/pulse/internal/platform/db"
 	"github.com/pulse-run/pulse/internal/platform/events"
 	"github.com/pulse-run/pulse/internal/platform/httpx"
+	"github.com/pulse-run/pulse/internal/platform/idempotency"
 	"github.com/pulse-run/pulse/internal/platform/ids"
 	"github.com/pulse-run/pulse/internal/platform/kv"
 	"github.com/pulse-run/pulse/internal/platform/mail"
@@ -304,7 +305,7 @@ func (a *App) features(opts Options) features {
 		a.realtime = realtime.New(realtime.Params{Bus: a.bus, KV: a.kv, Runs: runs, MaxPerUser: a.cfg.RealtimeMaxPerUser})
 	}
 	return features{auth: a.auth, agents: agents, keys: keys, catalog: catalog, mcp: mcpServers, runs: runs, realtime: a.realtime,
-		corsOrigins: a.cfg.CORSOrigins}
+		corsOrigins: a.cfg.CORSOrigins, kv: a.kv}
 }
 
 // Migrate applies Pulse's and the queue's migrations.
@@ -343,6 +344,9 @@ func buildRouter(p routerParams) *httpx.Router {
 	})
 	if p.features.auth != nil {
 		r.V1.UseMiddleware(auth.Middleware(r.V1, p.features.auth))
+	}
+	if p.features.kv != nil {
+		r.V1.UseMiddleware(idempotency.Middleware(r.V1, p.features.kv, nil))
 	}
 	registerRoutes(r.API, r.V1, p.features)
 	if p.opts.Routes != nil {

@@ -10,6 +10,7 @@ import (
 	"github.com/pulse-run/pulse/internal/auth"
 	"github.com/pulse-run/pulse/internal/platform/buildinfo"
 	"github.com/pulse-run/pulse/internal/platform/httpx"
+	"github.com/pulse-run/pulse/internal/platform/kv"
 	"github.com/pulse-run/pulse/internal/providerkey"
 	"github.com/pulse-run/pulse/internal/realtime"
 	"github.com/pulse-run/pulse/internal/run"
@@ -29,6 +30,7 @@ type features struct {
 	mcp         *tool.MCP
 	realtime    *realtime.Service
 	corsOrigins []string
+	kv          *kv.Store // idempotency records
 }
 
 // registerRoutes attaches every feature's operations under /api/v1 (and the

@@ -21,6 +21,7 @@ import (
 
 	"github.com/pulse-run/pulse/internal/agent"
 	"github.com/pulse-run/pulse/internal/auth"
+	"github.com/pulse-run/pulse/internal/job"
 	"github.com/pulse-run/pulse/internal/llm"
 	"github.com/pulse-run/pulse/internal/platform/audit"
 	"github.com/pulse-run/pulse/internal/platform/buildinfo"
@@ -50,6 +51,9 @@ type Options struct {
 	// Routes adds extra operations to /api/v1 (tests use it for a slow
 	// handler, a panicking one…).
 	Routes func(v1 *httpx.API)
+	// JobTypes are the background task types POST /agent/run accepts
+	// besides "agent" (features register theirs; tests add their own).
+	JobTypes []job.Type
 	// HashParams overrides argon2id's cost (tests use cheap parameters).
 	HashParams *auth.HashParams
 	// AuthLimits overrides the auth rate limits.
@@ -304,8 +308,15 @@ func (a *App) features(opts Options) features {
 		runs.Listen(ctx, a.bus)
 		a.realtime = realtime.New(realtime.Params{Bus: a.bus, KV: a.kv, Runs: runs, MaxPerUser: a.cfg.RealtimeMaxPerUser})
 	}
+	jobs, err := job.New(a.db, a.queue, runs, opts.JobTypes)
+	if err != nil {
+		panic(err) // a programming error: a type registered twice
+	}
+	if a.workers != nil {
+		river.AddWorker(a.workers, jobs.Worker())
+	}
 	return features{auth: a.auth, agents: agents, keys: keys, catalog: catalog, mcp: mcpServers, runs: runs, realtime: a.realtime,
-		corsOrigins: a.cfg.CORSOrigins, kv: a.kv}
+		corsOrigins: a.cfg.CORSOrigins, kv: a.kv, jobs: jobs}
 }
 
 // Migrate applies Pulse's and the queue's migrations.

@@ -8,6 +8,7 @@ import (
 
 	"github.com/pulse-run/pulse/internal/agent"
 	"github.com/pulse-run/pulse/internal/auth"
+	"github.com/pulse-run/pulse/internal/job"
 	"github.com/pulse-run/pulse/internal/platform/buildinfo"
 	"github.com/pulse-run/pulse/internal/platform/httpx"
 	"github.com/pulse-run/pulse/internal/platform/kv"
@@ -31,6 +32,7 @@ type features struct {
 	realtime    *realtime.Service
 	corsOrigins []string
 	kv          *kv.Store // idempotency records
+	jobs        *job.Service
 }
 
 // registerRoutes attaches every feature's operations under /api/v1 (and the
@@ -44,6 +46,7 @@ func registerRoutes(root huma.API, v1 *httpx.API, f features) {
 	agent.Register(v1, f.agents)
 	run.Register(v1, f.runs)
 	realtime.Register(v1, f.realtime, f.corsOrigins)
+	job.Register(v1, f.jobs)
 	providerkey.Register(v1, f.keys)
 }
 

@@ -385,3 +385,37 @@ func (s *Service) List(ctx context.Context, p ListParams) ([]Run, string, error)
 	}
 	return out, next, nil
 }
+
+// StartAgentRun queues a background run from a job payload
+// {agent_id, input, conversation_id?} and returns its id (its job id).
+func (s *Service) StartAgentRun(ctx context.Context, payload json.RawMessage) (string, error) {
+	var p struct {
+		AgentID        string `json:"agent_id"`
+		Input          string `json:"input"`
+		ConversationID string `json:"conversation_id"`
+	}
+	if err := json.Unmarshal(payload, &p); err != nil {
+		return "", apperr.InvalidField("body.payload", err.Error())
+	}
+	prep, err := s.Prepare(ctx, StartParams{AgentID: p.AgentID, Input: p.Input, ConversationID: p.ConversationID, Background: true})
+	if err != nil {
+		return "", err
+	}
+	return prep.Run.ID, nil
+}
+
+// RunJob reports a background run as a job: its status, output and error.
+func (s *Service) RunJob(ctx context.Context, id string) (string, json.RawMessage, string, error) {
+	r, err := s.Get(ctx, id)
+	if err != nil {
+		return "", nil, "", err
+	}
+	if !r.Background {
+		return "", nil, "", apperr.New(apperr.NotFound, "job not found")
+	}
+	msg := r.ErrorMessage
+	if r.ErrorCode != "" && r.Status == StatusFailed {
+		msg = r.ErrorCode + ": " + r.ErrorMessage
+	}
+	return r.Status, r.Output, msg, nil
+}

@@ -12,6 +12,7 @@ import (
 	"github.com/danielgtaylor/huma/v2"
 	"github.com/danielgtaylor/huma/v2/adapters/humachi"
 
+	"github.com/pulse-run/pulse/internal/platform/authn"
 	"github.com/pulse-run/pulse/internal/platform/events"
 	"github.com/pulse-run/pulse/internal/platform/httpx"
 )
@@ -72,7 +73,7 @@ func Register(v1 *httpx.API, s *Service, corsOrigins []string) {
 			if err != nil {
 				return nil, err
 			}
-			sub, missed, seen, err := s.subscribe(ctx, c, in.lastID())
+			sub, missed, seen, err := s.subscribe(ctx, c, in.lastID(), nil)
 			if err != nil {
 				c.release()
 				return nil, err
@@ -95,23 +96,30 @@ func Register(v1 *httpx.API, s *Service, corsOrigins []string) {
 			if err != nil {
 				return nil, err
 			}
-			sub, missed, seen, err := s.subscribe(ctx, c, in.lastID())
+			pr, _ := authn.From(ctx)
+			wc := newWSConn(s, c, authn.With(context.Background(), pr))
+			sub, missed, seen, err := s.subscribe(ctx, c, in.lastID(), wc.kick)
 			if err != nil {
 				c.release()
 				return nil, err
 			}
 			return &huma.StreamResponse{Body: func(hctx huma.Context) {
-				defer c.release()
-				defer sub.Close()
 				r, w := humachi.Unwrap(hctx)
 				rc := http.NewResponseController(w)
 				_ = rc.SetReadDeadline(time.Time{})
 				_ = rc.SetWriteDeadline(time.Time{})
-				ws, err := websocket.Accept(w, r, &websocket.AcceptOptions{OriginPatterns: originPatterns(corsOrigins)})
+				// No compression: its per-connection windows would cost more
+				// than small JSON events save.
+				ws, err := websocket.Accept(w, r, &websocket.AcceptOptions{OriginPatterns: originPatterns(corsOrigins),
+					CompressionMode: websocket.CompressionDisabled})
 				if err != nil {
+					c.release()
+					sub.Close()
 					return // Accept wrote the refusal
 				}
-				s.serveWS(ctx, ws, c, sub, missed, seen)
+				// The connection is hijacked: the request's goroutine, whose
+				// stack grew deep through the middleware, ends here.
+				wc.start(ws, sub, missed, seen)
 			}}, nil
 		})
 }
@@ -159,7 +167,7 @@ func (s *Service) serveSSE(hctx huma.Context, c *conn, sub *events.Sub, missed [
 			if seen[ev.ID] && ev.ID != "" {
 				continue
 			}
-			if send(ev) != nil {
+			if sse.SendRaw(ev.ID, ev.Type, ev.Wire()) != nil {
 				return
 			}
 		case <-beat.C:
@@ -200,91 +208,6 @@ func closeMessage(reason string) string {
 		return "your credential expired; reconnect with a fresh token or ticket and Last-Event-ID"
 	}
 	return reason
-}
-
-// clientMessage is what a WebSocket client may send.
-type clientMessage struct {
-	Type  string `json:"type"`
-	RunID string `json:"run_id"`
-}
-
-const wsWriteTimeout = 10 * time.Second
-
-func (s *Service) serveWS(ctx context.Context, ws *websocket.Conn, c *conn, sub *events.Sub, missed []events.Event, seen map[string]bool) {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	defer ws.CloseNow()
-	// Writes come from this goroutine only; the reader hands replies over.
-	replies := make(chan any, 8)
-	go func() {
-		defer cancel()
-		for {
-			_, data, err := ws.Read(ctx)
-			if err != nil {
-				return
-			}
-			var m clientMessage
-			if json.Unmarshal(data, &m) != nil {
-				replies <- map[string]string{"type": "error", "error": "send JSON: {\"type\":\"subscribe\",\"run_id\":…}"}
-				continue
-			}
-			replies <- s.handleClient(ctx, sub, m)
-		}
-	}()
-	write := func(v any) error {
-		b, err := json.Marshal(v)
-		if err != nil {
-			return err
-		}
-		wctx, done := context.WithTimeout(ctx, wsWriteTimeout)
-		defer done()
-		return ws.Write(wctx, websocket.MessageText, b)
-	}
-	for _, ev := range missed {
-		if write(envelopeOf(ev)) != nil {
-			return
-		}
-	}
-	beat := time.NewTicker(s.p.Heartbeat)
-	defer beat.Stop()
-	expired := c.expiry()
-	for {
-		select {
-		case ev := <-sub.C():
-			if seen[ev.ID] && ev.ID != "" {
-				continue
-			}
-			if write(envelopeOf(ev)) != nil {
-				return
-			}
-		case r := <-replies:
-			if write(r) != nil {
-				return
-			}
-		case <-beat.C:
-			pctx, done := context.WithTimeout(ctx, wsWriteTimeout)
-			err := ws.Ping(pctx)
-			done()
-			if err != nil {
-				return
-			}
-		case <-sub.Done():
-			if errors.Is(sub.Err(), events.ErrClosed) {
-				_ = ws.Close(websocket.StatusGoingAway, closeMessage("shutdown"))
-			} else {
-				_ = ws.Close(websocket.StatusPolicyViolation, "slow consumer: event buffer full")
-			}
-			return
-		case <-s.drain:
-			_ = ws.Close(websocket.StatusGoingAway, closeMessage("shutdown"))
-			return
-		case <-expired:
-			_ = ws.Close(4001, "credential expired")
-			return
-		case <-ctx.Done():
-			return
-		}
-	}
 }
 
 func (s *Service) handleClient(ctx context.Context, sub *events.Sub, m clientMessage) any {

@@ -15,6 +15,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/coder/websocket"
+
 	"github.com/pulse-run/pulse/internal/platform/apperr"
 	"github.com/pulse-run/pulse/internal/platform/authn"
 	"github.com/pulse-run/pulse/internal/platform/events"
@@ -34,7 +36,7 @@ type Params struct {
 	Runs       RunAccess
 	MaxPerUser int           // open connections per user in this process (default 20)
 	Heartbeat  time.Duration // default 15 s
-	Buffer     int           // undelivered events per connection before it is dropped (default 256)
+	Buffer     int           // undelivered events per connection before it is dropped (default 128)
 	Now        func() time.Time
 }
 
@@ -44,6 +46,7 @@ type Service struct {
 
 	mu       sync.Mutex
 	perUser  map[string]int
+	sockets  map[*wsConn]struct{} // open WebSockets, closed on drain
 	draining bool
 	drain    chan struct{} // closed when the server shuts down
 	open     sync.WaitGroup
@@ -63,12 +66,12 @@ func New(p Params) *Service {
 		p.Heartbeat = 15 * time.Second
 	}
 	if p.Buffer <= 0 {
-		p.Buffer = 256
+		p.Buffer = 128
 	}
 	if p.Now == nil {
 		p.Now = time.Now
 	}
-	return &Service{p: p, perUser: map[string]int{}, drain: make(chan struct{})}
+	return &Service{p: p, perUser: map[string]int{}, sockets: map[*wsConn]struct{}{}, drain: make(chan struct{})}
 }
 
 // Ticket is a single-use credential for one realtime connection.
@@ -195,8 +198,8 @@ func (c *conn) expiry() <-chan time.Time {
 // subscribe listens on the connection's keys, then returns what it missed
 // after lastID. Subscribing first means nothing falls between the two;
 // replayed ids are returned so the live copies can be skipped.
-func (s *Service) subscribe(ctx context.Context, c *conn, lastID string) (*events.Sub, []events.Event, map[string]bool, error) {
-	sub := s.p.Bus.Subscribe(c.keys, s.p.Buffer)
+func (s *Service) subscribe(ctx context.Context, c *conn, lastID string, notify func()) (*events.Sub, []events.Event, map[string]bool, error) {
+	sub := s.p.Bus.SubscribeNotify(c.keys, s.p.Buffer, notify)
 	if lastID == "" {
 		return sub, nil, nil, nil
 	}
@@ -220,7 +223,15 @@ func (s *Service) Drain(ctx context.Context) {
 		s.draining = true
 		close(s.drain)
 	}
+	sockets := make([]*wsConn, 0, len(s.sockets))
+	for w := range s.sockets {
+		sockets = append(sockets, w)
+	}
 	s.mu.Unlock()
+	for _, w := range sockets {
+		// A close waits for the client's answer: all at once, not in turn.
+		go w.close(websocket.StatusGoingAway, closeMessage("shutdown"))
+	}
 	done := make(chan struct{})
 	go func() {
 		s.open.Wait()

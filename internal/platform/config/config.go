@@ -344,7 +344,7 @@ var settings = []setting{
 	}},
 	{env: "PULSE_RUN_LEASE", def: "15s", usage: "a run whose worker is silent this long is resumed by another (heartbeats every fifth of it)", apply: duration(func(c *Config, d time.Duration) { c.RunLease = d })},
 	{env: "PULSE_RUN_TIMEOUT", def: "30m", usage: "a run's deadline from its creation; later it fails with deadline_exceeded", apply: duration(func(c *Config, d time.Duration) { c.RunTimeout = d })},
-	{env: "PULSE_REALTIME_MAX_CONNECTIONS", def: "20", usage: "open SSE/WebSocket connections per user and process", apply: intIn(1, 10_000, func(c *Config, n int) { c.RealtimeMaxPerUser = n })},
+	{env: "PULSE_REALTIME_MAX_CONNECTIONS", def: "20", usage: "open SSE/WebSocket connections per user and process", apply: intIn(1, 1_000_000, func(c *Config, n int) { c.RealtimeMaxPerUser = n })},
 	{env: "PULSE_ACCESS_TOKEN_TTL", def: "15m", usage: "access token lifetime", apply: duration(func(c *Config, d time.Duration) { c.AccessTokenTTL = d })},
 	{env: "PULSE_SESSION_TTL", def: "720h", usage: "how long a session can be refreshed without signing in again", apply: duration(func(c *Config, d time.Duration) { c.SessionTTL = d })},
 }

@@ -73,7 +73,7 @@ func recv(t *testing.T, s *events.Sub) events.Event {
 	t.Helper()
 	select {
 	case ev := <-s.C():
-		return ev
+		return ev.Event
 	case <-time.After(5 * time.Second):
 		t.Fatal("no event within 5 s")
 		return events.Event{}

@@ -62,15 +62,7 @@ func (s *SSE) SendID(id, event string, data any) error {
 	if err != nil {
 		return err
 	}
-	if id != "" {
-		if _, err := fmt.Fprintf(s.w, "id: %s\n", id); err != nil {
-			return err
-		}
-	}
-	if _, err := fmt.Fprintf(s.w, "event: %s\ndata: %s\n\n", event, b); err != nil {
-		return err
-	}
-	return s.c.Flush()
+	return s.SendRaw(id, event, b)
 }
 
 // Comment writes a comment line: a heartbeat that keeps proxies from
@@ -85,6 +77,19 @@ func (s *SSE) Comment(text string) error {
 // Retry tells the client how long to wait before reconnecting.
 func (s *SSE) Retry(ms int) error {
 	if _, err := fmt.Fprintf(s.w, "retry: %d\n\n", ms); err != nil {
+		return err
+	}
+	return s.c.Flush()
+}
+
+// SendRaw writes one event whose data is already encoded JSON.
+func (s *SSE) SendRaw(id, event string, data []byte) error {
+	if id != "" {
+		if _, err := fmt.Fprintf(s.w, "id: %s\n", id); err != nil {
+			return err
+		}
+	}
+	if _, err := fmt.Fprintf(s.w, "event: %s\ndata: %s\n\n", event, data); err != nil {
 		return err
 	}
 	return s.c.Flush()

@@ -186,4 +186,3 @@ type clientMessage struct {
 }
 
 const wsWriteTimeout = 10 * time.Second
-

@@ -88,7 +88,7 @@ func New(p Params) (*Queue, error) {
 		// River's default cooldown (100 ms) caps a busy process at about ten
 		// fetches a second, which no worker count makes up for.
 		FetchCooldown: cmp.Or(p.FetchCooldown, 10*time.Millisecond),
-		JobTimeout:        5 * time.Minute,
+		JobTimeout:    5 * time.Minute,
 	}
 	q := &Queue{log: p.Logger, metrics: newMetrics(p.DB)}
 	switch p.DB.Engine {

@@ -10,9 +10,11 @@ import (
 	"net/url"
 	"os"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
+	"github.com/coder/websocket"
 	"github.com/stretchr/testify/require"
 	"github.com/tidwall/gjson"
 
@@ -294,4 +296,44 @@ func twoProcesses(t *testing.T, redisURL string) {
 	require.Less(t, took, time.Second, "stopped within a second")
 	t.Logf("cancel across processes took %s", took)
 	require.Equal(t, "cancelled", (<-done).Status, "the second process's caller sees it too")
+}
+
+// At SIGTERM, open realtime connections are told to reconnect elsewhere
+// (an SSE "shutdown" event, a WebSocket close 1001) instead of holding the
+// shutdown until its timeout.
+func TestShutdownDrainsRealtime(t *testing.T) {
+	t.Parallel()
+	env := map[string]string{"PULSE_ADDR": "127.0.0.1:0", "PULSE_DATA_DIR": t.TempDir(),
+		"PULSE_SECRET_KEY": "drain-test-secret-0123456789abcdef01", "PULSE_SHUTDOWN_TIMEOUT": "20s"}
+	c := startChild(t, t.TempDir(), env, "serve")
+	c.drain()
+	a := signUp(t, c.base)
+
+	req, _ := http.NewRequest(http.MethodGet, c.base+"/api/v1/events", nil)
+	req.Header.Set("Authorization", "Bearer "+a.token)
+	res, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	defer res.Body.Close()
+	require.Equal(t, 200, res.StatusCode)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	ws, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(c.base, "http")+"/api/v1/ws",
+		&websocket.DialOptions{HTTPHeader: http.Header{"Authorization": {"Bearer " + a.token}}})
+	require.NoError(t, err)
+	defer ws.CloseNow()
+	wsClosed := make(chan error, 1)
+	go func() {
+		_, _, err := ws.Read(ctx)
+		wsClosed <- err
+	}()
+
+	sent := time.Now()
+	require.NoError(t, c.cmd.Process.Signal(syscall.SIGTERM))
+	body, _ := io.ReadAll(res.Body) // ends when the server closes the stream
+	require.Contains(t, string(body), "event: shutdown")
+	require.Contains(t, string(body), "retry: 1000")
+	require.Equal(t, websocket.StatusGoingAway, websocket.CloseStatus(<-wsClosed))
+	require.NoError(t, c.cmd.Wait())
+	require.Less(t, time.Since(sent), 10*time.Second, "the streams did not hold the shutdown until its timeout")
 }

@@ -153,7 +153,6 @@ func (s *Service) run(ctx context.Context, r *Run, local func(Event)) (outcome, 
 func (s *Service) requeue(ctx context.Context, r *Run, o outcome) error {
 	_, err := s.db.W.NewUpdate().Model((*Run)(nil)).Set("status = ?", StatusQueued).Set("lease_owner = ''").
 		Set("error_code = ?", o.ErrorCode).Set("error_message = ?", "attempt failed, will retry: "+o.ErrorMessage).
-		Set("state = ?", o.State).
 		Where("id = ? AND lease_owner = ?", r.ID, s.instance).Exec(context.WithoutCancel(ctx))
 	if err == nil {
 		s.publish(ctx, r, "run.retrying", map[string]any{"attempt": r.Attempt, "error": map[string]string{"code": o.ErrorCode, "message": o.ErrorMessage}}, false)

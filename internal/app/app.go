@@ -431,6 +431,9 @@ func (a *App) Handler() http.Handler { return a.router.Handler }
 // Queue is the job queue.
 func (a *App) Queue() *queue.Queue { return a.queue }
 
+// Bus is the events bus (tests publish on it).
+func (a *App) Bus() *events.Bus { return a.bus }
+
 // DB is the database.
 func (a *App) DB() *db.DB { return a.db }
 

@@ -20,6 +20,7 @@ import (
 	"github.com/pulse-run/pulse/internal/llm/llmtest"
 	"github.com/pulse-run/pulse/internal/platform/config"
 	"github.com/pulse-run/pulse/internal/platform/db/dbtest"
+	"github.com/pulse-run/pulse/internal/platform/events"
 	"github.com/pulse-run/pulse/internal/platform/httpx/apitest"
 )
 
@@ -283,4 +284,50 @@ func TestWebSocket(t *testing.T) {
 		require.Contains(t, types, "tool.result")
 		require.NoError(t, c.Close(websocket.StatusNormalClosure, ""))
 	})
+}
+
+// A client that stops reading is cut off (its slot freed) while another
+// client of the same user keeps receiving.
+func TestSlowReaderIsDisconnected(t *testing.T) {
+	t.Parallel()
+	b := setup(t, config.SQLite, map[string]string{"PULSE_REALTIME_MAX_CONNECTIONS": "2"})
+	u := b.NewUser(t)
+	stalled, _ := b.open(t, "/api/v1/events", u.Token, nil) // never read
+	require.Equal(t, 200, stalled.StatusCode)
+	_, reader := b.open(t, "/api/v1/events", u.Token, nil)
+	got := make(chan int, 1)
+	go func() {
+		n := 0
+		for {
+			line, err := reader.rd.ReadString('\n')
+			if err != nil {
+				got <- n
+				return
+			}
+			if strings.HasPrefix(line, "event: big") {
+				if n++; n == 400 {
+					got <- n
+					return
+				}
+			}
+		}
+	}()
+	big := json.RawMessage(`"` + strings.Repeat("x", 64<<10) + `"`)
+	for range 400 {
+		_, err := b.App.Bus().Publish(context.Background(), events.Event{Topic: "user-test", UserID: u.ID, Type: "big", Data: big})
+		require.NoError(t, err)
+		time.Sleep(2 * time.Millisecond)
+	}
+	select {
+	case n := <-got:
+		require.Equal(t, 400, n, "the reading client got everything")
+	case <-time.After(20 * time.Second):
+		t.Fatal("the reading client was held up")
+	}
+	// The stalled one lost its place: a new connection fits under the cap.
+	require.Eventually(t, func() bool {
+		r, _ := b.open(t, "/api/v1/events", u.Token, nil)
+		defer r.Body.Close()
+		return r.StatusCode == 200
+	}, 20*time.Second, 200*time.Millisecond)
 }

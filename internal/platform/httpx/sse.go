@@ -34,14 +34,7 @@ func StartSSE(hctx huma.Context) *SSE {
 
 // Send writes one event with a JSON payload and flushes it.
 func (s *SSE) Send(event string, data any) error {
-	b, err := json.Marshal(data)
-	if err != nil {
-		return err
-	}
-	if _, err := fmt.Fprintf(s.w, "event: %s\ndata: %s\n\n", event, b); err != nil {
-		return err
-	}
-	return s.c.Flush()
+	return s.SendID("", event, data)
 }
 
 // WantsSSE reports whether an Accept header asks for an event stream.
@@ -68,6 +61,7 @@ func (s *SSE) SendID(id, event string, data any) error {
 // Comment writes a comment line: a heartbeat that keeps proxies from
 // closing an idle stream and tells the server whether the client is gone.
 func (s *SSE) Comment(text string) error {
+	_ = s.c.SetWriteDeadline(time.Now().Add(sseWriteTimeout))
 	if _, err := fmt.Fprintf(s.w, ": %s\n\n", text); err != nil {
 		return err
 	}
@@ -76,14 +70,20 @@ func (s *SSE) Comment(text string) error {
 
 // Retry tells the client how long to wait before reconnecting.
 func (s *SSE) Retry(ms int) error {
+	_ = s.c.SetWriteDeadline(time.Now().Add(sseWriteTimeout))
 	if _, err := fmt.Fprintf(s.w, "retry: %d\n\n", ms); err != nil {
 		return err
 	}
 	return s.c.Flush()
 }
 
+// sseWriteTimeout bounds each write: a client that stops reading is cut
+// off instead of holding its handler forever.
+const sseWriteTimeout = 10 * time.Second
+
 // SendRaw writes one event whose data is already encoded JSON.
 func (s *SSE) SendRaw(id, event string, data []byte) error {
+	_ = s.c.SetWriteDeadline(time.Now().Add(sseWriteTimeout))
 	if id != "" {
 		if _, err := fmt.Fprintf(s.w, "id: %s\n", id); err != nil {
 			return err

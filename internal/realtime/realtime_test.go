@@ -287,7 +287,7 @@ func TestWebSocket(t *testing.T) {
 }
 
 // A client that stops reading is cut off (its slot freed) while another
-// client of the same user keeps receiving.
+// client of the same user keeps receiving: 1,000 events of 16 KiB.
 func TestSlowReaderIsDisconnected(t *testing.T) {
 	t.Parallel()
 	b := setup(t, config.SQLite, map[string]string{"PULSE_REALTIME_MAX_CONNECTIONS": "2"})
@@ -305,22 +305,24 @@ func TestSlowReaderIsDisconnected(t *testing.T) {
 				return
 			}
 			if strings.HasPrefix(line, "event: big") {
-				if n++; n == 400 {
+				if n++; n == 1000 {
 					got <- n
 					return
 				}
 			}
 		}
 	}()
-	big := json.RawMessage(`"` + strings.Repeat("x", 64<<10) + `"`)
-	for range 400 {
+	// 16 MB in all: more than the stalled socket's buffers hold, at a pace
+	// a reading client keeps up with.
+	big := json.RawMessage(`"` + strings.Repeat("x", 16<<10) + `"`)
+	for range 1000 {
 		_, err := b.App.Bus().Publish(context.Background(), events.Event{Topic: "user-test", UserID: u.ID, Type: "big", Data: big})
 		require.NoError(t, err)
-		time.Sleep(2 * time.Millisecond)
+		time.Sleep(3 * time.Millisecond)
 	}
 	select {
 	case n := <-got:
-		require.Equal(t, 400, n, "the reading client got everything")
+		require.Equal(t, 1000, n, "the reading client got everything")
 	case <-time.After(20 * time.Second):
 		t.Fatal("the reading client was held up")
 	}

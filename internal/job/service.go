@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"slices"
 	"sort"
 	"strings"
@@ -18,6 +17,7 @@ import (
 	"github.com/pulse-run/pulse/internal/platform/authn"
 	"github.com/pulse-run/pulse/internal/platform/db"
 	"github.com/pulse-run/pulse/internal/platform/ids"
+	"github.com/pulse-run/pulse/internal/platform/queue"
 	"github.com/pulse-run/pulse/internal/platform/schema"
 )
 
@@ -194,8 +194,7 @@ func (s *Service) Worker() *Worker { return &Worker{s: s} }
 
 // NextRetry is exponential backoff from 1 s to 30 s, with jitter.
 func (w *Worker) NextRetry(job *river.Job[Args]) time.Time {
-	d := min(time.Second<<min(job.Attempt-1, 5), 30*time.Second)
-	return time.Now().Add(d/2 + time.Duration(rand.Int64N(int64(d/2)+1)))
+	return time.Now().Add(queue.RetryDelay(job.Attempt))
 }
 
 // Work runs the task as its owner. A transient failure is retried while

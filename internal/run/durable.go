@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"math/rand/v2"
 	"strings"
 	"time"
 
@@ -14,6 +13,7 @@ import (
 	"github.com/pulse-run/pulse/internal/platform/authn"
 	"github.com/pulse-run/pulse/internal/platform/db"
 	"github.com/pulse-run/pulse/internal/platform/events"
+	"github.com/pulse-run/pulse/internal/platform/queue"
 )
 
 // JobArgs is the queue job that executes (or resumes) a run.
@@ -45,10 +45,7 @@ func (w *Worker) Timeout(*river.Job[JobArgs]) time.Duration { return -1 }
 
 // NextRetry is exponential backoff from 1 s to 30 s, with jitter.
 func (w *Worker) NextRetry(job *river.Job[JobArgs]) time.Time {
-	d := time.Second << min(job.Attempt-1, 5)
-	d = min(d, 30*time.Second)
-	d = d/2 + time.Duration(rand.Int64N(int64(d/2)+1))
-	return time.Now().Add(d)
+	return time.Now().Add(queue.RetryDelay(job.Attempt))
 }
 
 // Work claims the run and executes it from its checkpoint. A transient

@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"sync/atomic"
 	"time"
 
@@ -174,4 +175,12 @@ func (q *Queue) InsertTx(ctx context.Context, tx *db.Tx, args river.JobArgs, opt
 // Subscribe exposes River's job events (tests and live job status use it).
 func (q *Queue) Subscribe(kinds ...river.EventKind) (<-chan *river.Event, func()) {
 	return q.c.Subscribe(kinds...)
+}
+
+// RetryDelay is the wait before a job's next attempt after attempt (1 for
+// the first): exponential from 1 s, at most 30 s, with half of it jittered
+// so jobs that failed together do not retry together.
+func RetryDelay(attempt int) time.Duration {
+	d := min(time.Second<<min(max(attempt, 1)-1, 5), 30*time.Second)
+	return d/2 + time.Duration(rand.Int64N(int64(d/2)+1))
 }

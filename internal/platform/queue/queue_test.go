@@ -173,3 +173,14 @@ func TestMaintenanceJobPrunesExpiredRows(t *testing.T) {
 		require.False(t, b.q.Running())
 	})
 }
+
+func TestRetryDelay(t *testing.T) {
+	t.Parallel()
+	for attempt, want := range map[int]time.Duration{1: time.Second, 2: 2 * time.Second, 3: 4 * time.Second, 6: 30 * time.Second, 20: 30 * time.Second} {
+		for range 50 {
+			d := queue.RetryDelay(attempt)
+			require.GreaterOrEqual(t, d, want/2, "attempt %d", attempt)
+			require.LessOrEqual(t, d, want, "attempt %d", attempt)
+		}
+	}
+}

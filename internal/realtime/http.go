@@ -2,10 +2,10 @@ package realtime
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"time"
 
 	"github.com/coder/websocket"
@@ -31,18 +31,6 @@ func (in *connectInput) lastID() string {
 		return in.LastEventID
 	}
 	return in.LastQuery
-}
-
-// envelope is an event as clients receive it.
-type envelope struct {
-	ID    string          `json:"id,omitempty"`
-	Topic string          `json:"topic"`
-	Type  string          `json:"type"`
-	Data  json.RawMessage `json:"data"`
-}
-
-func envelopeOf(ev events.Event) envelope {
-	return envelope{ID: ev.ID, Topic: ev.Topic, Type: ev.Type, Data: ev.Data}
 }
 
 // Register adds the realtime operations.
@@ -131,30 +119,18 @@ func originPatterns(origins []string) []string {
 		if o == "*" {
 			return []string{"*"}
 		}
-		if _, host, ok := cutScheme(o); ok {
-			out = append(out, host)
+		if u, err := url.Parse(o); err == nil && u.Host != "" {
+			out = append(out, u.Host)
 		}
 	}
 	return out
 }
 
-func cutScheme(origin string) (string, string, bool) {
-	for _, p := range []string{"https://", "http://"} {
-		if len(origin) > len(p) && origin[:len(p)] == p {
-			return p, origin[len(p):], true
-		}
-	}
-	return "", "", false
-}
-
 func (s *Service) serveSSE(hctx huma.Context, c *conn, sub *events.Sub, missed []events.Event, seen map[string]bool) {
 	sse := httpx.StartSSE(hctx)
 	ctx := hctx.Context()
-	send := func(ev events.Event) error {
-		return sse.SendID(ev.ID, ev.Type, envelopeOf(ev))
-	}
 	for _, ev := range missed {
-		if send(ev) != nil {
+		if sse.SendRaw(ev.ID, ev.Type, events.Wire(ev)) != nil {
 			return
 		}
 	}

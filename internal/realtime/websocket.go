@@ -60,8 +60,7 @@ func (w *wsConn) start(ws *websocket.Conn, sub *events.Sub, missed []events.Even
 		w.writing.Store(true)
 		close(w.ready)
 		for _, ev := range missed {
-			b, _ := json.Marshal(envelopeOf(ev))
-			if w.write(b) != nil {
+			if w.write(events.Wire(ev)) != nil {
 				w.close(websocket.StatusInternalError, "write failed")
 				return
 			}

@@ -302,20 +302,24 @@ type Delivered struct {
 	wire []byte
 }
 
-// Wire is the event as clients see it, {id, topic, type, data}, encoded
-// once however many subscribers send it.
+// Wire is the event as clients see it, encoded once however many
+// subscribers send it.
 func (d *Delivered) Wire() []byte {
-	d.once.Do(func() {
-		data := d.Data
-		if len(data) == 0 {
-			data = json.RawMessage(`null`)
-		}
-		d.wire, _ = json.Marshal(struct {
-			ID    string          `json:"id,omitempty"`
-			Topic string          `json:"topic"`
-			Type  string          `json:"type"`
-			Data  json.RawMessage `json:"data"`
-		}{d.ID, d.Topic, d.Type, data})
-	})
+	d.once.Do(func() { d.wire = Wire(d.Event) })
 	return d.wire
+}
+
+// Wire encodes an event as clients see it: {id, topic, type, data}.
+func Wire(ev Event) []byte {
+	data := ev.Data
+	if len(data) == 0 {
+		data = json.RawMessage(`null`)
+	}
+	b, _ := json.Marshal(struct {
+		ID    string          `json:"id,omitempty"`
+		Topic string          `json:"topic"`
+		Type  string          `json:"type"`
+		Data  json.RawMessage `json:"data"`
+	}{ev.ID, ev.Topic, ev.Type, data})
+	return b
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/pulse-run/pulse/internal/llm/llmtest"
 	"github.com/pulse-run/pulse/internal/platform/config"
 	"github.com/pulse-run/pulse/internal/platform/db/dbtest"
+	"github.com/pulse-run/pulse/internal/platform/events"
 	"github.com/pulse-run/pulse/internal/platform/httpx/apitest"
 )
 
@@ -242,4 +243,37 @@ func TestRunCost(t *testing.T) {
 		ExpectedStatus: 200, ExpectedJSON: map[string]any{"usage.cost_micros": 12}}.Test(t, b.H)
 	apitest.Scenario{Method: "GET", Path: "/api/v1/runs/" + decodeID(t, run.Body) + "/steps", Auth: u.Token, ExpectedStatus: 200,
 		ExpectedJSON: map[string]any{"items.0.cost_micros": 7, "items.1.cost_micros": 0, "items.2.cost_micros": 5}}.Test(t, b.H)
+}
+
+// Token deltas reach the bus coalesced (each publish is a round trip to
+// PostgreSQL or Redis in a cluster), and nothing of the text is lost.
+func TestBusDeltasAreCoalesced(t *testing.T) {
+	t.Parallel()
+	text := strings.TrimSpace(strings.Repeat("word ", 40))
+	model := llmtest.New(llmtest.Say(text))
+	b := apptest.New(t, config.SQLite, nil, app.Options{Models: map[string]llm.Provider{"openai": model}})
+	u := b.NewUser(t)
+	sub := b.App.Bus().Subscribe([]string{events.UserKey(u.ID)}, 256)
+	defer sub.Close()
+	agentID := decodeID(t, apitest.Scenario{Method: "POST", Path: "/api/v1/agents", Auth: u.Token, ExpectedStatus: 201,
+		Body: `{"name":"Talker","instructions":"x","model":"openai/gpt-test"}`}.Test(t, b.H).Body)
+	apitest.Scenario{Method: "POST", Path: "/api/v1/agents/" + agentID + "/runs", Auth: u.Token, Body: `{"input":"talk"}`,
+		ExpectedStatus: 200, ExpectedJSON: map[string]any{"output": text}}.Test(t, b.H)
+	var deltas int
+	var got strings.Builder
+	for {
+		ev := <-sub.C()
+		if ev.Type == "message.delta" {
+			deltas++
+			var d struct{ Text string }
+			require.NoError(t, json.Unmarshal(ev.Data, &d))
+			got.WriteString(d.Text)
+		}
+		if ev.Type == "run.completed" {
+			break
+		}
+	}
+	require.Equal(t, text, got.String())
+	require.Less(t, deltas, 40, "40 pieces, fewer publishes")
+	require.Positive(t, deltas)
 }

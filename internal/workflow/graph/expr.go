@@ -1,0 +1,194 @@
+package graph
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+
+	"github.com/expr-lang/expr"
+	"github.com/expr-lang/expr/vm"
+)
+
+// Expressions are expr-lang programs over an environment holding the state
+// ("state.count > 3"). They are compiled once, when the graph is.
+
+func compileExpr(src string) (*vm.Program, error) {
+	p, err := expr.Compile(src, expr.Env(map[string]any{"state": map[string]any{}}), expr.AllowUndefinedVariables())
+	if err != nil {
+		// expr's messages carry a caret diagram over several lines: keep
+		// the first, which says what is wrong.
+		msg, _, _ := strings.Cut(err.Error(), "\n")
+		return nil, fmt.Errorf("invalid expression: %s", msg)
+	}
+	return p, nil
+}
+
+func env(state map[string]any) map[string]any { return map[string]any{"state": state} }
+
+func run(p *vm.Program, state map[string]any) (any, error) {
+	v, err := expr.Run(p, env(state))
+	if err != nil {
+		msg, _, _ := strings.Cut(err.Error(), "\n")
+		return nil, permanent(fmt.Errorf("expression failed: %s", msg))
+	}
+	return v, nil
+}
+
+func truthy(p *vm.Program, state map[string]any) (bool, error) {
+	v, err := run(p, state)
+	if err != nil {
+		return false, err
+	}
+	b, ok := v.(bool)
+	if !ok {
+		return false, permanent(fmt.Errorf("condition gave %T, not a boolean", v))
+	}
+	return b, nil
+}
+
+// template is text with {{ expression }} holes.
+type template struct {
+	lits  []string      // len(progs)+1 pieces of literal text
+	progs []*vm.Program // the holes, between them
+}
+
+func compileTemplate(src string) (*template, error) {
+	t := &template{}
+	rest := src
+	for {
+		i := strings.Index(rest, "{{")
+		if i < 0 {
+			t.lits = append(t.lits, rest)
+			return t, nil
+		}
+		j := strings.Index(rest[i:], "}}")
+		if j < 0 {
+			return nil, fmt.Errorf("unclosed {{ in template")
+		}
+		p, err := compileExpr(strings.TrimSpace(rest[i+2 : i+j]))
+		if err != nil {
+			return nil, err
+		}
+		t.lits = append(t.lits, rest[:i])
+		t.progs = append(t.progs, p)
+		rest = rest[i+j+2:]
+	}
+}
+
+func (t *template) render(state map[string]any) (string, error) {
+	if len(t.progs) == 0 {
+		return t.lits[0], nil
+	}
+	var b strings.Builder
+	for i, p := range t.progs {
+		b.WriteString(t.lits[i])
+		v, err := run(p, state)
+		if err != nil {
+			return "", err
+		}
+		b.WriteString(text(v))
+	}
+	b.WriteString(t.lits[len(t.lits)-1])
+	return b.String(), nil
+}
+
+// text renders a value in a template: strings as they are, anything else as
+// JSON.
+func text(v any) string {
+	switch t := v.(type) {
+	case string:
+		return t
+	case nil:
+		return ""
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Sprint(v)
+	}
+	return string(b)
+}
+
+// valueTemplate is a JSON value whose strings are templates (tool
+// arguments, HTTP bodies).
+type valueTemplate struct {
+	v any
+}
+
+func compileValue(v any) (*valueTemplate, error) {
+	out, err := compileValueRec(v)
+	if err != nil {
+		return nil, err
+	}
+	return &valueTemplate{v: out}, nil
+}
+
+func compileValueRec(v any) (any, error) {
+	switch t := v.(type) {
+	case string:
+		if !strings.Contains(t, "{{") {
+			return t, nil
+		}
+		// A string that is exactly one hole keeps the value's type.
+		if s := strings.TrimSpace(t); strings.HasPrefix(s, "{{") && strings.HasSuffix(s, "}}") && strings.Count(s, "{{") == 1 {
+			p, err := compileExpr(strings.TrimSpace(s[2 : len(s)-2]))
+			if err != nil {
+				return nil, err
+			}
+			return p, nil
+		}
+		return compileTemplate(t)
+	case map[string]any:
+		m := make(map[string]any, len(t))
+		for k, e := range t {
+			c, err := compileValueRec(e)
+			if err != nil {
+				return nil, fmt.Errorf("%s: %w", k, err)
+			}
+			m[k] = c
+		}
+		return m, nil
+	case []any:
+		l := make([]any, len(t))
+		for i, e := range t {
+			c, err := compileValueRec(e)
+			if err != nil {
+				return nil, fmt.Errorf("[%d]: %w", i, err)
+			}
+			l[i] = c
+		}
+		return l, nil
+	}
+	return v, nil
+}
+
+func (vt *valueTemplate) render(state map[string]any) (any, error) { return renderValue(vt.v, state) }
+
+func renderValue(v any, state map[string]any) (any, error) {
+	switch t := v.(type) {
+	case *vm.Program:
+		return run(t, state)
+	case *template:
+		return t.render(state)
+	case map[string]any:
+		m := make(map[string]any, len(t))
+		for k, e := range t {
+			r, err := renderValue(e, state)
+			if err != nil {
+				return nil, err
+			}
+			m[k] = r
+		}
+		return m, nil
+	case []any:
+		l := make([]any, len(t))
+		for i, e := range t {
+			r, err := renderValue(e, state)
+			if err != nil {
+				return nil, err
+			}
+			l[i] = r
+		}
+		return l, nil
+	}
+	return v, nil
+}

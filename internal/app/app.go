@@ -41,6 +41,7 @@ import (
 	"github.com/pulse-run/pulse/internal/realtime"
 	"github.com/pulse-run/pulse/internal/run"
 	"github.com/pulse-run/pulse/internal/tool"
+	"github.com/pulse-run/pulse/internal/workflow"
 )
 
 const apiDescription = "Pulse is the whole backend of an AI-agent product in one binary. " +
@@ -240,6 +241,9 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opts Options
 			// failed; also once at start, after a crash.
 			river.NewPeriodicJob(river.PeriodicInterval(cfg.RunLease/3), func() (river.JobArgs, *river.InsertOpts) {
 				return run.ReapArgs{}, nil
+			}, &river.PeriodicJobOpts{RunOnStart: true}),
+			river.NewPeriodicJob(river.PeriodicInterval(cfg.RunLease/3), func() (river.JobArgs, *river.InsertOpts) {
+				return workflow.ReapArgs{}, nil
 			}, &river.PeriodicJobOpts{RunOnStart: true})},
 		MaxWorkers: cfg.QueueWorkers, Logger: log,
 	})
@@ -306,7 +310,19 @@ func (a *App) features(opts Options) features {
 		prev := a.stop
 		a.stop = func() { cancel(); prev() }
 		runs.Listen(ctx, a.bus)
-		a.realtime = realtime.New(realtime.Params{Bus: a.bus, KV: a.kv, Runs: runs, MaxPerUser: a.cfg.RealtimeMaxPerUser})
+	}
+	flows := workflow.New(workflow.Params{DB: a.db, Bus: a.bus, Queue: a.queue, Lease: a.cfg.RunLease, Timeout: a.cfg.RunTimeout,
+		Effects: &workflow.Effects{Agents: agentNodes{runs}, Models: models, Tools: toolNodes(runtime), Client: outbound}})
+	if a.workers != nil {
+		river.AddWorker(a.workers, flows.Worker())
+		river.AddWorker(a.workers, flows.Reaper())
+	}
+	if a.bus != nil {
+		ctx, cancel := context.WithCancel(context.Background())
+		prev := a.stop
+		a.stop = func() { cancel(); prev() }
+		flows.Listen(ctx, a.bus)
+		a.realtime = realtime.New(realtime.Params{Bus: a.bus, KV: a.kv, Runs: runAccess{runs, flows}, MaxPerUser: a.cfg.RealtimeMaxPerUser})
 	}
 	jobs, err := job.New(a.db, a.queue, runs, opts.JobTypes)
 	if err != nil {
@@ -316,7 +332,7 @@ func (a *App) features(opts Options) features {
 		river.AddWorker(a.workers, jobs.Worker())
 	}
 	return features{auth: a.auth, agents: agents, keys: keys, catalog: catalog, mcp: mcpServers, runs: runs, realtime: a.realtime,
-		corsOrigins: a.cfg.CORSOrigins, kv: a.kv, jobs: jobs}
+		corsOrigins: a.cfg.CORSOrigins, kv: a.kv, jobs: jobs, workflows: flows}
 }
 
 // Migrate applies Pulse's and the queue's migrations.

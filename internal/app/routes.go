@@ -16,6 +16,7 @@ import (
 	"github.com/pulse-run/pulse/internal/realtime"
 	"github.com/pulse-run/pulse/internal/run"
 	"github.com/pulse-run/pulse/internal/tool"
+	"github.com/pulse-run/pulse/internal/workflow"
 )
 
 // features are the services every feature package's HTTP operations need.
@@ -33,6 +34,7 @@ type features struct {
 	corsOrigins []string
 	kv          *kv.Store // idempotency records
 	jobs        *job.Service
+	workflows   *workflow.Service
 }
 
 // registerRoutes attaches every feature's operations under /api/v1 (and the
@@ -48,6 +50,7 @@ func registerRoutes(root huma.API, v1 *httpx.API, f features) {
 	realtime.Register(v1, f.realtime, f.corsOrigins)
 	job.Register(v1, f.jobs)
 	providerkey.Register(v1, f.keys)
+	workflow.Register(v1, f.workflows)
 }
 
 type metaOutput struct {

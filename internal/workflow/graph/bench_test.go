@@ -38,7 +38,10 @@ type keepHooks struct {
 	commits []*Checkpoint
 }
 
-func (h *keepHooks) Node(_ context.Context, r *Record) error { h.records = append(h.records, r); return nil }
+func (h *keepHooks) Node(_ context.Context, r *Record) error {
+	h.records = append(h.records, r)
+	return nil
+}
 func (h *keepHooks) Commit(_ context.Context, cp *Checkpoint) error {
 	h.commits = append(h.commits, cp)
 	return nil

@@ -120,7 +120,9 @@ func (c *compiler) graph(s *Spec, prefix string) *Graph {
 	for i, e := range s.Edges {
 		c.edge(g, i, e, prefix)
 	}
-	if len(c.problems) == 0 {
+	// Shape problems are reported with the others; edges to unknown
+	// nodes are left out of the shape, already reported as dangling.
+	if g.nodes[s.Entry] != nil {
 		c.shape(g, prefix)
 	}
 	return g
@@ -440,6 +442,17 @@ func (c *compiler) edge(g *Graph, i int, e Edge, prefix string) {
 
 // successors lists the nodes a node may hand over to.
 func (g *Graph) successors(n *cnode) []string {
+	out := g.declared(n)
+	known := out[:0]
+	for _, id := range out {
+		if g.nodes[id] != nil {
+			known = append(known, id)
+		}
+	}
+	return known
+}
+
+func (g *Graph) declared(n *cnode) []string {
 	var out []string
 	switch n.Type {
 	case TypeRouter:

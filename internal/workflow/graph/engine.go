@@ -289,7 +289,7 @@ func (x *execution) superStep(ctx context.Context, cp *Checkpoint) (*Checkpoint,
 		// records and reused when the run resumes.
 		paused := *cp
 		paused.Interrupt = interrupt
-		x.emit("run.interrupted", map[string]any{"node": interrupt.Node, "step": cp.Step})
+		x.emit("node.interrupted", map[string]any{"node": interrupt.Node, "step": cp.Step})
 		return nil, &Outcome{Status: Interrupted, Checkpoint: &paused}, nil
 	}
 
@@ -489,4 +489,21 @@ func (x *execution) attempt(ctx context.Context, cp *Checkpoint, n *cnode, rec *
 		return fmt.Errorf("timed out after %gs", n.TimeoutSeconds)
 	}
 	return err
+}
+
+// Apply merges an update into a state through the reducers, as if a node
+// had written it (a thread's next input, a fork's patch).
+func (g *Graph) Apply(state, update map[string]any) (map[string]any, error) {
+	out := maps.Clone(state)
+	if out == nil {
+		out = map[string]any{}
+	}
+	for _, k := range sortedKeys(update) {
+		v, err := reduce(g.reducers[k], out[k], update[k])
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", k, err)
+		}
+		out[k] = v
+	}
+	return out, nil
 }

@@ -1,0 +1,78 @@
+package app
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/pulse-run/pulse/internal/run"
+	"github.com/pulse-run/pulse/internal/tool"
+	"github.com/pulse-run/pulse/internal/workflow"
+	"github.com/pulse-run/pulse/internal/workflow/graph"
+)
+
+// agentNodes runs workflow agent nodes as agent runs: each is a run of
+// its own, with its trace, owned by the workflow run's owner.
+type agentNodes struct{ runs *run.Service }
+
+var _ workflow.AgentRunner = agentNodes{}
+
+func (a agentNodes) RunAgent(ctx context.Context, p workflow.AgentCall) (graph.AgentResult, error) {
+	prep, err := a.runs.Prepare(ctx, run.StartParams{AgentID: p.AgentID, Input: p.Input})
+	if err != nil {
+		return graph.AgentResult{}, graph.Permanent(err)
+	}
+	r, err := a.runs.Execute(ctx, prep, func(e run.Event) {
+		if d, ok := e.Data.(map[string]any); ok && e.Type == "message.delta" && p.OnDelta != nil {
+			if text, _ := d["text"].(string); text != "" {
+				p.OnDelta(text)
+			}
+		}
+	})
+	if err != nil {
+		return graph.AgentResult{RunID: prep.Run.ID}, err
+	}
+	res := graph.AgentResult{RunID: r.ID}
+	switch r.Status {
+	case run.StatusSucceeded:
+		var out any
+		if err := json.Unmarshal(r.Output, &out); err != nil {
+			return res, err
+		}
+		res.Output = out
+		return res, nil
+	case run.StatusRequiresAction:
+		return res, graph.Permanent(errors.New("the agent waits for a tool approval; use a human_input node in the workflow instead"))
+	}
+	return res, fmt.Errorf("agent run %s %s: %s", r.ID, r.Status, r.ErrorMessage)
+}
+
+// toolNodes runs the built-in tools for workflow tool nodes.
+func toolNodes(rt *tool.Runtime) workflow.ToolCaller {
+	return func(ctx context.Context, name string, args json.RawMessage) (string, error) {
+		fn, ok := rt.Executor(name)
+		if !ok {
+			return "", graph.Permanent(fmt.Errorf("no built-in tool %q is available", name))
+		}
+		return fn(ctx, args)
+	}
+}
+
+// runAccess lets realtime clients follow agent runs and workflow runs by
+// id alike (ids are unique across both).
+type runAccess struct {
+	runs      *run.Service
+	workflows *workflow.Service
+}
+
+func (a runAccess) CanSee(ctx context.Context, id string) error {
+	err := a.runs.CanSee(ctx, id)
+	if err == nil || a.workflows == nil {
+		return err
+	}
+	if werr := a.workflows.CanSee(ctx, id); werr == nil {
+		return nil
+	}
+	return err
+}

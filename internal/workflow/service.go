@@ -1,0 +1,330 @@
+package workflow
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/pulse-run/pulse/internal/platform/apperr"
+	"github.com/pulse-run/pulse/internal/platform/authn"
+	"github.com/pulse-run/pulse/internal/platform/db"
+	"github.com/pulse-run/pulse/internal/platform/events"
+	"github.com/pulse-run/pulse/internal/platform/ids"
+	"github.com/pulse-run/pulse/internal/platform/queue"
+	"github.com/pulse-run/pulse/internal/workflow/graph"
+)
+
+// Publisher sends run events to the bus.
+type Publisher interface {
+	Publish(ctx context.Context, ev events.Event) (string, error)
+}
+
+// Service holds the rules of workflows and their runs.
+type Service struct {
+	db       *db.DB
+	store    *store
+	effects  graph.Effects
+	bus      Publisher
+	queue    *queue.Queue
+	now      func() time.Time
+	instance string
+	lease    time.Duration
+	timeout  time.Duration
+
+	graphs sync.Map // "workflow/version" -> *graph.Graph: versions never change
+	active sync.Map // run id -> context.CancelFunc, for runs executing here
+}
+
+// Params builds a Service.
+type Params struct {
+	DB      *db.DB
+	Effects *Effects // nil: only nodes that need nothing outside run
+	Bus     Publisher
+	Queue   *queue.Queue // nil: no background runs
+	Now     func() time.Time
+	Lease   time.Duration // how long a silent worker keeps a run
+	Timeout time.Duration // how long a run may take
+}
+
+// New builds the service.
+func New(p Params) *Service {
+	if p.Now == nil {
+		p.Now = time.Now
+	}
+	if p.Lease == 0 {
+		p.Lease = 15 * time.Second
+	}
+	if p.Timeout == 0 {
+		p.Timeout = 30 * time.Minute
+	}
+	host, _ := os.Hostname()
+	s := &Service{db: p.DB, store: &store{db: p.DB}, bus: p.Bus, queue: p.Queue, now: p.Now, lease: p.Lease, timeout: p.Timeout,
+		instance: fmt.Sprintf("%s/%d/%s", host, os.Getpid(), ids.New()[24:])}
+	if p.Effects != nil {
+		p.Effects.sub = s
+		s.effects = p.Effects
+	}
+	return s
+}
+
+// Retention bounds the checkpoints kept of each run of a workflow.
+type Retention struct {
+	KeepLast   int   `json:"keep_last" minimum:"0" maximum:"100000" doc:"checkpoints kept per run, newest first; 0 keeps all"`
+	TTLSeconds int64 `json:"ttl_seconds" minimum:"0" doc:"checkpoints older than this are deleted; 0 keeps them"`
+}
+
+// SaveParams creates or changes a workflow. A nil field is left as it is.
+type SaveParams struct {
+	Name        *string
+	Description *string
+	Definition  json.RawMessage // JSON, or YAML in a JSON string
+	Retention   *Retention
+}
+
+// parseDefinition reads and compiles a definition, answering every problem
+// with its path under body.definition.
+func parseDefinition(raw json.RawMessage) (*graph.Spec, json.RawMessage, error) {
+	doc := []byte(raw)
+	var yamlText string
+	if json.Unmarshal(raw, &yamlText) == nil {
+		doc = []byte(yamlText)
+	}
+	spec, err := graph.Parse(doc)
+	if err != nil {
+		return nil, nil, apperr.InvalidField("body.definition", err.Error())
+	}
+	if _, problems := graph.Compile(spec); problems != nil {
+		e := &apperr.Error{Code: apperr.Invalid, Message: fmt.Sprintf("the workflow has %d problem(s)", len(problems))}
+		for _, p := range problems {
+			e.Fields = append(e.Fields, apperr.FieldError{Path: "body.definition." + p.Path, Message: p.Message})
+		}
+		return nil, nil, e
+	}
+	// The stored form is the parsed document as JSON, whatever was sent.
+	canonical, err := json.Marshal(spec)
+	if err != nil {
+		return nil, nil, err
+	}
+	return spec, canonical, nil
+}
+
+func checkName(name string) error {
+	if n := strings.TrimSpace(name); n == "" || len(n) > 200 {
+		return apperr.InvalidField("body.name", "must be 1 to 200 characters")
+	}
+	return nil
+}
+
+func checkRetention(r *Retention) error {
+	if r != nil && (r.KeepLast < 0 || r.TTLSeconds < 0) {
+		return apperr.InvalidField("body.retention", "must not be negative")
+	}
+	return nil
+}
+
+// Create saves a new workflow as its version 1.
+func (s *Service) Create(ctx context.Context, p SaveParams) (*Workflow, *Version, error) {
+	pr, err := authn.RequireScope(ctx, authn.ScopeWrite)
+	if err != nil {
+		return nil, nil, err
+	}
+	if p.Name == nil {
+		return nil, nil, apperr.InvalidField("body.name", "is required")
+	}
+	if err := checkName(*p.Name); err != nil {
+		return nil, nil, err
+	}
+	if len(p.Definition) == 0 {
+		return nil, nil, apperr.InvalidField("body.definition", "is required")
+	}
+	if err := checkRetention(p.Retention); err != nil {
+		return nil, nil, err
+	}
+	_, canonical, err := parseDefinition(p.Definition)
+	if err != nil {
+		return nil, nil, err
+	}
+	now := s.now().UTC()
+	w := &Workflow{ID: ids.New(), OwnerID: pr.UserID, Name: strings.TrimSpace(*p.Name), LatestVersion: 1, CreatedAt: now, UpdatedAt: now}
+	if p.Description != nil {
+		w.Description = *p.Description
+	}
+	if r := p.Retention; r != nil {
+		w.KeepCheckpoints, w.CheckpointTTLSeconds = r.KeepLast, r.TTLSeconds
+	}
+	v := &Version{WorkflowID: w.ID, Version: 1, Spec: canonical, CreatedAt: now}
+	if err := s.store.create(ctx, w, v); err != nil {
+		return nil, nil, err
+	}
+	return w, v, nil
+}
+
+// Get returns one of the caller's workflows with one of its versions (0:
+// the latest).
+func (s *Service) Get(ctx context.Context, id string, version int) (*Workflow, *Version, error) {
+	pr, err := authn.RequireScope(ctx, authn.ScopeRead)
+	if err != nil {
+		return nil, nil, err
+	}
+	w, err := s.store.workflow(ctx, pr.UserID, id)
+	if err != nil {
+		return nil, nil, err
+	}
+	if version == 0 {
+		version = w.LatestVersion
+	}
+	v, err := s.store.version(ctx, w.ID, version)
+	if err != nil {
+		return nil, nil, err
+	}
+	return w, v, nil
+}
+
+// Update changes a workflow; a new definition becomes a new version.
+func (s *Service) Update(ctx context.Context, id string, p SaveParams) (*Workflow, *Version, error) {
+	pr, err := authn.RequireScope(ctx, authn.ScopeWrite)
+	if err != nil {
+		return nil, nil, err
+	}
+	if p.Name != nil {
+		if err := checkName(*p.Name); err != nil {
+			return nil, nil, err
+		}
+	}
+	if err := checkRetention(p.Retention); err != nil {
+		return nil, nil, err
+	}
+	var canonical json.RawMessage
+	if len(p.Definition) > 0 {
+		if _, canonical, err = parseDefinition(p.Definition); err != nil {
+			return nil, nil, err
+		}
+	}
+	w, err := s.store.update(ctx, updateParams{ownerID: pr.UserID, id: id, now: s.now().UTC(), name: p.Name,
+		description: p.Description, retention: p.Retention, spec: canonical})
+	if err != nil {
+		return nil, nil, err
+	}
+	v, err := s.store.version(ctx, w.ID, w.LatestVersion)
+	return w, v, err
+}
+
+// Delete removes a workflow with its versions, runs and triggers.
+func (s *Service) Delete(ctx context.Context, id string) error {
+	pr, err := authn.RequireScope(ctx, authn.ScopeWrite)
+	if err != nil {
+		return err
+	}
+	return s.db.DeleteOwned(ctx, db.DeleteOwnedParams{Model: (*Workflow)(nil), ID: id, OwnerID: pr.UserID, What: "workflow"})
+}
+
+// ListParams pages through the caller's workflows.
+type ListParams struct {
+	Cursor string
+	Limit  int
+}
+
+// List returns the caller's workflows, newest first, and the next cursor.
+func (s *Service) List(ctx context.Context, p ListParams) ([]Workflow, string, error) {
+	pr, err := authn.RequireScope(ctx, authn.ScopeRead)
+	if err != nil {
+		return nil, "", err
+	}
+	if p.Limit <= 0 || p.Limit > 100 {
+		p.Limit = 20
+	}
+	out, err := s.store.list(ctx, pr.UserID, p.Cursor, p.Limit+1)
+	if err != nil {
+		return nil, "", err
+	}
+	next := ""
+	if len(out) > p.Limit {
+		out = out[:p.Limit]
+		next = out[p.Limit-1].ID
+	}
+	return out, next, nil
+}
+
+// Versions lists a workflow's versions, newest first.
+func (s *Service) Versions(ctx context.Context, id string) (*Workflow, []Version, error) {
+	pr, err := authn.RequireScope(ctx, authn.ScopeRead)
+	if err != nil {
+		return nil, nil, err
+	}
+	w, err := s.store.workflow(ctx, pr.UserID, id)
+	if err != nil {
+		return nil, nil, err
+	}
+	vs, err := s.store.versions(ctx, w.ID)
+	return w, vs, err
+}
+
+// Publish makes a version the one runs and triggers use (0: the latest).
+func (s *Service) Publish(ctx context.Context, id string, version int) (*Workflow, error) {
+	pr, err := authn.RequireScope(ctx, authn.ScopeWrite)
+	if err != nil {
+		return nil, err
+	}
+	w, err := s.store.workflow(ctx, pr.UserID, id)
+	if err != nil {
+		return nil, err
+	}
+	if version == 0 {
+		version = w.LatestVersion
+	}
+	if version < 1 || version > w.LatestVersion {
+		return nil, apperr.InvalidField("body.version", fmt.Sprintf("the workflow has versions 1 to %d", w.LatestVersion))
+	}
+	return s.store.publish(ctx, w.ID, version, s.now().UTC())
+}
+
+// Rollback restores an earlier version: its document becomes a new
+// version, which is published. History is never rewritten.
+func (s *Service) Rollback(ctx context.Context, id string, version int) (*Workflow, error) {
+	pr, err := authn.RequireScope(ctx, authn.ScopeWrite)
+	if err != nil {
+		return nil, err
+	}
+	w, err := s.store.workflow(ctx, pr.UserID, id)
+	if err != nil {
+		return nil, err
+	}
+	if version < 1 || version > w.LatestVersion {
+		return nil, apperr.InvalidField("body.version", fmt.Sprintf("the workflow has versions 1 to %d", w.LatestVersion))
+	}
+	old, err := s.store.version(ctx, w.ID, version)
+	if err != nil {
+		return nil, err
+	}
+	w, err = s.store.update(ctx, updateParams{ownerID: pr.UserID, id: id, now: s.now().UTC(), spec: old.Spec})
+	if err != nil {
+		return nil, err
+	}
+	return s.store.publish(ctx, w.ID, w.LatestVersion, s.now().UTC())
+}
+
+// compiled returns the graph of a version, compiling it once.
+func (s *Service) compiled(ctx context.Context, workflowID string, version int) (*graph.Graph, error) {
+	key := fmt.Sprintf("%s/%d", workflowID, version)
+	if g, ok := s.graphs.Load(key); ok {
+		return g.(*graph.Graph), nil
+	}
+	v, err := s.store.version(ctx, workflowID, version)
+	if err != nil {
+		return nil, err
+	}
+	spec, err := graph.Parse(v.Spec)
+	if err != nil {
+		return nil, err
+	}
+	g, problems := graph.Compile(spec)
+	if problems != nil {
+		return nil, fmt.Errorf("workflow %s version %d no longer compiles: %v", workflowID, version, problems)
+	}
+	s.graphs.Store(key, g)
+	return g, nil
+}

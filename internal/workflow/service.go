@@ -73,8 +73,8 @@ func New(p Params) *Service {
 
 // Retention bounds the checkpoints kept of each run of a workflow.
 type Retention struct {
-	KeepLast   int   `json:"keep_last" minimum:"0" maximum:"100000" doc:"checkpoints kept per run, newest first; 0 keeps all"`
-	TTLSeconds int64 `json:"ttl_seconds" minimum:"0" doc:"checkpoints older than this are deleted; 0 keeps them"`
+	KeepLast   int   `json:"keep_last,omitempty" minimum:"0" maximum:"100000" doc:"checkpoints kept per run, newest first; 0 keeps all"`
+	TTLSeconds int64 `json:"ttl_seconds,omitempty" minimum:"0" doc:"checkpoints older than this are deleted; 0 keeps them"`
 }
 
 // SaveParams creates or changes a workflow. A nil field is left as it is.

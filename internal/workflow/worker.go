@@ -165,7 +165,7 @@ func (s *Service) prune(ctx context.Context) error {
 		}
 		if w.KeepCheckpoints > 0 {
 			if _, err := s.db.W.NewDelete().Model((*CheckpointRow)(nil)).Where("workflow_id = ?", w.ID).
-				Where("step <= (SELECT MAX(c2.step) FROM workflow_checkpoints AS c2 WHERE c2.run_id = workflow_checkpoints.run_id) - ?", w.KeepCheckpoints).
+				Where("step <= (SELECT MAX(c2.step) FROM workflow_checkpoints AS c2 WHERE c2.run_id = ?TableAlias.run_id) - ?", w.KeepCheckpoints).
 				Exec(ctx); err != nil {
 				return err
 			}

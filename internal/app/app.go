@@ -244,6 +244,11 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opts Options
 			}, &river.PeriodicJobOpts{RunOnStart: true}),
 			river.NewPeriodicJob(river.PeriodicInterval(cfg.RunLease/3), func() (river.JobArgs, *river.InsertOpts) {
 				return workflow.ReapArgs{}, nil
+			}, &river.PeriodicJobOpts{RunOnStart: true}),
+			// Cron triggers: a minute's resolution, checked often enough
+			// to fire within seconds of the time.
+			river.NewPeriodicJob(river.PeriodicInterval(cfg.TriggerInterval), func() (river.JobArgs, *river.InsertOpts) {
+				return workflow.TriggersArgs{}, &river.InsertOpts{MaxAttempts: 1}
 			}, &river.PeriodicJobOpts{RunOnStart: true})},
 		MaxWorkers: cfg.QueueWorkers, Logger: log,
 	})
@@ -299,7 +304,8 @@ func (a *App) features(opts Options) features {
 	}
 	keys := providerkey.New(providerkey.Params{DB: a.db, Vault: a.vault, Factory: opts.ProviderFactory, Providers: agent.Providers,
 		Client: &http.Client{Timeout: 5 * time.Minute, Transport: &http.Transport{DialContext: tool.PublicDialer(30*time.Second, nil).DialContext}}})
-	runs := run.New(run.Params{DB: a.db, Agents: agents, Keys: keys, Models: models, Prices: a.prices, Tools: runtime,
+	observer := &runEvents{}
+	runs := run.New(run.Params{Observer: observer, DB: a.db, Agents: agents, Keys: keys, Models: models, Prices: a.prices, Tools: runtime,
 		Tracer: a.tel.Tracer(run.TracerName), Bus: a.bus, Queue: a.queue, Lease: a.cfg.RunLease, Timeout: a.cfg.RunTimeout})
 	if a.workers != nil {
 		river.AddWorker(a.workers, runs.Worker())
@@ -312,10 +318,13 @@ func (a *App) features(opts Options) features {
 		runs.Listen(ctx, a.bus)
 	}
 	flows := workflow.New(workflow.Params{DB: a.db, Bus: a.bus, Queue: a.queue, Lease: a.cfg.RunLease, Timeout: a.cfg.RunTimeout,
+		Secrets: a.vault, PublicURL: a.cfg.PublicURL,
 		Effects: &workflow.Effects{Agents: agentNodes{runs}, Models: models, Tools: toolNodes(runtime), Client: outbound}})
+	observer.flows = flows
 	if a.workers != nil {
 		river.AddWorker(a.workers, flows.Worker())
 		river.AddWorker(a.workers, flows.Reaper())
+		river.AddWorker(a.workers, flows.TriggersWorker())
 	}
 	if a.bus != nil {
 		ctx, cancel := context.WithCancel(context.Background())

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 
 	"github.com/pulse-run/pulse/internal/run"
 	"github.com/pulse-run/pulse/internal/tool"
@@ -75,4 +76,27 @@ func (a runAccess) CanSee(ctx context.Context, id string) error {
 		return nil
 	}
 	return err
+}
+
+// runEvents turns ended agent runs into platform events for workflows'
+// event triggers. The workflow service is built after the run service
+// (its agent nodes need it), hence the late binding.
+type runEvents struct{ flows *workflow.Service }
+
+var _ run.Observer = (*runEvents)(nil)
+
+func (o *runEvents) RunEnded(ctx context.Context, r *run.Run) {
+	if o.flows == nil {
+		return
+	}
+	name := workflow.EventAgentRunCompleted
+	if r.Status == run.StatusFailed {
+		name = workflow.EventAgentRunFailed
+	}
+	var output any
+	_ = json.Unmarshal(r.Output, &output)
+	data := map[string]any{"id": r.ID, "agent_id": r.AgentID, "status": r.Status, "output": output, "error_code": r.ErrorCode}
+	if _, err := o.flows.Dispatch(context.WithoutCancel(ctx), r.OwnerID, name, data, ""); err != nil {
+		slog.Default().Error("dispatch agent run event", "run", r.ID, "err", err)
+	}
 }

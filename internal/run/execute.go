@@ -205,6 +205,9 @@ func (s *Service) finish(ctx context.Context, r *Run, out Outcome) (*Run, error)
 	final := map[string]string{StatusSucceeded: "run.completed", StatusFailed: "run.failed", StatusCancelled: "run.cancelled",
 		StatusRequiresAction: "run.requires_action"}[r.Status]
 	s.publish(ctx, r, final, runOut(r), false)
+	if s.observer != nil && (r.Status == StatusSucceeded || r.Status == StatusFailed) {
+		s.observer.RunEnded(ctx, r)
+	}
 	return r, nil
 }
 

@@ -51,8 +51,14 @@ type Enqueuer interface {
 	InsertTx(ctx context.Context, tx *db.Tx, args river.JobArgs, opts *river.InsertOpts) (*rivertype.JobInsertResult, error)
 }
 
+// Observer hears of runs that ended (workflows' event triggers listen).
+type Observer interface {
+	RunEnded(ctx context.Context, r *Run)
+}
+
 // Service starts runs and reads them back.
 type Service struct {
+	observer Observer // may be nil
 	db       *db.DB
 	agents   Agents
 	keys     Keys // may be nil
@@ -83,6 +89,8 @@ type Params struct {
 	Lease time.Duration
 	// Timeout is a run's deadline from its creation (default 30 min).
 	Timeout time.Duration
+	// Observer hears of every run that succeeded or failed; nil: nobody.
+	Observer Observer
 }
 
 // New returns the service.
@@ -102,7 +110,7 @@ func New(p Params) *Service {
 	loop := &Loop{Models: p.Models, Agents: p.Agents, Tools: p.Tools, Prices: p.Prices, Now: p.Now, Tracer: p.Tracer}
 	host, _ := os.Hostname()
 	return &Service{db: p.DB, agents: p.Agents, keys: p.Keys, loop: loop, now: p.Now, bus: p.Bus, queue: p.Queue,
-		instance: fmt.Sprintf("%s/%d/%s", host, os.Getpid(), ids.New()[24:]), lease: p.Lease, timeout: p.Timeout}
+		instance: fmt.Sprintf("%s/%d/%s", host, os.Getpid(), ids.New()[24:]), lease: p.Lease, timeout: p.Timeout, observer: p.Observer}
 }
 
 // withKeys puts the run owner's own providers in the run's context.

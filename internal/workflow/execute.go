@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"sync/atomic"
 	"time"
 
@@ -265,8 +266,15 @@ func (s *Service) finish(ctx context.Context, r *Run, out graph.Outcome) (*Run, 
 	}
 	s.publish(ctx, r, finalEvent[r.Status], RunOut(r), false)
 	s.afterRun(ctx, r)
+	if ev := platformEvent[r.Status]; ev != "" {
+		if _, err := s.Dispatch(ctx, r.OwnerID, ev, RunOut(r), r.WorkflowID); err != nil {
+			slog.Default().Error("workflow: dispatch run event", "run", r.ID, "err", err)
+		}
+	}
 	return r, nil
 }
+
+var platformEvent = map[string]string{StatusSucceeded: EventWorkflowRunCompleted, StatusFailed: EventWorkflowRunFailed}
 
 var finalEvent = map[string]string{StatusSucceeded: "run.completed", StatusFailed: "run.failed", StatusCancelled: "run.cancelled",
 	StatusInterrupted: "run.interrupted"}

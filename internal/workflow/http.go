@@ -318,6 +318,7 @@ func Register(v1 *httpx.API, s *Service) {
 			return &wfGraphOutput{Body: View(spec, v.Version)}, nil
 		})
 	registerRuns(v1, s)
+	registerTriggers(v1, s)
 }
 
 type wfGraphOutput struct{ Body WorkflowGraph }

@@ -169,5 +169,6 @@ type Trigger struct {
 	NextFireAt  *time.Time      `bun:"next_fire_at"`
 	LastFiredAt *time.Time      `bun:"last_fired_at"`
 	LastRunID   string          `bun:"last_run_id,notnull"`
+	LastError   string          `bun:"last_error,notnull"` // why the last firing started no run
 	CreatedAt   time.Time       `bun:"created_at,notnull"`
 }

@@ -30,6 +30,8 @@ type Service struct {
 	effects  graph.Effects
 	bus      Publisher
 	queue    *queue.Queue
+	secrets  Secrets
+	hookURL  string // the public URL webhook triggers are called at, before the id
 	now      func() time.Time
 	instance string
 	lease    time.Duration
@@ -45,7 +47,10 @@ type Params struct {
 	Effects *Effects // nil: only nodes that need nothing outside run
 	Bus     Publisher
 	Queue   *queue.Queue // nil: no background runs
-	Now     func() time.Time
+	Secrets Secrets      // webhook secrets at rest
+	// PublicURL is where clients reach this server, for webhook URLs.
+	PublicURL string
+	Now       func() time.Time
 	Lease   time.Duration // how long a silent worker keeps a run
 	Timeout time.Duration // how long a run may take
 }
@@ -63,6 +68,7 @@ func New(p Params) *Service {
 	}
 	host, _ := os.Hostname()
 	s := &Service{db: p.DB, store: &store{db: p.DB}, bus: p.Bus, queue: p.Queue, now: p.Now, lease: p.Lease, timeout: p.Timeout,
+		secrets: p.Secrets, hookURL: strings.TrimRight(p.PublicURL, "/") + "/api/v1/hooks/workflow-triggers/",
 		instance: fmt.Sprintf("%s/%d/%s", host, os.Getpid(), ids.New()[24:])}
 	if p.Effects != nil {
 		p.Effects.sub = s

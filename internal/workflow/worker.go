@@ -173,3 +173,15 @@ func (s *Service) prune(ctx context.Context) error {
 	}
 	return nil
 }
+
+// TriggersWorker fires due cron triggers.
+type TriggersWorker struct {
+	river.WorkerDefaults[TriggersArgs]
+	s *Service
+}
+
+// TriggersWorker returns the periodic worker of cron triggers.
+func (s *Service) TriggersWorker() *TriggersWorker { return &TriggersWorker{s: s} }
+
+// Work fires what is due.
+func (w *TriggersWorker) Work(ctx context.Context, _ *river.Job[TriggersArgs]) error { return w.s.FireDue(ctx) }

@@ -32,6 +32,7 @@ CREATE TABLE workflow_threads (
     state         JSONB,
     active_run_id TEXT NOT NULL DEFAULT '',
     last_run_id   TEXT NOT NULL DEFAULT '',
+    last_error    TEXT NOT NULL DEFAULT '',
     created_at    TIMESTAMPTZ NOT NULL,
     updated_at    TIMESTAMPTZ NOT NULL
 );
@@ -118,6 +119,7 @@ CREATE TABLE workflow_triggers (
     next_fire_at  TIMESTAMPTZ,
     last_fired_at TIMESTAMPTZ,
     last_run_id   TEXT NOT NULL DEFAULT '',
+    last_error    TEXT NOT NULL DEFAULT '',
     created_at    TIMESTAMPTZ NOT NULL
 );
 --bun:split

@@ -32,6 +32,7 @@ CREATE TABLE workflow_threads (
     state         TEXT,
     active_run_id TEXT NOT NULL DEFAULT '',
     last_run_id   TEXT NOT NULL DEFAULT '',
+    last_error    TEXT NOT NULL DEFAULT '',
     created_at    TIMESTAMP NOT NULL,
     updated_at    TIMESTAMP NOT NULL
 );
@@ -118,6 +119,7 @@ CREATE TABLE workflow_triggers (
     next_fire_at  TIMESTAMP,
     last_fired_at TIMESTAMP,
     last_run_id   TEXT NOT NULL DEFAULT '',
+    last_error    TEXT NOT NULL DEFAULT '',
     created_at    TIMESTAMP NOT NULL
 );
 --bun:split

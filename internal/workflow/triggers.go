@@ -1,0 +1,352 @@
+package workflow
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/pulse-run/pulse/internal/platform/apperr"
+	"github.com/pulse-run/pulse/internal/platform/authn"
+	"github.com/pulse-run/pulse/internal/platform/db"
+	"github.com/pulse-run/pulse/internal/platform/ids"
+)
+
+// Secrets encrypts webhook secrets at rest.
+type Secrets interface {
+	Encrypt(plaintext []byte, aad string) (string, error)
+	Decrypt(ctx context.Context, ciphertext, aad string) ([]byte, error)
+}
+
+var eventName = regexp.MustCompile(`^[a-z][a-z0-9_.:-]{0,99}$`)
+
+// Platform events that event triggers may name, besides the app's own
+// (sent to POST /events).
+const (
+	EventWorkflowRunCompleted = "workflow_run.completed"
+	EventWorkflowRunFailed    = "workflow_run.failed"
+	EventAgentRunCompleted    = "agent_run.completed"
+	EventAgentRunFailed       = "agent_run.failed"
+)
+
+// TriggerParams creates a trigger.
+type TriggerParams struct {
+	WorkflowID string
+	Type       string
+	Cron       string
+	Timezone   string
+	Event      string
+	Input      json.RawMessage
+	ThreadID   string
+	Disabled   bool
+}
+
+// CreatedTrigger is a new trigger with its webhook secret, shown once.
+type CreatedTrigger struct {
+	*Trigger
+	Secret string
+}
+
+// CreateTrigger adds a trigger to one of the caller's workflows.
+func (s *Service) CreateTrigger(ctx context.Context, p TriggerParams) (*CreatedTrigger, error) {
+	pr, err := authn.RequireScope(ctx, authn.ScopeWrite)
+	if err != nil {
+		return nil, err
+	}
+	w, err := s.store.workflow(ctx, pr.UserID, p.WorkflowID)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := decodeObject(p.Input, "body.input"); err != nil {
+		return nil, err
+	}
+	if len(p.Input) == 0 || string(p.Input) == "null" {
+		p.Input = json.RawMessage("{}")
+	}
+	if p.ThreadID != "" {
+		t, err := s.store.thread(ctx, pr.UserID, p.ThreadID)
+		if err != nil || t.WorkflowID != w.ID {
+			return nil, apperr.InvalidField("body.thread_id", "no thread of this workflow has this id")
+		}
+	}
+	now := s.now().UTC()
+	t := &Trigger{ID: ids.New(), OwnerID: pr.UserID, WorkflowID: w.ID, Type: p.Type, Enabled: !p.Disabled, Input: p.Input,
+		ThreadID: p.ThreadID, CreatedAt: now}
+	out := &CreatedTrigger{Trigger: t}
+	switch p.Type {
+	case TriggerCron:
+		sched, err := ParseSchedule(p.Cron, p.Timezone)
+		if err != nil {
+			field := "body.cron"
+			if strings.Contains(err.Error(), "time zone") {
+				field = "body.timezone"
+			}
+			return nil, apperr.InvalidField(field, err.Error())
+		}
+		t.Cron, t.Timezone = strings.TrimSpace(p.Cron), p.Timezone
+		if t.Timezone == "" {
+			t.Timezone = "UTC"
+		}
+		next := sched.Next(now)
+		t.NextFireAt = &next
+	case TriggerWebhook:
+		raw := make([]byte, 32)
+		_, _ = rand.Read(raw)
+		out.Secret = "whsec_" + hex.EncodeToString(raw)
+		if s.secrets == nil {
+			return nil, apperr.New(apperr.Unavailable, "webhook triggers are not available")
+		}
+		if t.Secret, err = s.secrets.Encrypt([]byte(out.Secret), "workflow_trigger:"+t.ID); err != nil {
+			return nil, err
+		}
+	case TriggerEvent:
+		if !eventName.MatchString(p.Event) {
+			return nil, apperr.InvalidField("body.event", "must be an event name such as workflow_run.completed or app.task_created")
+		}
+		t.Event = p.Event
+	default:
+		return nil, apperr.InvalidField("body.type", "must be cron, webhook or event")
+	}
+	if _, err := s.db.W.NewInsert().Model(t).Exec(ctx); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// Triggers lists a workflow's triggers.
+func (s *Service) Triggers(ctx context.Context, workflowID string) ([]Trigger, error) {
+	pr, err := authn.RequireScope(ctx, authn.ScopeRead)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := s.store.workflow(ctx, pr.UserID, workflowID); err != nil {
+		return nil, err
+	}
+	var out []Trigger
+	err = s.db.R.NewSelect().Model(&out).Where("workflow_id = ? AND owner_id = ?", workflowID, pr.UserID).Order("id").Scan(ctx)
+	return out, err
+}
+
+// SetTriggerEnabled turns a trigger on or off; a cron trigger turned on
+// fires next from now, not for the time it was off.
+func (s *Service) SetTriggerEnabled(ctx context.Context, id string, enabled bool) (*Trigger, error) {
+	pr, err := authn.RequireScope(ctx, authn.ScopeWrite)
+	if err != nil {
+		return nil, err
+	}
+	t := &Trigger{}
+	if err := s.db.W.NewSelect().Model(t).Where("id = ? AND owner_id = ?", id, pr.UserID).Scan(ctx); err != nil {
+		return nil, notFound(err, "trigger")
+	}
+	t.Enabled = enabled
+	if t.Type == TriggerCron && enabled {
+		sched, err := ParseSchedule(t.Cron, t.Timezone)
+		if err != nil {
+			return nil, err
+		}
+		next := sched.Next(s.now().UTC())
+		t.NextFireAt = &next
+	}
+	_, err = s.db.W.NewUpdate().Model(t).Column("enabled", "next_fire_at").WherePK().Exec(ctx)
+	return t, err
+}
+
+// DeleteTrigger removes a trigger.
+func (s *Service) DeleteTrigger(ctx context.Context, id string) error {
+	pr, err := authn.RequireScope(ctx, authn.ScopeWrite)
+	if err != nil {
+		return err
+	}
+	return s.db.DeleteOwned(ctx, db.DeleteOwnedParams{Model: (*Trigger)(nil), ID: id, OwnerID: pr.UserID, What: "trigger"})
+}
+
+// fire starts the trigger's run as its owner. A failure to start is kept
+// on the trigger, not raised: a trigger's schedule goes on.
+func (s *Service) fire(ctx context.Context, t *Trigger, origin string, input json.RawMessage) (*Run, error) {
+	ctx = authn.With(ctx, &authn.Principal{UserID: t.OwnerID, Role: authn.RoleUser})
+	r, err := s.Start(ctx, StartParams{WorkflowID: t.WorkflowID, Input: input, ThreadID: t.ThreadID, Background: true, Origin: origin})
+	q := s.db.W.NewUpdate().Model((*Trigger)(nil)).Set("last_fired_at = ?", s.now().UTC()).Where("id = ?", t.ID)
+	if err != nil {
+		q = q.Set("last_error = ?", truncate(err.Error(), 500))
+	} else {
+		q = q.Set("last_run_id = ?", r.ID).Set("last_error = ''")
+	}
+	if _, uerr := q.Exec(context.WithoutCancel(ctx)); uerr != nil && err == nil {
+		err = uerr
+	}
+	return r, err
+}
+
+func truncate(s string, n int) string {
+	if len(s) > n {
+		return s[:n]
+	}
+	return s
+}
+
+// FireDue starts the runs of cron triggers that are due, once each: the
+// claim moves next_fire_at, so two processes never fire the same time.
+// Times missed while no process ran fire once, late.
+func (s *Service) FireDue(ctx context.Context) error {
+	now := s.now().UTC()
+	var due []Trigger
+	if err := s.db.W.NewSelect().Model(&due).Where("type = ? AND enabled AND next_fire_at <= ?", TriggerCron, now).
+		Order("next_fire_at").Limit(500).Scan(ctx); err != nil {
+		return err
+	}
+	for i := range due {
+		t := &due[i]
+		sched, err := ParseSchedule(t.Cron, t.Timezone)
+		if err != nil {
+			continue
+		}
+		next := sched.Next(now)
+		res, err := s.db.W.NewUpdate().Model((*Trigger)(nil)).Set("next_fire_at = ?", next).
+			Where("id = ? AND next_fire_at = ?", t.ID, *t.NextFireAt).Exec(ctx)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n != 1 {
+			continue // another process fired it
+		}
+		_, _ = s.fire(ctx, t, TriggerCron, t.Input)
+	}
+	return nil
+}
+
+// webhookTolerance bounds the age of a signed webhook call (replays).
+const webhookTolerance = 5 * time.Minute
+
+// Webhook verifies a signed call and starts the trigger's run with the
+// trigger's input overlaid by the body. The signature header is
+// "t=<unix seconds>,v1=<hex HMAC-SHA256 of '<t>.<body>' under the secret>".
+func (s *Service) Webhook(ctx context.Context, id, signature string, body []byte) (*Run, error) {
+	t := &Trigger{}
+	if err := s.db.W.NewSelect().Model(t).Where("id = ? AND type = ?", id, TriggerWebhook).Scan(ctx); err != nil {
+		return nil, notFound(err, "trigger")
+	}
+	secret, err := s.secrets.Decrypt(ctx, t.Secret, "workflow_trigger:"+t.ID)
+	if err != nil {
+		return nil, err
+	}
+	if err := verify(secret, signature, body, s.now()); err != nil {
+		return nil, apperr.Wrap(err, apperr.Unauthenticated, "the signature does not match: sign '<t>.<body>' with HMAC-SHA256 and the trigger's secret")
+	}
+	if !t.Enabled {
+		return nil, apperr.New(apperr.Conflict, "the trigger is disabled")
+	}
+	input, err := decodeObject(t.Input, "input")
+	if err != nil {
+		return nil, err
+	}
+	payload, err := decodeObject(body, "body")
+	if err != nil {
+		return nil, err
+	}
+	for k, v := range payload {
+		input[k] = v
+	}
+	merged, _ := json.Marshal(input)
+	r, err := s.fire(ctx, t, TriggerWebhook, merged)
+	if err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// Sign is the signature header a webhook caller sends.
+func Sign(secret []byte, at time.Time, body []byte) string {
+	ts := strconv.FormatInt(at.Unix(), 10)
+	mac := hmac.New(sha256.New, secret)
+	mac.Write([]byte(ts + "."))
+	mac.Write(body)
+	return "t=" + ts + ",v1=" + hex.EncodeToString(mac.Sum(nil))
+}
+
+func verify(secret []byte, header string, body []byte, now time.Time) error {
+	var ts string
+	var sigs []string
+	for _, part := range strings.Split(header, ",") {
+		k, v, _ := strings.Cut(strings.TrimSpace(part), "=")
+		switch k {
+		case "t":
+			ts = v
+		case "v1":
+			sigs = append(sigs, v)
+		}
+	}
+	sec, err := strconv.ParseInt(ts, 10, 64)
+	if err != nil || len(sigs) == 0 {
+		return fmt.Errorf("malformed signature header")
+	}
+	if age := now.Sub(time.Unix(sec, 0)); age > webhookTolerance || age < -webhookTolerance {
+		return fmt.Errorf("timestamp outside the tolerance")
+	}
+	want := Sign(secret, time.Unix(sec, 0), body)
+	_, wantSig, _ := strings.Cut(want, ",v1=")
+	for _, sig := range sigs {
+		if hmac.Equal([]byte(sig), []byte(wantSig)) {
+			return nil
+		}
+	}
+	return fmt.Errorf("no signature matches")
+}
+
+// Dispatch starts the runs of the owner's event triggers for a named
+// event. A workflow's own run events never trigger that workflow, so a
+// trigger cannot loop on itself.
+func (s *Service) Dispatch(ctx context.Context, ownerID, event string, data any, fromWorkflow string) ([]string, error) {
+	var ts []Trigger
+	if err := s.db.W.NewSelect().Model(&ts).Where("type = ? AND event = ? AND owner_id = ? AND enabled", TriggerEvent, event, ownerID).
+		Scan(ctx); err != nil {
+		return nil, err
+	}
+	var started []string
+	for i := range ts {
+		t := &ts[i]
+		if t.WorkflowID == fromWorkflow {
+			continue
+		}
+		input, err := decodeObject(t.Input, "input")
+		if err != nil {
+			continue
+		}
+		input["event"] = map[string]any{"name": event, "data": data}
+		b, _ := json.Marshal(input)
+		if r, err := s.fire(ctx, t, TriggerEvent, b); err == nil {
+			started = append(started, r.ID)
+		}
+	}
+	return started, nil
+}
+
+// Emit sends one of the caller's app events to their event triggers.
+func (s *Service) Emit(ctx context.Context, name string, data json.RawMessage) ([]string, error) {
+	pr, err := authn.RequireScope(ctx, authn.ScopeWrite)
+	if err != nil {
+		return nil, err
+	}
+	if !eventName.MatchString(name) || !strings.HasPrefix(name, "app.") {
+		return nil, apperr.InvalidField("body.name", "an app event's name starts with app. (app.task_created)")
+	}
+	var v any
+	if len(data) > 0 {
+		if err := json.Unmarshal(data, &v); err != nil {
+			return nil, apperr.InvalidField("body.data", "must be JSON")
+		}
+	}
+	return s.Dispatch(ctx, pr.UserID, name, v, "")
+}
+
+// TriggersArgs is the periodic job that fires due cron triggers.
+type TriggersArgs struct{}
+
+// Kind implements river.JobArgs.
+func (TriggersArgs) Kind() string { return "workflow_triggers" }

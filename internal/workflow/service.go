@@ -51,8 +51,8 @@ type Params struct {
 	// PublicURL is where clients reach this server, for webhook URLs.
 	PublicURL string
 	Now       func() time.Time
-	Lease   time.Duration // how long a silent worker keeps a run
-	Timeout time.Duration // how long a run may take
+	Lease     time.Duration // how long a silent worker keeps a run
+	Timeout   time.Duration // how long a run may take
 }
 
 // New builds the service.

@@ -184,4 +184,6 @@ type TriggersWorker struct {
 func (s *Service) TriggersWorker() *TriggersWorker { return &TriggersWorker{s: s} }
 
 // Work fires what is due.
-func (w *TriggersWorker) Work(ctx context.Context, _ *river.Job[TriggersArgs]) error { return w.s.FireDue(ctx) }
+func (w *TriggersWorker) Work(ctx context.Context, _ *river.Job[TriggersArgs]) error {
+	return w.s.FireDue(ctx)
+}

@@ -37,7 +37,8 @@ type slowOutput struct {
 
 // childOptions gives the child process a deliberately slow operation.
 func childOptions() app.Options {
-	return app.Options{Models: childModel(), Routes: func(api *httpx.API) {
+	// Workflow http nodes reach the test's own local servers.
+	return app.Options{Models: childModel(), OutboundClient: &http.Client{Timeout: time.Minute}, Routes: func(api *httpx.API) {
 		httpx.Register(api, huma.Operation{OperationID: "test-slow", Method: http.MethodGet, Path: "/test/slow"},
 			func(ctx context.Context, in *slowInput) (*slowOutput, error) {
 				time.Sleep(time.Duration(in.MS) * time.Millisecond)

@@ -318,7 +318,7 @@ func (a *App) features(opts Options) features {
 		runs.Listen(ctx, a.bus)
 	}
 	flows := workflow.New(workflow.Params{DB: a.db, Bus: a.bus, Queue: a.queue, Lease: a.cfg.RunLease, Timeout: a.cfg.RunTimeout,
-		Secrets: a.vault, PublicURL: a.cfg.PublicURL,
+		Secrets: a.vault, PublicURL: a.cfg.PublicURL, Tracer: a.tel.Tracer(workflow.TracerName),
 		Effects: &workflow.Effects{Agents: agentNodes{runs}, Models: models, Tools: toolNodes(runtime), Client: outbound}})
 	observer.flows = flows
 	if a.workers != nil {

@@ -72,9 +72,14 @@ func (s *Service) execute(ctx context.Context, r *Run, local func(graph.Event)) 
 			return nil, err
 		}
 	}
-	hooks := &hooks{s: s, r: r, local: local, ctx: context.WithoutCancel(ctx)}
+	var h graph.Hooks = &hooks{s: s, r: r, local: local, ctx: context.WithoutCancel(ctx)}
+	ctx, endSpan := s.startRun(ctx, r)
+	if s.tracer != nil {
+		h = tracedHooks{hooks: h.(*hooks), tracer: s.tracer}
+	}
 	out, err := g.Run(ctx, graph.RunParams{RunID: r.ID, Checkpoint: r.Checkpoint, Done: done, Resume: resume,
-		Hooks: hooks, Effects: s.effects, Now: s.now})
+		Hooks: h, Effects: s.effects, Now: s.now})
+	defer func() { endSpan(r) }()
 	stopBeat()
 	select {
 	case <-lost:
@@ -107,15 +112,19 @@ type hooks struct {
 	ctx   context.Context // events outlive a cancelled run context
 }
 
+func stepRow(runID string, rec *graph.Record) *StepRow {
+	return &StepRow{ID: ids.New(), RunID: runID, Step: rec.Step, Node: rec.Node, Type: rec.Type,
+		Status: rec.Status, Record: rec, StartedAt: rec.StartedAt, FinishedAt: rec.FinishedAt}
+}
+
 func (h *hooks) Node(ctx context.Context, rec *graph.Record) error {
-	_, err := h.s.db.W.NewInsert().Model(&StepRow{ID: ids.New(), RunID: h.r.ID, Step: rec.Step, Node: rec.Node, Type: rec.Type,
-		Status: rec.Status, Record: rec, StartedAt: rec.StartedAt, FinishedAt: rec.FinishedAt}).Exec(context.WithoutCancel(ctx))
+	_, err := h.s.db.W.NewInsert().Model(stepRow(h.r.ID, rec)).Exec(context.WithoutCancel(ctx))
 	return err
 }
 
-// Commit stores the checkpoint and moves the run to it, if this process
-// still holds the run.
-func (h *hooks) Commit(ctx context.Context, cp *graph.Checkpoint) error {
+// Commit stores the checkpoint (and the records held for it) and moves
+// the run to it, if this process still holds the run.
+func (h *hooks) Commit(ctx context.Context, cp *graph.Checkpoint, recs []*graph.Record) error {
 	row := &CheckpointRow{ID: ids.New(), RunID: h.r.ID, WorkflowID: h.r.WorkflowID, Step: cp.Step, Data: cp, CreatedAt: h.s.now().UTC()}
 	err := h.s.db.InTx(context.WithoutCancel(ctx), func(ctx context.Context, tx *db.Tx) error {
 		res, err := whereLease(tx.NewUpdate().Model((*Run)(nil)), h.r.ID, h.s.instance).
@@ -126,7 +135,17 @@ func (h *hooks) Commit(ctx context.Context, cp *graph.Checkpoint) error {
 		if n, _ := res.RowsAffected(); n != 1 {
 			return errLeaseLost
 		}
-		_, err = tx.NewInsert().Model(row).Exec(ctx)
+		if _, err = tx.NewInsert().Model(row).Exec(ctx); err != nil {
+			return err
+		}
+		if len(recs) == 0 {
+			return nil
+		}
+		rows := make([]*StepRow, len(recs))
+		for i, r := range recs {
+			rows[i] = stepRow(h.r.ID, r)
+		}
+		_, err = tx.NewInsert().Model(&rows).Exec(ctx)
 		return err
 	})
 	if err == nil {
@@ -278,3 +297,5 @@ var platformEvent = map[string]string{StatusSucceeded: EventWorkflowRunCompleted
 
 var finalEvent = map[string]string{StatusSucceeded: "run.completed", StatusFailed: "run.failed", StatusCancelled: "run.cancelled",
 	StatusInterrupted: "run.interrupted"}
+
+var _ graph.Hooks = (*hooks)(nil)

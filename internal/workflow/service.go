@@ -9,6 +9,8 @@ import (
 	"sync"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/pulse-run/pulse/internal/platform/apperr"
 	"github.com/pulse-run/pulse/internal/platform/authn"
 	"github.com/pulse-run/pulse/internal/platform/db"
@@ -28,6 +30,7 @@ type Service struct {
 	db       *db.DB
 	store    *store
 	effects  graph.Effects
+	tracer   trace.Tracer // nil: no spans
 	bus      Publisher
 	queue    *queue.Queue
 	secrets  Secrets
@@ -46,6 +49,7 @@ type Params struct {
 	DB      *db.DB
 	Effects *Effects // nil: only nodes that need nothing outside run
 	Bus     Publisher
+	Tracer  trace.Tracer // nil: no spans
 	Queue   *queue.Queue // nil: no background runs
 	Secrets Secrets      // webhook secrets at rest
 	// PublicURL is where clients reach this server, for webhook URLs.
@@ -68,7 +72,7 @@ func New(p Params) *Service {
 	}
 	host, _ := os.Hostname()
 	s := &Service{db: p.DB, store: &store{db: p.DB}, bus: p.Bus, queue: p.Queue, now: p.Now, lease: p.Lease, timeout: p.Timeout,
-		secrets: p.Secrets, hookURL: strings.TrimRight(p.PublicURL, "/") + "/api/v1/hooks/workflow-triggers/",
+		secrets: p.Secrets, tracer: p.Tracer, hookURL: strings.TrimRight(p.PublicURL, "/") + "/api/v1/hooks/workflow-triggers/",
 		instance: fmt.Sprintf("%s/%d/%s", host, os.Getpid(), ids.New()[24:])}
 	if p.Effects != nil {
 		p.Effects.sub = s

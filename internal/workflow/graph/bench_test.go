@@ -42,7 +42,8 @@ func (h *keepHooks) Node(_ context.Context, r *Record) error {
 	h.records = append(h.records, r)
 	return nil
 }
-func (h *keepHooks) Commit(_ context.Context, cp *Checkpoint) error {
+func (h *keepHooks) Commit(_ context.Context, cp *Checkpoint, recs []*Record) error {
+	h.records = append(h.records, recs...)
 	h.commits = append(h.commits, cp)
 	return nil
 }

@@ -65,15 +65,24 @@ type Event struct {
 
 // Hooks persist and report a run as the engine advances it.
 type Hooks interface {
-	// Node stores what a node did. A succeeded record is kept, so a run
-	// resumed in the same super-step reuses it instead of running the
-	// node again.
+	// Node stores what a node did as soon as it finished, when other
+	// nodes of its super-step may still be running: a run resumed in that
+	// super-step reuses a succeeded record instead of running the node
+	// again. Failures are stored this way too.
 	Node(ctx context.Context, r *Record) error
-	// Commit stores the checkpoint after a super-step. An error stops the
-	// run (a lost lease, a database down).
-	Commit(ctx context.Context, cp *Checkpoint) error
+	// Commit stores the checkpoint after a super-step, with the records
+	// not stored yet (the node of a one-node super-step: nothing could be
+	// lost between them, so one write does both). An error stops the run
+	// (a lost lease, a database down).
+	Commit(ctx context.Context, cp *Checkpoint, records []*Record) error
 	// Emit reports progress; it must not block.
 	Emit(e Event)
+}
+
+// NodeTracer is an optional extension of Hooks: it wraps each node
+// execution (in a span, say), so what the node calls nests under it.
+type NodeTracer interface {
+	StartNode(ctx context.Context, step int, n *Node) (context.Context, func(*Record))
 }
 
 // Call identifies a node execution to the effects that perform it.
@@ -219,16 +228,25 @@ func (g *Graph) Run(ctx context.Context, p RunParams) (Outcome, error) {
 				ErrorMessage: fmt.Sprintf("the run took %d super-steps without finishing (max_steps)", g.maxSteps)}, nil
 		}
 		next, out, err := x.superStep(ctx, cp)
+		if err == nil && out != nil && p.Hooks != nil {
+			// The run stops here: keep the trace of what did run.
+			for _, r := range x.held {
+				if err = p.Hooks.Node(ctx, r); err != nil {
+					break
+				}
+			}
+		}
 		if err != nil || out != nil {
 			return ptrOr(out, cp), err
 		}
 		cp = next
 		x.done, x.p.Resume = nil, nil
 		if p.Hooks != nil {
-			if err := p.Hooks.Commit(ctx, cp); err != nil {
+			if err := p.Hooks.Commit(ctx, cp, x.held); err != nil {
 				return Outcome{Checkpoint: cp}, err
 			}
 		}
+		x.held = x.held[:0]
 	}
 	return Outcome{Status: Succeeded, Checkpoint: cp}, nil
 }
@@ -247,6 +265,7 @@ type execution struct {
 	g    *Graph
 	p    RunParams
 	done map[string]*Record
+	held []*Record // records for the next Commit
 }
 
 func (x *execution) emit(typ string, data map[string]any) {
@@ -406,6 +425,11 @@ func (x *execution) node(ctx context.Context, cp *Checkpoint, id string) (*Recor
 	}
 	n := x.g.nodes[id]
 	rec := &Record{Step: cp.Step + 1, Node: id, Type: n.Type, StartedAt: x.p.Now().UTC()}
+	if nt, ok := x.p.Hooks.(NodeTracer); ok {
+		var end func(*Record)
+		ctx, end = nt.StartNode(ctx, rec.Step, n.Node)
+		defer func() { end(rec) }()
+	}
 	if x.p.Hooks != nil {
 		x.emit("node.started", map[string]any{"node": id, "type": n.Type, "step": rec.Step})
 	}
@@ -444,7 +468,11 @@ func (x *execution) node(ctx context.Context, cp *Checkpoint, id string) (*Recor
 				"latency_ms": rec.FinishedAt.Sub(rec.StartedAt).Milliseconds()})
 		}
 	}
-	if x.p.Hooks != nil && rec.Status != NodeInterrupted {
+	switch {
+	case x.p.Hooks == nil || rec.Status == NodeInterrupted:
+	case len(cp.Next) == 1 && rec.Status == NodeSucceeded:
+		x.held = append(x.held, rec) // one goroutine: the super-step is this node
+	default:
 		if err := x.p.Hooks.Node(ctx, rec); err != nil {
 			return nil, err
 		}

@@ -29,9 +29,10 @@ func (h *memHooks) Node(_ context.Context, r *Record) error {
 	return nil
 }
 
-func (h *memHooks) Commit(_ context.Context, cp *Checkpoint) error {
+func (h *memHooks) Commit(_ context.Context, cp *Checkpoint, recs []*Record) error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	h.records = append(h.records, recs...)
 	if h.failAt == cp.Step {
 		return errors.New("crash")
 	}

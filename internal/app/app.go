@@ -119,6 +119,7 @@ type App struct {
 	cfg      *config.Config
 	log      *slog.Logger
 	db       *db.DB
+	batch    *db.Batcher // group commits of workflow runs
 	queue    *queue.Queue
 	redis    *redis.Client
 	vault    *vault.Vault
@@ -317,7 +318,8 @@ func (a *App) features(opts Options) features {
 		a.stop = func() { cancel(); prev() }
 		runs.Listen(ctx, a.bus)
 	}
-	flows := workflow.New(workflow.Params{DB: a.db, Bus: a.bus, Queue: a.queue, Lease: a.cfg.RunLease, Timeout: a.cfg.RunTimeout,
+	a.batch = db.NewBatcher(a.db)
+	flows := workflow.New(workflow.Params{DB: a.db, Batch: a.batch, Bus: a.bus, Queue: a.queue, Lease: a.cfg.RunLease, Timeout: a.cfg.RunTimeout,
 		Secrets: a.vault, PublicURL: a.cfg.PublicURL, Tracer: a.tel.Tracer(workflow.TracerName),
 		Effects: &workflow.Effects{Agents: agentNodes{runs}, Models: models, Tools: toolNodes(runtime), Client: outbound}})
 	observer.flows = flows
@@ -331,6 +333,7 @@ func (a *App) features(opts Options) features {
 		prev := a.stop
 		a.stop = func() { cancel(); prev() }
 		flows.Listen(ctx, a.bus)
+		flows.KeepLeases(ctx)
 		a.realtime = realtime.New(realtime.Params{Bus: a.bus, KV: a.kv, Runs: runAccess{runs, flows}, MaxPerUser: a.cfg.RealtimeMaxPerUser})
 	}
 	jobs, err := job.New(a.db, a.queue, runs, opts.JobTypes)
@@ -552,6 +555,10 @@ func (a *App) close() {
 	}
 	if a.redis != nil {
 		_ = a.redis.Close()
+	}
+	if a.batch != nil {
+		a.batch.Close()
+		a.batch = nil
 	}
 	if a.db != nil {
 		if err := a.db.Close(); err != nil {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/pulse-run/pulse/internal/platform/authn"
 	"github.com/pulse-run/pulse/internal/platform/config"
+	"github.com/pulse-run/pulse/internal/platform/db"
 	"github.com/pulse-run/pulse/internal/platform/db/dbtest"
 )
 
@@ -26,7 +27,9 @@ func benchService(b *testing.B, e config.Engine, definition string) (*Service, c
 		time.Now(), time.Now()).Exec(ctx); err != nil {
 		b.Fatal(err)
 	}
-	s := New(Params{DB: d})
+	batch := db.NewBatcher(d)
+	b.Cleanup(batch.Close)
+	s := New(Params{DB: d, Batch: batch})
 	ctx = authn.With(ctx, &authn.Principal{UserID: "u", Role: authn.RoleUser})
 	name := "bench"
 	w, _, err := s.Create(ctx, SaveParams{Name: &name, Definition: json.RawMessage(definition)})

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -24,6 +26,7 @@ var errLeaseLost = errors.New("workflow: lease lost to another worker")
 type tracked struct {
 	cancel    context.CancelFunc
 	cancelled atomic.Bool // stopped by a user's cancel, not by shutdown
+	lost      atomic.Bool // another worker holds the run now
 }
 
 func (s *Service) track(ctx context.Context, runID string) (context.Context, *tracked, func()) {
@@ -58,17 +61,13 @@ func (s *Service) execute(ctx context.Context, r *Run, local func(graph.Event)) 
 	ctx = authn.With(ctx, &authn.Principal{UserID: r.OwnerID, Role: authn.RoleUser})
 	ctx, t, untrack := s.track(ctx, r.ID)
 	defer untrack()
-	lost := make(chan struct{})
-	stopBeat := s.heartbeat(ctx, r, t, lost)
 	done, err := s.store.done(ctx, r.ID, r.Checkpoint.Step+1)
 	if err != nil {
-		stopBeat()
 		return nil, err
 	}
 	var resume any
 	if len(r.Resume) > 0 {
 		if err := json.Unmarshal(r.Resume, &resume); err != nil {
-			stopBeat()
 			return nil, err
 		}
 	}
@@ -80,13 +79,7 @@ func (s *Service) execute(ctx context.Context, r *Run, local func(graph.Event)) 
 	out, err := g.Run(ctx, graph.RunParams{RunID: r.ID, Checkpoint: r.Checkpoint, Done: done, Resume: resume,
 		Hooks: h, Effects: s.effects, Now: s.now})
 	defer func() { endSpan(r) }()
-	stopBeat()
-	select {
-	case <-lost:
-		return nil, errLeaseLost
-	default:
-	}
-	if errors.Is(err, errLeaseLost) {
+	if t.lost.Load() || errors.Is(err, errLeaseLost) {
 		return nil, err
 	}
 	if err != nil {
@@ -110,6 +103,12 @@ type hooks struct {
 	r     *Run
 	local func(graph.Event)
 	ctx   context.Context // events outlive a cancelled run context
+
+	mu        sync.Mutex // Emit is called from parallel nodes
+	held      strings.Builder
+	heldNode  string
+	heldStep  any
+	lastDelta time.Time
 }
 
 func stepRow(runID string, rec *graph.Record) *StepRow {
@@ -118,15 +117,18 @@ func stepRow(runID string, rec *graph.Record) *StepRow {
 }
 
 func (h *hooks) Node(ctx context.Context, rec *graph.Record) error {
-	_, err := h.s.db.W.NewInsert().Model(stepRow(h.r.ID, rec)).Exec(context.WithoutCancel(ctx))
-	return err
+	row := stepRow(h.r.ID, rec)
+	return h.s.write(ctx, func(ctx context.Context, tx *db.Tx) error {
+		_, err := tx.NewInsert().Model(row).Exec(ctx)
+		return err
+	})
 }
 
 // Commit stores the checkpoint (and the records held for it) and moves
 // the run to it, if this process still holds the run.
 func (h *hooks) Commit(ctx context.Context, cp *graph.Checkpoint, recs []*graph.Record) error {
 	row := &CheckpointRow{ID: ids.New(), RunID: h.r.ID, WorkflowID: h.r.WorkflowID, Step: cp.Step, Data: cp, CreatedAt: h.s.now().UTC()}
-	err := h.s.db.InTx(context.WithoutCancel(ctx), func(ctx context.Context, tx *db.Tx) error {
+	err := h.s.write(ctx, func(ctx context.Context, tx *db.Tx) error {
 		res, err := whereLease(tx.NewUpdate().Model((*Run)(nil)), h.r.ID, h.s.instance).
 			Set("checkpoint = ?", cp).Set("checkpoint_id = ?", row.ID).Set("resume = NULL").Set("heartbeat_at = ?", row.CreatedAt).Exec(ctx)
 		if err != nil {
@@ -154,11 +156,42 @@ func (h *hooks) Commit(ctx context.Context, cp *graph.Checkpoint, recs []*graph.
 	return err
 }
 
+// deltaEvery bounds how often token deltas of one run reach the bus: each
+// publish is a NOTIFY or PUBLISH round trip, too much for every token. A
+// streaming caller (local) still gets every piece.
+const deltaEvery = 50 * time.Millisecond
+
 func (h *hooks) Emit(e graph.Event) {
 	if h.local != nil {
 		h.local(e)
 	}
-	h.s.publish(h.ctx, h.r, e.Type, e.Data, e.Type == "message.delta")
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if e.Type == "message.delta" {
+		node, _ := e.Data["node"].(string)
+		if h.held.Len() > 0 && node != h.heldNode {
+			h.flush()
+		}
+		text, _ := e.Data["text"].(string)
+		h.heldNode, h.heldStep = node, e.Data["step"]
+		h.held.WriteString(text)
+		if time.Since(h.lastDelta) >= deltaEvery {
+			h.flush()
+		}
+		return
+	}
+	h.flush()
+	h.s.publish(h.ctx, h.r, e.Type, e.Data, false)
+}
+
+// flush publishes the deltas held back; h.mu is held.
+func (h *hooks) flush() {
+	if h.held.Len() == 0 {
+		return
+	}
+	h.s.publish(h.ctx, h.r, "message.delta", map[string]any{"node": h.heldNode, "step": h.heldStep, "text": h.held.String()}, true)
+	h.held.Reset()
+	h.lastDelta = time.Now()
 }
 
 func (s *Service) publish(ctx context.Context, r *Run, typ string, data any, ephemeral bool) {
@@ -173,42 +206,54 @@ func (s *Service) publish(ctx context.Context, r *Run, typ string, data any, eph
 	_, _ = s.bus.Publish(context.WithoutCancel(ctx), events.Event{Topic: events.RunKey(r.ID), UserID: r.OwnerID, Type: typ, Data: b, Ephemeral: ephemeral})
 }
 
-// heartbeat renews the lease until stopped; it cancels the run when a
-// cancel was requested through the database, and closes lost when another
-// worker took the run.
-func (s *Service) heartbeat(ctx context.Context, r *Run, t *tracked, lost chan struct{}) (stop func()) {
-	done, finished := make(chan struct{}), make(chan struct{})
+// KeepLeases renews, every fifth of the lease, the leases of all runs
+// executing in this process, in one statement whatever their number. A
+// run whose cancel was requested through the database is stopped; a run
+// another worker took over is stopped and marked lost.
+func (s *Service) KeepLeases(ctx context.Context) {
 	go func() {
-		defer close(finished)
 		tick := time.NewTicker(s.lease / 5)
 		defer tick.Stop()
 		for {
 			select {
-			case <-done:
-				return
 			case <-ctx.Done():
 				return
 			case <-tick.C:
 			}
-			var flags []bool
-			err := whereLease(s.db.W.NewUpdate().Model((*Run)(nil)), r.ID, s.instance).Set("heartbeat_at = ?", s.now().UTC()).
-				Returning("cancel_requested").Scan(context.WithoutCancel(ctx), &flags)
-			switch {
-			case err != nil && !db.IsNoRows(err):
-				continue // a missed beat is not fatal: the lease has room for several
-			case len(flags) == 0:
-				close(lost)
-				t.cancel()
-				return
-			case flags[0]:
-				t.cancelled.Store(true)
-				t.cancel()
-			}
+			s.renew(ctx)
 		}
 	}()
-	return func() {
-		close(done)
-		<-finished
+}
+
+func (s *Service) renew(ctx context.Context) {
+	held := map[string]*tracked{}
+	s.active.Range(func(k, v any) bool {
+		held[k.(string)] = v.(*tracked)
+		return true
+	})
+	if len(held) == 0 {
+		return
+	}
+	var rows []struct {
+		ID              string `bun:"id"`
+		CancelRequested bool   `bun:"cancel_requested"`
+	}
+	err := s.db.W.NewUpdate().Model((*Run)(nil)).Set("heartbeat_at = ?", s.now().UTC()).
+		Where("lease_owner = ? AND status = ?", s.instance, StatusRunning).Returning("id, cancel_requested").Scan(ctx, &rows)
+	if err != nil && !db.IsNoRows(err) {
+		return // a missed beat is not fatal: the lease has room for several
+	}
+	for _, r := range rows {
+		if t := held[r.ID]; t != nil && r.CancelRequested {
+			t.cancelled.Store(true)
+			t.cancel()
+		}
+		delete(held, r.ID)
+	}
+	for _, t := range held {
+		// Tracked here, but no longer ours in the database.
+		t.lost.Store(true)
+		t.cancel()
 	}
 }
 
@@ -216,18 +261,25 @@ func (s *Service) heartbeat(ctx context.Context, r *Run, t *tracked, lost chan s
 // It returns nil when there is nothing to do.
 func (s *Service) claim(ctx context.Context, id string) (*Run, error) {
 	now := s.now().UTC()
-	res, err := s.db.W.NewUpdate().Model((*Run)(nil)).
-		Set("status = ?", StatusRunning).Set("lease_owner = ?", s.instance).Set("heartbeat_at = ?", now).
-		Set("attempt = attempt + 1").Set("started_at = COALESCE(started_at, ?)", now).
-		Set("deadline_at = COALESCE(deadline_at, ?)", now.Add(s.timeout)).
-		Where("id = ?", id).
-		WhereGroup(" AND ", func(q *bun.UpdateQuery) *bun.UpdateQuery {
-			return q.Where("status = ?", StatusQueued).WhereOr("status = ? AND (heartbeat_at IS NULL OR heartbeat_at < ?)", StatusRunning, now.Add(-s.lease))
-		}).Exec(ctx)
+	var n int64
+	err := s.write(ctx, func(ctx context.Context, tx *db.Tx) error {
+		res, err := tx.NewUpdate().Model((*Run)(nil)).
+			Set("status = ?", StatusRunning).Set("lease_owner = ?", s.instance).Set("heartbeat_at = ?", now).
+			Set("attempt = attempt + 1").Set("started_at = COALESCE(started_at, ?)", now).
+			Set("deadline_at = COALESCE(deadline_at, ?)", now.Add(s.timeout)).
+			Where("id = ?", id).
+			WhereGroup(" AND ", func(q *bun.UpdateQuery) *bun.UpdateQuery {
+				return q.Where("status = ?", StatusQueued).WhereOr("status = ? AND (heartbeat_at IS NULL OR heartbeat_at < ?)", StatusRunning, now.Add(-s.lease))
+			}).Exec(ctx)
+		if err == nil {
+			n, _ = res.RowsAffected()
+		}
+		return err
+	})
 	if err != nil {
 		return nil, err
 	}
-	if n, _ := res.RowsAffected(); n != 1 {
+	if n != 1 {
 		return nil, nil
 	}
 	return s.store.reload(ctx, id)
@@ -275,12 +327,19 @@ func (s *Service) finish(ctx context.Context, r *Run, out graph.Outcome) (*Run, 
 	} else {
 		r.FinishedAt = &now
 	}
-	res, err := s.db.W.NewUpdate().Model(r).Column("status", "error_code", "error_message", "failed_node", "checkpoint", "lease_owner",
-		"resume", "interrupt_until", "finished_at").WherePK().Where("lease_owner = ?", owner).Exec(ctx)
+	var n int64
+	err := s.write(ctx, func(ctx context.Context, tx *db.Tx) error {
+		res, err := tx.NewUpdate().Model(r).Column("status", "error_code", "error_message", "failed_node", "checkpoint", "lease_owner",
+			"resume", "interrupt_until", "finished_at").WherePK().Where("lease_owner = ?", owner).Exec(ctx)
+		if err == nil {
+			n, _ = res.RowsAffected()
+		}
+		return err
+	})
 	if err != nil {
 		return nil, fmt.Errorf("workflow: finish run: %w", err)
 	}
-	if n, _ := res.RowsAffected(); n != 1 {
+	if n != 1 {
 		return s.store.reload(ctx, r.ID)
 	}
 	s.publish(ctx, r, finalEvent[r.Status], RunOut(r), false)
@@ -299,3 +358,12 @@ var finalEvent = map[string]string{StatusSucceeded: "run.completed", StatusFaile
 	StatusInterrupted: "run.interrupted"}
 
 var _ graph.Hooks = (*hooks)(nil)
+
+// write commits fn with other runs' writes when a batcher is configured
+// (many runs in flight share commits), else in its own transaction.
+func (s *Service) write(ctx context.Context, fn func(ctx context.Context, tx *db.Tx) error) error {
+	if s.batch != nil {
+		return s.batch.Do(ctx, fn)
+	}
+	return s.db.InTx(context.WithoutCancel(ctx), fn)
+}

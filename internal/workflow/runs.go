@@ -95,13 +95,11 @@ func (s *Service) Start(ctx context.Context, p StartParams) (*Run, error) {
 // insert stores a new run: held by this process, or queued with its job
 // in the same transaction.
 func (s *Service) insert(ctx context.Context, r *Run) error {
-	return s.db.InTx(ctx, func(ctx context.Context, tx *db.Tx) error {
-		if err := s.insertTx(ctx, tx, r); err != nil {
-			return err
-		}
-		s.publish(ctx, r, "run.created", RunOut(r), false)
-		return nil
-	})
+	if err := s.write(ctx, func(ctx context.Context, tx *db.Tx) error { return s.insertTx(ctx, tx, r) }); err != nil {
+		return err
+	}
+	s.publish(ctx, r, "run.created", RunOut(r), false)
+	return nil
 }
 
 func (s *Service) insertTx(ctx context.Context, tx *db.Tx, r *Run) error {

@@ -29,6 +29,7 @@ type Publisher interface {
 type Service struct {
 	db       *db.DB
 	store    *store
+	batch    *db.Batcher // nil: each write commits alone
 	effects  graph.Effects
 	tracer   trace.Tracer // nil: no spans
 	bus      Publisher
@@ -50,6 +51,8 @@ type Params struct {
 	Effects *Effects // nil: only nodes that need nothing outside run
 	Bus     Publisher
 	Tracer  trace.Tracer // nil: no spans
+	// Batch shares commits between runs in flight (nil: none).
+	Batch   *db.Batcher
 	Queue   *queue.Queue // nil: no background runs
 	Secrets Secrets      // webhook secrets at rest
 	// PublicURL is where clients reach this server, for webhook URLs.
@@ -72,7 +75,7 @@ func New(p Params) *Service {
 	}
 	host, _ := os.Hostname()
 	s := &Service{db: p.DB, store: &store{db: p.DB}, bus: p.Bus, queue: p.Queue, now: p.Now, lease: p.Lease, timeout: p.Timeout,
-		secrets: p.Secrets, tracer: p.Tracer, hookURL: strings.TrimRight(p.PublicURL, "/") + "/api/v1/hooks/workflow-triggers/",
+		secrets: p.Secrets, tracer: p.Tracer, batch: p.Batch, hookURL: strings.TrimRight(p.PublicURL, "/") + "/api/v1/hooks/workflow-triggers/",
 		instance: fmt.Sprintf("%s/%d/%s", host, os.Getpid(), ids.New()[24:])}
 	if p.Effects != nil {
 		p.Effects.sub = s

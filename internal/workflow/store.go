@@ -151,7 +151,7 @@ func (st *store) steps(ctx context.Context, runID string) ([]StepRow, error) {
 // done returns the nodes of a super-step that already succeeded.
 func (st *store) done(ctx context.Context, runID string, step int) (map[string]*graph.Record, error) {
 	var rows []StepRow
-	if err := st.db.W.NewSelect().Model(&rows).Where("run_id = ? AND step = ? AND status = 'succeeded'", runID, step).Scan(ctx); err != nil {
+	if err := st.db.R.NewSelect().Model(&rows).Where("run_id = ? AND step = ? AND status = 'succeeded'", runID, step).Scan(ctx); err != nil {
 		return nil, err
 	}
 	out := make(map[string]*graph.Record, len(rows))

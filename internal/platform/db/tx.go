@@ -67,6 +67,11 @@ func (d *DB) inPgxTx(ctx context.Context, fn func(ctx context.Context, tx *Tx) e
 		return fmt.Errorf("db: acquire connection: %w", err)
 	}
 	defer conn.Close()
+	return d.inPgxTxOn(ctx, conn, fn)
+}
+
+// inPgxTxOn runs a transaction on a connection the caller holds.
+func (d *DB) inPgxTxOn(ctx context.Context, conn bun.Conn, fn func(ctx context.Context, tx *Tx) error) (err error) {
 	var pc *pgx.Conn
 	if err := conn.Raw(func(dc any) error {
 		sc, ok := dc.(*stdlib.Conn)

@@ -19,13 +19,14 @@ import (
 // of a batch fails, the batch rolls back and each of its writes is retried
 // in a transaction of its own, so one failure reaches only its caller.
 type Batcher struct {
-	d    *DB
-	in   chan *batchItem
-	max  int
-	once sync.Once
-	stop chan struct{}
-	wg   sync.WaitGroup
-	conn *bun.Conn // PostgreSQL: the committer's own; only its goroutine uses it
+	d      *DB
+	in     chan *batchItem
+	max    int
+	mu     sync.RWMutex // Do holds it to queue; Close to stop queueing
+	closed bool
+	stop   chan struct{}
+	wg     sync.WaitGroup
+	conn   *bun.Conn // PostgreSQL: the committer's own; only its goroutine uses it
 }
 
 type batchItem struct {
@@ -70,11 +71,16 @@ func (b *Batcher) inTx(ctx context.Context, fn func(ctx context.Context, tx *Tx)
 // with fn's error).
 func (b *Batcher) Do(ctx context.Context, fn func(ctx context.Context, tx *Tx) error) error {
 	it := &batchItem{ctx: ctx, fn: fn, done: make(chan error, 1)}
+	b.mu.RLock()
+	if b.closed {
+		b.mu.RUnlock()
+		return b.d.InTx(ctx, fn)
+	}
 	select {
 	case b.in <- it:
-	case <-b.stop:
-		return b.d.InTx(ctx, fn)
+		b.mu.RUnlock()
 	case <-ctx.Done():
+		b.mu.RUnlock()
 		return ctx.Err()
 	}
 	// Once queued, the write is waited for even if ctx ends: the caller
@@ -84,7 +90,12 @@ func (b *Batcher) Do(ctx context.Context, fn func(ctx context.Context, tx *Tx) e
 
 // Close stops the committers after the queued writes.
 func (b *Batcher) Close() {
-	b.once.Do(func() { close(b.stop) })
+	b.mu.Lock()
+	if !b.closed {
+		b.closed = true
+		close(b.stop) // after every write queued so far: they are drained
+	}
+	b.mu.Unlock()
 	b.wg.Wait()
 }
 

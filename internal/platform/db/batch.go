@@ -26,7 +26,13 @@ type Batcher struct {
 	closed bool
 	stop   chan struct{}
 	wg     sync.WaitGroup
-	conn   *bun.Conn // PostgreSQL: the committer's own; only its goroutine uses it
+}
+
+// committer commits batches on one goroutine (and, on PostgreSQL, its own
+// connection).
+type committer struct {
+	b    *Batcher
+	conn *bun.Conn
 }
 
 type batchItem struct {
@@ -40,29 +46,39 @@ type batchItem struct {
 // writer wait with it.
 func NewBatcher(d *DB) *Batcher {
 	b := &Batcher{d: d, in: make(chan *batchItem, 4096), max: 512, stop: make(chan struct{})}
-	b.wg.Add(1)
-	go b.loop()
+	n := 1
+	if d.Engine == config.Postgres {
+		// Several committers overlap their round trips; each holds a
+		// connection, so a small pool keeps most for everyone else.
+		n = max(1, int(d.pool.Config().MaxConns)/4)
+	}
+	for range n {
+		c := &committer{b: b}
+		b.wg.Add(1)
+		go c.loop()
+	}
 	return b
 }
 
 // inTx runs a batch's transaction, on the committer's own connection on
 // PostgreSQL (taken at the first batch, given back on Close).
-func (b *Batcher) inTx(ctx context.Context, fn func(ctx context.Context, tx *Tx) error) error {
-	if b.d.Engine != config.Postgres {
-		return b.d.InTx(ctx, fn)
+func (c *committer) inTx(ctx context.Context, fn func(ctx context.Context, tx *Tx) error) error {
+	d := c.b.d
+	if d.Engine != config.Postgres {
+		return d.InTx(ctx, fn)
 	}
-	if b.conn == nil {
-		c, err := b.d.W.Conn(ctx)
+	if c.conn == nil {
+		conn, err := d.W.Conn(ctx)
 		if err != nil {
 			return err
 		}
-		b.conn = &c
+		c.conn = &conn
 	}
-	err := b.d.inPgxTxOn(ctx, *b.conn, fn)
-	if err != nil && b.conn.PingContext(ctx) != nil {
+	err := d.inPgxTxOn(ctx, *c.conn, fn)
+	if err != nil && c.conn.PingContext(ctx) != nil {
 		// A broken connection: the next batch takes a new one.
-		_ = b.conn.Close()
-		b.conn = nil
+		_ = c.conn.Close()
+		c.conn = nil
 	}
 	return err
 }
@@ -99,9 +115,10 @@ func (b *Batcher) Close() {
 	b.wg.Wait()
 }
 
-func (b *Batcher) loop() {
+func (c *committer) loop() {
+	b := c.b
 	defer b.wg.Done()
-	defer b.release()
+	defer c.release()
 	for {
 		var first *batchItem
 		select {
@@ -111,7 +128,7 @@ func (b *Batcher) loop() {
 			for {
 				select {
 				case it := <-b.in:
-					b.commit([]*batchItem{it})
+					c.commit([]*batchItem{it})
 				default:
 					return
 				}
@@ -127,20 +144,20 @@ func (b *Batcher) loop() {
 				break gather
 			}
 		}
-		b.commit(batch)
+		c.commit(batch)
 	}
 }
 
-func (b *Batcher) release() {
-	if b.conn != nil {
-		_ = b.conn.Close()
-		b.conn = nil
+func (c *committer) release() {
+	if c.conn != nil {
+		_ = c.conn.Close()
+		c.conn = nil
 	}
 }
 
-func (b *Batcher) commit(batch []*batchItem) {
+func (c *committer) commit(batch []*batchItem) {
 	if len(batch) > 1 {
-		err := b.inTx(context.Background(), func(ctx context.Context, tx *Tx) error {
+		err := c.inTx(context.Background(), func(ctx context.Context, tx *Tx) error {
 			for _, it := range batch {
 				if err := it.fn(context.WithoutCancel(it.ctx), tx); err != nil {
 					return err
@@ -156,6 +173,6 @@ func (b *Batcher) commit(batch []*batchItem) {
 		}
 	}
 	for _, it := range batch {
-		it.done <- b.inTx(context.WithoutCancel(it.ctx), it.fn)
+		it.done <- c.inTx(context.WithoutCancel(it.ctx), it.fn)
 	}
 }

@@ -9,6 +9,9 @@ import (
 	"sync"
 )
 
+// MaxMapItems bounds the items of one map node.
+const MaxMapItems = 10_000
+
 // errNoEffects fails nodes that need the outside world when none is wired.
 var errNoEffects = Permanent(errors.New("this node type is not available here"))
 
@@ -193,6 +196,9 @@ func (x *execution) mapNode(ctx context.Context, n *cnode, state map[string]any,
 	items, ok := v.([]any)
 	if !ok && v != nil {
 		return Permanent(fmt.Errorf("items gave %T, not a list", v))
+	}
+	if len(items) > MaxMapItems {
+		return Permanent(fmt.Errorf("items gave %d items; a map takes at most %d", len(items), MaxMapItems))
 	}
 	limit := n.Concurrency
 	if limit == 0 {

@@ -3,7 +3,9 @@ package graph
 import (
 	"context"
 	"fmt"
+	"os"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -110,4 +112,21 @@ func BenchmarkConcurrentRuns(b *testing.B) {
 		b.ReportMetric(float64(after.HeapInuse)/(1<<20), "heap-MiB")
 		runtime.KeepAlive(hooks)
 	}
+	b.ReportMetric(peakRSS(), "peak-RSS-MiB")
+}
+
+// peakRSS is the process's high-water resident set (VmHWM), in MiB: run
+// the benchmark alone for a figure of its own.
+func peakRSS() float64 {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(l, "VmHWM:"); ok {
+			kb, _ := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 64)
+			return kb / 1024
+		}
+	}
+	return 0
 }

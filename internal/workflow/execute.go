@@ -128,26 +128,15 @@ func (h *hooks) Node(ctx context.Context, rec *graph.Record) error {
 // the run to it, if this process still holds the run.
 func (h *hooks) Commit(ctx context.Context, cp *graph.Checkpoint, recs []*graph.Record) error {
 	row := &CheckpointRow{ID: ids.New(), RunID: h.r.ID, WorkflowID: h.r.WorkflowID, Step: cp.Step, Data: cp, CreatedAt: h.s.now().UTC()}
+	steps := make([]*StepRow, len(recs))
+	for i, r := range recs {
+		steps[i] = stepRow(h.r.ID, r)
+	}
 	err := h.s.write(ctx, func(ctx context.Context, tx *db.Tx) error {
-		res, err := whereLease(tx.NewUpdate().Model((*Run)(nil)), h.r.ID, h.s.instance).
-			Set("checkpoint = ?", cp).Set("checkpoint_id = ?", row.ID).Set("resume = NULL").Set("heartbeat_at = ?", row.CreatedAt).Exec(ctx)
-		if err != nil {
-			return err
+		moved, err := h.s.store.commitCheckpoint(ctx, tx, commitParams{row: row, steps: steps, leaseOwner: h.s.instance})
+		if err == nil && !moved {
+			err = errLeaseLost // rolls back whatever was written
 		}
-		if n, _ := res.RowsAffected(); n != 1 {
-			return errLeaseLost
-		}
-		if _, err = tx.NewInsert().Model(row).Exec(ctx); err != nil {
-			return err
-		}
-		if len(recs) == 0 {
-			return nil
-		}
-		rows := make([]*StepRow, len(recs))
-		for i, r := range recs {
-			rows[i] = stepRow(h.r.ID, r)
-		}
-		_, err = tx.NewInsert().Model(&rows).Exec(ctx)
 		return err
 	})
 	if err == nil {

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -220,11 +221,11 @@ func TestInterruptResumeAndFork(t *testing.T) {
 }
 
 // slowServer answers after a delay, counting requests.
-func slowServer(t *testing.T, delay time.Duration) (*httptest.Server, *int64) {
+func slowServer(t *testing.T, delay time.Duration) (*httptest.Server, *atomic.Int64) {
 	t.Helper()
-	var n int64
+	n := &atomic.Int64{}
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		n++
+		n.Add(1)
 		select {
 		case <-time.After(delay):
 		case <-r.Context().Done():
@@ -234,7 +235,7 @@ func slowServer(t *testing.T, delay time.Duration) (*httptest.Server, *int64) {
 		_, _ = w.Write([]byte(`{"path":"` + r.URL.Path + `"}`))
 	}))
 	t.Cleanup(srv.Close)
-	return srv, &n
+	return srv, n
 }
 
 func TestBackgroundRunsCancelAndStream(t *testing.T) {

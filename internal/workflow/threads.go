@@ -91,6 +91,18 @@ func (s *Service) startOnThread(ctx context.Context, g *graph.Graph, r *Run, inp
 					return nil, err
 				}
 			}
+			// A run stopped while executing has moved the thread on
+			// itself (afterRun cleared it): start from the thread as it
+			// is now.
+			if t, err = s.store.thread(ctx, r.OwnerID, r.ThreadID); err != nil {
+				return nil, err
+			}
+			if t.ActiveRunID != "" && t.ActiveRunID != active.ID {
+				return nil, apperr.New(apperr.Conflict, "the thread changed while starting this run: try again")
+			}
+			if t.Policy == PolicyRollback {
+				base = t.State
+			}
 		}
 	}
 	state := map[string]any{}
@@ -145,6 +157,14 @@ func (s *Service) stop(ctx context.Context, r *Run, code string) (*Run, error) {
 	}
 	if out == nil || !out.Finished() {
 		return nil, apperr.New(apperr.Conflict, "the thread's active run did not stop in time: try again")
+	}
+	if out.Status == StatusCancelled {
+		// Say why, as for a run stopped before it executed.
+		if _, err := s.db.W.NewUpdate().Model((*Run)(nil)).Set("error_code = ?", code).Set("error_message = ?", msg).
+			Where("id = ? AND status = ?", out.ID, StatusCancelled).Exec(ctx); err != nil {
+			return nil, err
+		}
+		out.ErrorCode, out.ErrorMessage = code, msg
 	}
 	return out, nil
 }

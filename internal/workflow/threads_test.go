@@ -3,6 +3,7 @@ package workflow_test
 import (
 	"context"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 	"github.com/tidwall/gjson"
@@ -153,5 +154,31 @@ func TestInterruptTimeoutsAndRetention(t *testing.T) {
 		}, 10e9, 50e6)
 		apitest.Scenario{Method: "GET", Path: "/api/v1/workflow-runs/" + run, Auth: b.alice.Token, ExpectedStatus: 200,
 			ExpectedJSON: map[string]any{"status": "succeeded", "step": 4}}.Test(t, b.H)
+	})
+}
+
+// The interrupt policy stops a run that is executing, not only one that
+// waits for input.
+func TestThreadInterruptsARunningRun(t *testing.T) {
+	t.Parallel()
+	dbtest.EachEngine(t, func(t *testing.T, e config.Engine) {
+		srv, calls := slowServer(t, 30*time.Second)
+		b := setup(t, e, nil, app.Options{OutboundClient: srv.Client()})
+		require.NoError(t, b.App.StartQueue(context.Background()))
+		wf := b.create(t, `{"state":{"type":"object","properties":{"messages":{"type":"array"}}},"reducers":{"messages":"append"},
+		  "entry":"first","nodes":[
+		    {"id":"first","type":"transform","set":{"messages":"'seen'"}},
+		    {"id":"call","type":"http","url":"`+srv.URL+`/slow","output_key":"r","timeout_seconds":60}],
+		  "edges":[{"from":"first","to":"call","when":"state.slow == true"}]}`)
+		th := gjson.Get(apitest.Scenario{Method: "POST", Path: "/api/v1/workflows/" + wf + "/threads", Auth: b.alice.Token,
+			Body: `{"policy":"interrupt"}`, ExpectedStatus: 201}.Test(t, b.H).Body, "id").String()
+		first := gjson.Get(apitest.Scenario{Method: "POST", Path: "/api/v1/workflows/" + wf + "/runs", Auth: b.alice.Token,
+			Body: `{"thread_id":"` + th + `","background":true,"input":{"messages":"a","slow":true}}`, ExpectedStatus: 202}.Test(t, b.H).Body, "id").String()
+		require.Eventually(t, func() bool { return calls.Load() > 0 }, 10*time.Second, 10*time.Millisecond, "the first run reached its slow call")
+		out := apitest.Scenario{Method: "POST", Path: "/api/v1/workflows/" + wf + "/runs", Auth: b.alice.Token,
+			Body: `{"thread_id":"` + th + `","input":{"messages":"b","slow":false}}`, ExpectedStatus: 200}.Test(t, b.H).Body
+		require.Equal(t, "succeeded", gjson.Get(out, "status").String(), out)
+		require.JSONEq(t, `["a","seen","b","seen"]`, gjson.Get(out, "state.messages").Raw, "the first run's progress was kept")
+		require.Equal(t, "interrupted", gjson.Get(b.awaitRun(t, first, "cancelled"), "error.code").String())
 	})
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"os"
 	"strings"
@@ -296,6 +297,35 @@ func twoProcesses(t *testing.T, redisURL string) {
 	require.Less(t, took, time.Second, "stopped within a second")
 	t.Logf("cancel across processes took %s", took)
 	require.Equal(t, "cancelled", (<-done).Status, "the second process's caller sees it too")
+
+	// The same for a workflow run: its events reach the first process's
+	// stream, and a cancel sent there stops it on the second.
+	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-time.After(30 * time.Second):
+		case <-r.Context().Done():
+		}
+	}))
+	defer slow.Close()
+	var wf struct{ ID string }
+	require.Equal(t, 201, a.do("POST", "/api/v1/workflows", `{"name":"slow","definition":{"entry":"wait","nodes":[
+	  {"id":"wait","type":"http","url":"`+slow.URL+`","output_key":"r","timeout_seconds":60}]}}`, &wf))
+	wfDone := make(chan runView, 1)
+	go func() {
+		var r runView
+		onSecond.do("POST", "/api/v1/workflows/"+wf.ID+"/runs", `{}`, &r)
+		wfDone <- r
+	}()
+	started := next("node.started")
+	require.Equal(t, "wait", gjson.Get(started, "data.node").String(), started)
+	wfID := strings.TrimPrefix(gjson.Get(started, "topic").String(), "run:")
+	sent = time.Now()
+	require.Equal(t, 200, a.do("POST", "/api/v1/workflow-runs/"+wfID+"/cancel", "", &cancelled))
+	took = time.Since(sent)
+	require.Equal(t, "cancelled", cancelled.Status)
+	require.Less(t, took, time.Second, "stopped within a second")
+	t.Logf("workflow cancel across processes took %s", took)
+	require.Equal(t, "cancelled", (<-wfDone).Status)
 }
 
 // At SIGTERM, open realtime connections are told to reconnect elsewhere

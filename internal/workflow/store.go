@@ -196,7 +196,7 @@ type commitParams struct {
 // statement on PostgreSQL measured slower than these three.)
 func (st *store) commitCheckpoint(ctx context.Context, tx *db.Tx, p commitParams) (bool, error) {
 	move := whereLease(tx.NewUpdate().Model((*Run)(nil)), p.row.RunID, p.leaseOwner).
-		Set("checkpoint = ?", p.row.Data).Set("checkpoint_id = ?", p.row.ID).Set("resume = NULL").Set("heartbeat_at = ?", p.row.CreatedAt)
+		Set("checkpoint = ?", p.row.Data).Set("checkpoint_id = ?", p.row.ID).Set("resume = NULL")
 	insert := tx.NewInsert().Model(p.row)
 	res, err := move.Exec(ctx)
 	if err != nil {

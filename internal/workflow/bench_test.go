@@ -77,33 +77,35 @@ func BenchmarkDurableNode(b *testing.B) {
 func BenchmarkConcurrentStoredRuns(b *testing.B) {
 	const runs = 10_000
 	for _, e := range dbtest.Engines() {
-		b.Run(string(e), func(b *testing.B) {
-			s, ctx, wf := benchService(b, e, `{"entry":"a","nodes":[{"id":"a","type":"transform","set":{"x":"1"}},
+		for _, mode := range []string{"sync", "exit"} {
+			b.Run(string(e)+"/"+mode, func(b *testing.B) {
+				s, ctx, wf := benchService(b, e, `{"durability":"`+mode+`","entry":"a","nodes":[{"id":"a","type":"transform","set":{"x":"1"}},
 			  {"id":"b","type":"transform","set":{"y":"state.x + 1"}},{"id":"c","type":"end"}],
 			  "edges":[{"from":"a","to":"b"},{"from":"b","to":"c"}]}`)
-			for b.Loop() {
-				start := time.Now()
-				var wg sync.WaitGroup
-				gate := make(chan struct{})
-				var failed sync.Once
-				for range runs {
-					wg.Go(func() {
-						<-gate
-						r, err := s.Start(ctx, StartParams{WorkflowID: wf})
-						if err == nil {
-							r, err = s.Execute(ctx, r, nil)
-						}
-						if err != nil || r.Status != StatusSucceeded {
-							failed.Do(func() { b.Error(err) })
-						}
-					})
+				for b.Loop() {
+					start := time.Now()
+					var wg sync.WaitGroup
+					gate := make(chan struct{})
+					var failed sync.Once
+					for range runs {
+						wg.Go(func() {
+							<-gate
+							r, err := s.Start(ctx, StartParams{WorkflowID: wf})
+							if err == nil {
+								r, err = s.Execute(ctx, r, nil)
+							}
+							if err != nil || r.Status != StatusSucceeded {
+								failed.Do(func() { b.Error(err) })
+							}
+						})
+					}
+					close(gate)
+					wg.Wait()
+					b.ReportMetric(time.Since(start).Seconds()*1000, "ms/10k-runs")
 				}
-				close(gate)
-				wg.Wait()
-				b.ReportMetric(time.Since(start).Seconds()*1000, "ms/10k-runs")
-			}
-			b.ReportMetric(peakRSS(), "peak-RSS-MiB")
-		})
+				b.ReportMetric(peakRSS(), "peak-RSS-MiB")
+			})
+		}
 	}
 }
 

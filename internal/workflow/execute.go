@@ -71,10 +71,11 @@ func (s *Service) execute(ctx context.Context, r *Run, local func(graph.Event)) 
 			return nil, err
 		}
 	}
-	var h graph.Hooks = &hooks{s: s, r: r, local: local, ctx: context.WithoutCancel(ctx)}
+	hk := &hooks{s: s, r: r, local: local, ctx: context.WithoutCancel(ctx), exit: g.Spec.Durability == graph.DurabilityExit}
+	var h graph.Hooks = hk
 	ctx, endSpan := s.startRun(ctx, r)
 	if s.tracer != nil {
-		h = tracedHooks{hooks: h.(*hooks), tracer: s.tracer}
+		h = tracedHooks{hooks: hk, tracer: s.tracer}
 	}
 	out, err := g.Run(ctx, graph.RunParams{RunID: r.ID, Checkpoint: r.Checkpoint, Done: done, Resume: resume,
 		Hooks: h, Effects: s.effects, Now: s.now})
@@ -85,7 +86,7 @@ func (s *Service) execute(ctx context.Context, r *Run, local func(graph.Event)) 
 	if err != nil {
 		if t.cancelled.Load() {
 			return s.finish(ctx, r, graph.Outcome{Status: StatusCancelled, Checkpoint: out.Checkpoint, ErrorCode: "cancelled",
-				ErrorMessage: "cancelled by the user"})
+				ErrorMessage: "cancelled by the user"}, hk)
 		}
 		// Shutdown, a client gone, a database error: the run goes back to
 		// the queue and continues from its last checkpoint elsewhere.
@@ -94,7 +95,7 @@ func (s *Service) execute(ctx context.Context, r *Run, local func(graph.Event)) 
 		}
 		return nil, err
 	}
-	return s.finish(ctx, r, out)
+	return s.finish(ctx, r, out, hk)
 }
 
 // hooks persist a run as the engine advances it.
@@ -104,7 +105,12 @@ type hooks struct {
 	local func(graph.Event)
 	ctx   context.Context // events outlive a cancelled run context
 
-	mu        sync.Mutex // Emit is called from parallel nodes
+	// exit: progress stays here until the run ends or pauses.
+	exit    bool
+	pending []*StepRow
+	last    *CheckpointRow
+
+	mu        sync.Mutex // Emit and Node are called from parallel nodes
 	held      strings.Builder
 	heldNode  string
 	heldStep  any
@@ -118,6 +124,12 @@ func stepRow(runID string, rec *graph.Record) *StepRow {
 
 func (h *hooks) Node(ctx context.Context, rec *graph.Record) error {
 	row := stepRow(h.r.ID, rec)
+	if h.exit {
+		h.mu.Lock()
+		h.pending = append(h.pending, row)
+		h.mu.Unlock()
+		return nil
+	}
 	return h.s.write(ctx, func(ctx context.Context, tx *db.Tx) error {
 		_, err := tx.NewInsert().Model(row).Exec(ctx)
 		return err
@@ -131,6 +143,13 @@ func (h *hooks) Commit(ctx context.Context, cp *graph.Checkpoint, recs []*graph.
 	steps := make([]*StepRow, len(recs))
 	for i, r := range recs {
 		steps[i] = stepRow(h.r.ID, r)
+	}
+	if h.exit {
+		h.mu.Lock()
+		h.pending = append(h.pending, steps...)
+		h.mu.Unlock()
+		h.last, h.r.Checkpoint, h.r.CheckpointID, h.r.Resume = row, cp, row.ID, nil
+		return nil
 	}
 	err := h.s.write(ctx, func(ctx context.Context, tx *db.Tx) error {
 		moved, err := h.s.store.commitCheckpoint(ctx, tx, commitParams{row: row, steps: steps, leaseOwner: h.s.instance})
@@ -295,7 +314,7 @@ func (s *Service) requeue(ctx context.Context, r *Run) error {
 
 // finish stores how the run ended (or paused), if this process still
 // holds it.
-func (s *Service) finish(ctx context.Context, r *Run, out graph.Outcome) (*Run, error) {
+func (s *Service) finish(ctx context.Context, r *Run, out graph.Outcome, h *hooks) (*Run, error) {
 	ctx = context.WithoutCancel(ctx)
 	now := s.now().UTC()
 	owner := r.LeaseOwner
@@ -316,14 +335,28 @@ func (s *Service) finish(ctx context.Context, r *Run, out graph.Outcome) (*Run, 
 	} else {
 		r.FinishedAt = &now
 	}
+	var held []*StepRow
+	var last *CheckpointRow
+	if h != nil && h.exit {
+		// Durability exit: the run's progress is written now, with its end.
+		h.mu.Lock()
+		held, last = h.pending, h.last
+		h.mu.Unlock()
+		if last != nil {
+			r.CheckpointID = last.ID
+		}
+	}
 	var n int64
 	err := s.write(ctx, func(ctx context.Context, tx *db.Tx) error {
-		res, err := tx.NewUpdate().Model(r).Column("status", "error_code", "error_message", "failed_node", "checkpoint", "lease_owner",
-			"resume", "interrupt_until", "finished_at").WherePK().Where("lease_owner = ?", owner).Exec(ctx)
-		if err == nil {
-			n, _ = res.RowsAffected()
+		res, err := tx.NewUpdate().Model(r).Column("status", "error_code", "error_message", "failed_node", "checkpoint", "checkpoint_id",
+			"lease_owner", "resume", "interrupt_until", "finished_at").WherePK().Where("lease_owner = ?", owner).Exec(ctx)
+		if err != nil {
+			return err
 		}
-		return err
+		if n, _ = res.RowsAffected(); n != 1 {
+			return nil
+		}
+		return s.store.insertProgress(ctx, tx, last, held)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("workflow: finish run: %w", err)

@@ -280,3 +280,36 @@ func TestBackgroundRunsCancelAndStream(t *testing.T) {
 		require.Equal(t, []string{"run.created", "node.started", "node.completed", "state.updated", "run.completed"}, types)
 	})
 }
+
+// With durability exit a run writes its progress once, when it ends:
+// the same result and trace, one checkpoint.
+func TestDurabilityExit(t *testing.T) {
+	t.Parallel()
+	dbtest.EachEngine(t, func(t *testing.T, e config.Engine) {
+		b := setup(t, e, nil, app.Options{})
+		id := b.create(t, strings.Replace(branching, `"entry": "classify"`, `"durability": "exit", "entry": "classify"`, 1))
+		res := apitest.Scenario{Method: "POST", Path: "/api/v1/workflows/" + id + "/runs", Auth: b.alice.Token, Body: `{"input":{"n":42}}`,
+			ExpectedStatus: 200, ExpectedJSON: map[string]any{"status": "succeeded", "state.size": "big", "step": 3}}.Test(t, b.H)
+		run := gjson.Get(res.Body, "id").String()
+		apitest.Run(t, b.H, []apitest.Scenario{
+			{Name: "the whole trace", Method: "GET", Path: "/api/v1/workflow-runs/" + run + "/steps", Auth: b.alice.Token, ExpectedStatus: 200,
+				ExpectedJSON: map[string]any{"items.#": 3, "items.0.node": "classify", "items.2.node": "done"}},
+			{Name: "only the last checkpoint", Method: "GET", Path: "/api/v1/workflow-runs/" + run + "/checkpoints", Auth: b.alice.Token, ExpectedStatus: 200,
+				ExpectedJSON: map[string]any{"items.#": 1, "items.0.step": 3, "items.0.id": gjson.Get(res.Body, "checkpoint_id").String()}},
+			{Name: "an unknown mode", Method: "POST", Path: "/api/v1/workflows", Auth: b.alice.Token, ExpectedStatus: 422,
+				Body: `{"name":"x","definition":{"durability":"sometimes","entry":"a","nodes":[{"id":"a","type":"noop"}]}}`,
+				ExpectedJSON: map[string]any{"errors.0.location": "body.definition.durability"}},
+		})
+		// A pause writes what happened before it.
+		paused := b.create(t, strings.Replace(review, `"entry": "draft"`, `"durability": "exit", "entry": "draft"`, 1))
+		res = apitest.Scenario{Method: "POST", Path: "/api/v1/workflows/" + paused + "/runs", Auth: b.alice.Token, Body: `{"input":{"topic":"go"}}`,
+			ExpectedStatus: 200, ExpectedJSON: map[string]any{"status": "interrupted", "state.text": "draft about go"}}.Test(t, b.H)
+		run = gjson.Get(res.Body, "id").String()
+		apitest.Scenario{Method: "GET", Path: "/api/v1/workflow-runs/" + run + "/steps", Auth: b.alice.Token, ExpectedStatus: 200,
+			ExpectedJSON: map[string]any{"items.#": 1, "items.0.node": "draft"}}.Test(t, b.H)
+		apitest.Scenario{Method: "POST", Path: "/api/v1/workflow-runs/" + run + "/resume", Auth: b.alice.Token, Body: `{"input":{"ok":false}}`,
+			ExpectedStatus: 200, ExpectedJSON: map[string]any{"status": "succeeded", "state.result": "discarded"}}.Test(t, b.H)
+		apitest.Scenario{Method: "GET", Path: "/api/v1/workflow-runs/" + run + "/steps", Auth: b.alice.Token, ExpectedStatus: 200,
+			ExpectedJSON: map[string]any{"items.#": 4}}.Test(t, b.H)
+	})
+}

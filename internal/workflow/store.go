@@ -213,3 +213,18 @@ func (st *store) commitCheckpoint(ctx context.Context, tx *db.Tx, p commitParams
 	}
 	return true, err
 }
+
+// insertProgress stores a run's last checkpoint row and step records held
+// back until its end (durability exit); either may be empty.
+func (st *store) insertProgress(ctx context.Context, tx *db.Tx, cp *CheckpointRow, steps []*StepRow) error {
+	if cp != nil {
+		if _, err := tx.NewInsert().Model(cp).Exec(ctx); err != nil {
+			return err
+		}
+	}
+	if len(steps) > 0 {
+		_, err := tx.NewInsert().Model(&steps).Exec(ctx)
+		return err
+	}
+	return nil
+}

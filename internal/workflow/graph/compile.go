@@ -83,6 +83,11 @@ func (c *compiler) graph(s *Spec, prefix string) *Graph {
 	if s.MaxSteps < 0 || s.MaxSteps > 10_000 {
 		c.add(prefix+"max_steps", "must be between 1 and 10,000")
 	}
+	switch s.Durability {
+	case "", DurabilitySync, DurabilityExit:
+	default:
+		c.add(prefix+"durability", "must be sync or exit")
+	}
 	props := c.stateSchema(g, s, prefix)
 	c.reducers(g, s, props, prefix)
 

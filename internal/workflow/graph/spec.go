@@ -56,7 +56,18 @@ type Spec struct {
 	Nodes    []Node            `json:"nodes" yaml:"nodes"`
 	Edges    []Edge            `json:"edges,omitempty" yaml:"edges,omitempty"`
 	MaxSteps int               `json:"max_steps,omitempty" yaml:"max_steps,omitempty"`
+	// Durability is when a stored run's progress is written: "sync" (the
+	// default) commits every super-step before the next; "exit" writes
+	// only when the run ends or pauses, so a crash restarts it from its
+	// start (or its last pause) but a short run costs two writes.
+	Durability string `json:"durability,omitempty" yaml:"durability,omitempty"`
 }
+
+// Durability modes.
+const (
+	DurabilitySync = "sync"
+	DurabilityExit = "exit"
+)
 
 // Edge connects two nodes. With When, it is taken only when the expression
 // is true of the state after the source node's super-step.

@@ -81,7 +81,7 @@ func (s *Service) execute(ctx context.Context, r *Run, local func(graph.Event)) 
 		Hooks: h, Effects: s.effects, Now: s.now})
 	defer func() { endSpan(r) }()
 	if t.lost.Load() || errors.Is(err, errLeaseLost) {
-		return nil, err
+		return nil, errLeaseLost // another worker has it; nothing to write
 	}
 	if err != nil {
 		if t.cancelled.Load() {

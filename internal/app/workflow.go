@@ -100,3 +100,12 @@ func (o *runEvents) RunEnded(ctx context.Context, r *run.Run) {
 		slog.Default().Error("dispatch agent run event", "run", r.ID, "err", err)
 	}
 }
+
+// userZone is the signed-in user's profile time zone.
+func (a *App) userZone(ctx context.Context) (string, error) {
+	u, err := a.auth.Me(ctx)
+	if err != nil {
+		return "", err
+	}
+	return u.Timezone, nil
+}

@@ -82,6 +82,12 @@ func (s *Service) CreateTrigger(ctx context.Context, p TriggerParams) (*CreatedT
 	out := &CreatedTrigger{Trigger: t}
 	switch p.Type {
 	case TriggerCron:
+		if p.Timezone == "" && s.userZone != nil {
+			// "07:00" means 07:00 where the user lives.
+			if zone, err := s.userZone(ctx); err == nil && zone != "" {
+				p.Timezone = zone
+			}
+		}
 		sched, err := ParseSchedule(p.Cron, p.Timezone)
 		if err != nil {
 			field := "body.cron"

@@ -51,7 +51,7 @@ type wfCreateTriggerInput struct {
 	Body struct {
 		Type     string          `json:"type" enum:"cron,webhook,event"`
 		Cron     string          `json:"cron,omitempty" maxLength:"100" doc:"cron: five fields (minute hour day month weekday) or @daily, @hourly…" example:"0 7 * * *"`
-		Timezone string          `json:"timezone,omitempty" maxLength:"64" doc:"cron: the IANA zone the expression is read in (default UTC)" example:"America/New_York"`
+		Timezone string          `json:"timezone,omitempty" maxLength:"64" doc:"cron: the IANA zone the expression is read in (default: the timezone of your profile, else UTC)" example:"America/New_York"`
 		Event    string          `json:"event,omitempty" maxLength:"100" doc:"event: workflow_run.completed, workflow_run.failed, agent_run.completed, agent_run.failed, or an app event (app.<name>)"`
 		Input    json.RawMessage `json:"input,omitempty" doc:"the runs' input (a webhook's body is laid over it; an event adds itself under event)"`
 		ThreadID string          `json:"thread_id,omitempty" maxLength:"64" doc:"start the runs on this thread"`

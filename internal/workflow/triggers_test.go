@@ -101,6 +101,15 @@ func TestCronTriggers(t *testing.T) {
 		require.Equal(t, next, again, "the next firing is the next 07:00 again, not a catch-up of every missed time")
 		runs := apitest.Scenario{Method: "GET", Path: "/api/v1/workflows/" + wf + "/runs", Auth: b.alice.Token, ExpectedStatus: 200}.Test(t, b.H).Body
 		require.Equal(t, int64(1), gjson.Get(runs, "items.#").Int(), "fired once")
+
+		// Without a timezone, the one of the user's profile.
+		apitest.Scenario{Method: "PATCH", Path: "/api/v1/users/me", Auth: b.alice.Token, Body: `{"timezone":"Asia/Tokyo"}`, ExpectedStatus: 200}.Test(t, b.H)
+		res = apitest.Scenario{Method: "POST", Path: "/api/v1/workflows/" + wf + "/triggers", Auth: b.alice.Token,
+			Body: `{"type":"cron","cron":"30 6 * * *"}`, ExpectedStatus: 201, ExpectedJSON: map[string]any{"timezone": "Asia/Tokyo"}}.Test(t, b.H)
+		tokyo, _ := time.LoadLocation("Asia/Tokyo")
+		at, err := time.Parse(time.RFC3339, gjson.Get(res.Body, "next_fire_at").String())
+		require.NoError(t, err)
+		require.Equal(t, "06:30", at.In(tokyo).Format("15:04"))
 	})
 }
 

@@ -61,9 +61,11 @@ func (s *Service) execute(ctx context.Context, r *Run, local func(graph.Event)) 
 	ctx = authn.With(ctx, &authn.Principal{UserID: r.OwnerID, Role: authn.RoleUser})
 	ctx, t, untrack := s.track(ctx, r.ID)
 	defer untrack()
-	done, err := s.store.done(ctx, r.ID, r.Checkpoint.Step+1)
-	if err != nil {
-		return nil, err
+	var done map[string]*graph.Record
+	if !r.fresh {
+		if done, err = s.store.done(ctx, r.ID, r.Checkpoint.Step+1); err != nil {
+			return nil, err
+		}
 	}
 	var resume any
 	if len(r.Resume) > 0 {

@@ -81,6 +81,10 @@ type Run struct {
 	DeadlineAt      *time.Time `bun:"deadline_at"`
 	InterruptUntil  *time.Time `bun:"interrupt_until"` // when an unanswered interrupt times out
 	CancelRequested bool       `bun:"cancel_requested,notnull"`
+
+	// fresh: inserted by this process and never executed, so it has no
+	// node records to reuse.
+	fresh bool
 }
 
 // Finished reports whether the run reached a final status.

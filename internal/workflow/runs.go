@@ -98,6 +98,7 @@ func (s *Service) insert(ctx context.Context, r *Run) error {
 	if err := s.write(ctx, func(ctx context.Context, tx *db.Tx) error { return s.insertTx(ctx, tx, r) }); err != nil {
 		return err
 	}
+	r.fresh = true
 	s.publish(ctx, r, "run.created", RunOut(r), false)
 	return nil
 }

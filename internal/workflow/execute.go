@@ -32,22 +32,46 @@ type tracked struct {
 func (s *Service) track(ctx context.Context, runID string) (context.Context, *tracked, func()) {
 	ctx, cancel := context.WithCancel(ctx)
 	t := &tracked{cancel: cancel}
+	s.cancelMu.Lock()
 	s.active.Store(runID, t)
+	if _, ok := s.cancels[runID]; ok {
+		// The cancel arrived between the claim and now.
+		delete(s.cancels, runID)
+		t.cancelled.Store(true)
+		cancel()
+	}
+	s.cancelMu.Unlock()
 	return ctx, t, func() {
 		s.active.Delete(runID)
 		cancel()
 	}
 }
 
-// interrupt cancels a run executing in this process.
+// cancelMemory is how long a cancel for a run not executing here is kept,
+// in case the run starts executing here just after (claimed, not yet
+// tracked).
+const cancelMemory = 30 * time.Second
+
+// interrupt cancels a run executing in this process, or remembers the
+// cancel for a while if it is not executing here (yet).
 func (s *Service) interrupt(runID string) bool {
+	s.cancelMu.Lock()
+	defer s.cancelMu.Unlock()
 	v, ok := s.active.Load(runID)
 	if ok {
 		t := v.(*tracked)
 		t.cancelled.Store(true)
 		t.cancel()
+		return true
 	}
-	return ok
+	now := time.Now()
+	for id, at := range s.cancels {
+		if now.Sub(at) > cancelMemory {
+			delete(s.cancels, id)
+		}
+	}
+	s.cancels[runID] = now
+	return false
 }
 
 // execute continues a run this process holds from its checkpoint until it
@@ -59,8 +83,6 @@ func (s *Service) execute(ctx context.Context, r *Run, local func(graph.Event)) 
 		return nil, err
 	}
 	ctx = authn.With(ctx, &authn.Principal{UserID: r.OwnerID, Role: authn.RoleUser})
-	ctx, t, untrack := s.track(ctx, r.ID)
-	defer untrack()
 	var done map[string]*graph.Record
 	if !r.fresh {
 		if done, err = s.store.done(ctx, r.ID, r.Checkpoint.Step+1); err != nil {
@@ -73,6 +95,10 @@ func (s *Service) execute(ctx context.Context, r *Run, local func(graph.Event)) 
 			return nil, err
 		}
 	}
+	// From here every way out is handled below: a cancel that arrives
+	// now stops the engine, which reports it.
+	ctx, t, untrack := s.track(ctx, r.ID)
+	defer untrack()
 	hk := &hooks{s: s, r: r, local: local, ctx: context.WithoutCancel(ctx), exit: g.Spec.Durability == graph.DurabilityExit}
 	var h graph.Hooks = hk
 	ctx, endSpan := s.startRun(ctx, r)

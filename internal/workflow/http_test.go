@@ -303,7 +303,7 @@ func TestDurabilityExit(t *testing.T) {
 			{Name: "only the last checkpoint", Method: "GET", Path: "/api/v1/workflow-runs/" + run + "/checkpoints", Auth: b.alice.Token, ExpectedStatus: 200,
 				ExpectedJSON: map[string]any{"items.#": 1, "items.0.step": 3, "items.0.id": gjson.Get(res.Body, "checkpoint_id").String()}},
 			{Name: "an unknown mode", Method: "POST", Path: "/api/v1/workflows", Auth: b.alice.Token, ExpectedStatus: 422,
-				Body: `{"name":"x","definition":{"durability":"sometimes","entry":"a","nodes":[{"id":"a","type":"noop"}]}}`,
+				Body:         `{"name":"x","definition":{"durability":"sometimes","entry":"a","nodes":[{"id":"a","type":"noop"}]}}`,
 				ExpectedJSON: map[string]any{"errors.0.location": "body.definition.durability"}},
 		})
 		// A pause writes what happened before it.

@@ -36,14 +36,16 @@ type Service struct {
 	queue    *queue.Queue
 	secrets  Secrets
 	userZone func(ctx context.Context) (string, error) // the caller's profile time zone; nil: UTC
-	hookURL  string // the public URL webhook triggers are called at, before the id
+	hookURL  string                                    // the public URL webhook triggers are called at, before the id
 	now      func() time.Time
 	instance string
 	lease    time.Duration
 	timeout  time.Duration
 
-	graphs sync.Map // "workflow/version" -> *graph.Graph: versions never change
-	active sync.Map // run id -> context.CancelFunc, for runs executing here
+	graphs   sync.Map // "workflow/version" -> *graph.Graph: versions never change
+	active   sync.Map // run id -> *tracked, for runs executing here
+	cancelMu sync.Mutex
+	cancels  map[string]time.Time // cancels of runs not (yet) executing here
 }
 
 // Params builds a Service.
@@ -80,7 +82,7 @@ func New(p Params) *Service {
 	host, _ := os.Hostname()
 	s := &Service{db: p.DB, store: &store{db: p.DB}, bus: p.Bus, queue: p.Queue, now: p.Now, lease: p.Lease, timeout: p.Timeout,
 		secrets: p.Secrets, tracer: p.Tracer, batch: p.Batch, userZone: p.UserZone, hookURL: strings.TrimRight(p.PublicURL, "/") + "/api/v1/hooks/workflow-triggers/",
-		instance: fmt.Sprintf("%s/%d/%s", host, os.Getpid(), ids.New()[24:])}
+		instance: fmt.Sprintf("%s/%d/%s", host, os.Getpid(), ids.New()[24:]), cancels: map[string]time.Time{}}
 	if p.Effects != nil {
 		p.Effects.sub = s
 		s.effects = p.Effects

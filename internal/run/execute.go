@@ -62,20 +62,42 @@ func (s *Service) execute(ctx context.Context, r *Run, local func(Event)) (*Run,
 // track makes a run cancellable while it executes in this process.
 func (s *Service) track(ctx context.Context, runID string) (context.Context, context.CancelFunc) {
 	ctx, cancel := context.WithCancel(ctx)
+	s.cancelMu.Lock()
 	s.active.Store(runID, cancel)
+	if _, ok := s.cancels[runID]; ok {
+		// The cancel arrived between the claim and now.
+		delete(s.cancels, runID)
+		cancel()
+	}
+	s.cancelMu.Unlock()
 	return ctx, func() {
 		s.active.Delete(runID)
 		cancel()
 	}
 }
 
-// interrupt cancels a run executing in this process.
+// cancelMemory is how long a cancel for a run not executing here is kept,
+// in case the run starts executing here just after (claimed, not yet
+// tracked).
+const cancelMemory = 30 * time.Second
+
+// interrupt cancels a run executing in this process, or remembers the
+// cancel for a while if it is not executing here (yet).
 func (s *Service) interrupt(runID string) bool {
-	c, ok := s.active.Load(runID)
-	if ok {
+	s.cancelMu.Lock()
+	defer s.cancelMu.Unlock()
+	if c, ok := s.active.Load(runID); ok {
 		c.(context.CancelFunc)()
+		return true
 	}
-	return ok
+	now := time.Now()
+	for id, at := range s.cancels {
+		if now.Sub(at) > cancelMemory {
+			delete(s.cancels, id)
+		}
+	}
+	s.cancels[runID] = now
+	return false
 }
 
 // heartbeat renews the run's lease until stopped. It cancels the run when

@@ -70,6 +70,8 @@ type Service struct {
 	lease    time.Duration
 	timeout  time.Duration
 	active   sync.Map // run id -> context.CancelFunc, for runs executing here
+	cancelMu sync.Mutex
+	cancels  map[string]time.Time // cancels of runs not (yet) executing here
 }
 
 // Params builds the service.
@@ -110,7 +112,7 @@ func New(p Params) *Service {
 	loop := &Loop{Models: p.Models, Agents: p.Agents, Tools: p.Tools, Prices: p.Prices, Now: p.Now, Tracer: p.Tracer}
 	host, _ := os.Hostname()
 	return &Service{db: p.DB, agents: p.Agents, keys: p.Keys, loop: loop, now: p.Now, bus: p.Bus, queue: p.Queue,
-		instance: fmt.Sprintf("%s/%d/%s", host, os.Getpid(), ids.New()[24:]), lease: p.Lease, timeout: p.Timeout, observer: p.Observer}
+		instance: fmt.Sprintf("%s/%d/%s", host, os.Getpid(), ids.New()[24:]), lease: p.Lease, timeout: p.Timeout, observer: p.Observer, cancels: map[string]time.Time{}}
 }
 
 // withKeys puts the run owner's own providers in the run's context.

@@ -134,6 +134,7 @@ type App struct {
 	workers  *river.Workers
 	kv       *kv.Store
 	realtime *realtime.Service
+	flows    *workflow.Service
 	stop     context.CancelFunc // ends the app's background loops
 }
 
@@ -323,6 +324,7 @@ func (a *App) features(opts Options) features {
 		Secrets: a.vault, PublicURL: a.cfg.PublicURL, UserZone: a.userZone, Tracer: a.tel.Tracer(workflow.TracerName),
 		Effects: &workflow.Effects{Agents: agentNodes{runs}, Models: models, Tools: toolNodes(runtime), Client: outbound}})
 	observer.flows = flows
+	a.flows = flows
 	if a.workers != nil {
 		river.AddWorker(a.workers, flows.Worker())
 		river.AddWorker(a.workers, flows.Reaper())
@@ -447,6 +449,10 @@ func (a *App) RotateKeys(ctx context.Context) (vaultKey, signingKey string, rewr
 		return
 	}
 	if rewrapped, err = a.auth.RewrapSecrets(ctx); err != nil {
+		return
+	}
+	n, err := a.flows.RewrapSecrets(ctx)
+	if rewrapped += n; err != nil {
 		return
 	}
 	signingKey, err = a.auth.RotateSigningKey(ctx)

@@ -23,6 +23,31 @@ import (
 type Secrets interface {
 	Encrypt(plaintext []byte, aad string) (string, error)
 	Decrypt(ctx context.Context, ciphertext, aad string) ([]byte, error)
+	Rewrap(ctx context.Context, ciphertext, aad string) (string, bool, error)
+}
+
+// RewrapSecrets re-encrypts webhook secrets made under an older vault key
+// (pulse keys rotate) and returns how many changed.
+func (s *Service) RewrapSecrets(ctx context.Context) (int, error) {
+	var ts []Trigger
+	if err := s.db.W.NewSelect().Model(&ts).Column("id", "secret").Where("type = ? AND secret <> ''", TriggerWebhook).Scan(ctx); err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, t := range ts {
+		out, changed, err := s.secrets.Rewrap(ctx, t.Secret, "workflow_trigger:"+t.ID)
+		if err != nil {
+			return n, fmt.Errorf("trigger %s: %w", t.ID, err)
+		}
+		if !changed {
+			continue
+		}
+		if _, err := s.db.W.NewUpdate().Model((*Trigger)(nil)).Set("secret = ?", out).Where("id = ? AND secret = ?", t.ID, t.Secret).Exec(ctx); err != nil {
+			return n, err
+		}
+		n++
+	}
+	return n, nil
 }
 
 var eventName = regexp.MustCompile(`^[a-z][a-z0-9_.:-]{0,99}$`)

@@ -160,3 +160,27 @@ func TestEventTriggers(t *testing.T) {
 		require.Equal(t, int64(3), gjson.Get(body, "items.#").Int(), "the workflow's own completions did not trigger it")
 	})
 }
+
+// Webhook secrets are re-encrypted by a key rotation and keep working.
+func TestWebhookSecretsSurviveKeyRotation(t *testing.T) {
+	t.Parallel()
+	b := setup(t, config.SQLite, nil, app.Options{})
+	wf := b.create(t, echo)
+	res := apitest.Scenario{Method: "POST", Path: "/api/v1/workflows/" + wf + "/triggers", Auth: b.alice.Token,
+		Body: `{"type":"webhook"}`, ExpectedStatus: 201}.Test(t, b.H)
+	id, secret := gjson.Get(res.Body, "id").String(), gjson.Get(res.Body, "secret").String()
+	ctx := context.Background()
+	stored := func() string {
+		var enc string
+		require.NoError(t, b.App.DB().R.NewSelect().Table("workflow_triggers").Column("secret").Where("id = ?", id).Scan(ctx, &enc))
+		return enc
+	}
+	before := stored()
+	require.NotContains(t, before, strings.TrimPrefix(secret, "whsec_"), "encrypted at rest")
+	_, _, _, err := b.App.RotateKeys(ctx)
+	require.NoError(t, err)
+	require.NotEqual(t, before, stored(), "re-encrypted under the new key")
+	body := `{"who":"after rotation"}`
+	apitest.Scenario{Method: "POST", Path: "/api/v1/hooks/workflow-triggers/" + id, Body: body,
+		Headers: map[string]string{"Pulse-Signature": workflow.Sign([]byte(secret), time.Now(), []byte(body))}, ExpectedStatus: 202}.Test(t, b.H)
+}

@@ -455,6 +455,10 @@ func (a *App) RotateKeys(ctx context.Context) (vaultKey, signingKey string, rewr
 	if rewrapped += n; err != nil {
 		return
 	}
+	n, err = a.vault.RewrapAll(ctx, append(tool.Sealed, providerkey.Sealed)...)
+	if rewrapped += n; err != nil {
+		return
+	}
 	signingKey, err = a.auth.RotateSigningKey(ctx)
 	return
 }

@@ -68,6 +68,16 @@ func TestProviderKeys(t *testing.T) {
 		apitest.Scenario{Method: "POST", Path: "/api/v1/agents/" + agent(bob.Token) + "/runs", Auth: bob.Token, Body: `{"input":"hi"}`,
 			ExpectedStatus: 200, ExpectedJSON: map[string]any{"output": "answered with the platform key"}}.Test(t, b.H)
 
+		// A key rotation re-encrypts it, and it still works.
+		_, _, _, err := b.App.RotateKeys(context.Background())
+		require.NoError(t, err)
+		var rotated string
+		require.NoError(t, b.App.DB().R.NewSelect().Table("provider_keys").Column("key_enc").Scan(context.Background(), &rotated))
+		require.NotEqual(t, stored, rotated)
+		apitest.Scenario{Method: "POST", Path: "/api/v1/agents/" + agent(alice.Token) + "/runs", Auth: alice.Token, Body: `{"input":"hi"}`,
+			ExpectedStatus: 200, ExpectedJSON: map[string]any{"output": "answered with the user's own key"}}.Test(t, b.H)
+		require.Equal(t, []string{"sk-alice-secret-1234", "sk-alice-secret-1234"}, usedKeys)
+
 		apitest.Scenario{Method: "DELETE", Path: "/api/v1/provider-keys/" + k.ID, Auth: alice.Token, ExpectedStatus: 204}.Test(t, b.H)
 	})
 }

@@ -43,6 +43,9 @@ func (k *Key) Masked() string { return "…" + k.KeyHint }
 // only reaches public addresses: a user's base URL must not lead inside.
 type Factory func(provider, key, baseURL string, client *http.Client) (llm.Provider, error)
 
+// Sealed is the encrypted column of provider keys, for key rotation.
+var Sealed = vault.Sealed{Table: "provider_keys", Column: "key_enc", AADPrefix: "provider_key:"}
+
 // Service holds the rules.
 type Service struct {
 	db      *db.DB

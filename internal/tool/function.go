@@ -29,6 +29,10 @@ import (
 	"github.com/pulse-run/pulse/internal/platform/vault"
 )
 
+// Sealed are the tool features' encrypted columns, for key rotation.
+var Sealed = []vault.Sealed{{Table: "function_tools", Column: "secret_enc", AADPrefix: "function_tool:"},
+	{Table: "mcp_servers", Column: "headers_enc", AADPrefix: "mcp_headers:"}}
+
 // Function is a user-defined tool: a schema and a webhook.
 type Function struct {
 	bun.BaseModel `bun:"table:function_tools"`

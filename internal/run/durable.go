@@ -2,7 +2,6 @@ package run
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"strings"
 	"time"
@@ -118,15 +117,15 @@ func (s *Service) run(ctx context.Context, r *Run, local func(Event)) (outcome, 
 	if err != nil {
 		return o, err
 	}
-	ctx, cancel := s.track(ctx, r.ID)
-	defer cancel()
+	ctx, h, done := s.ctl.Track(ctx, r.ID)
+	defer done()
 	if r.DeadlineAt != nil {
 		var stop context.CancelFunc
 		ctx, stop = context.WithDeadline(ctx, *r.DeadlineAt)
 		defer stop()
 	}
 	lost := make(chan struct{})
-	stopBeat := s.heartbeat(ctx, r, cancel, lost)
+	stopBeat := s.heartbeat(ctx, r, h, lost)
 	rec := dbRecorder{db: s.db, runID: r.ID, owner: s.instance, now: s.now}
 	o.Outcome = s.loop.Continue(ctx, LoopParams{RunID: r.ID, Spec: r.State.Spec, Recorder: rec, Events: s.emitter(ctx, r, local)}, r.State)
 	stopBeat()
@@ -226,22 +225,4 @@ func (s *Service) ReapEvery() time.Duration { return s.lease / 3 }
 
 // Listen follows control events (cancel requests from other processes)
 // until ctx ends.
-func (s *Service) Listen(ctx context.Context, bus *events.Bus) {
-	sub := bus.Subscribe([]string{events.ControlTopic}, 1024)
-	go func() {
-		defer sub.Close()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-sub.Done():
-				return
-			case ev := <-sub.C():
-				var m controlMessage
-				if json.Unmarshal(ev.Data, &m) == nil && m.Action == "cancel" {
-					s.interrupt(m.RunID)
-				}
-			}
-		}
-	}()
-}
+func (s *Service) Listen(ctx context.Context, bus *events.Bus) { s.ctl.Listen(ctx, bus) }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/pulse-run/pulse/internal/platform/db"
 	"github.com/pulse-run/pulse/internal/platform/events"
+	"github.com/pulse-run/pulse/internal/platform/runctl"
 )
 
 // errLeaseLost means another worker took the run over (this one was
@@ -59,51 +60,10 @@ func (s *Service) execute(ctx context.Context, r *Run, local func(Event)) (*Run,
 	return s.finish(ctx, r, o.Outcome)
 }
 
-// track makes a run cancellable while it executes in this process.
-func (s *Service) track(ctx context.Context, runID string) (context.Context, context.CancelFunc) {
-	ctx, cancel := context.WithCancel(ctx)
-	s.cancelMu.Lock()
-	s.active.Store(runID, cancel)
-	if _, ok := s.cancels[runID]; ok {
-		// The cancel arrived between the claim and now.
-		delete(s.cancels, runID)
-		cancel()
-	}
-	s.cancelMu.Unlock()
-	return ctx, func() {
-		s.active.Delete(runID)
-		cancel()
-	}
-}
-
-// cancelMemory is how long a cancel for a run not executing here is kept,
-// in case the run starts executing here just after (claimed, not yet
-// tracked).
-const cancelMemory = 30 * time.Second
-
-// interrupt cancels a run executing in this process, or remembers the
-// cancel for a while if it is not executing here (yet).
-func (s *Service) interrupt(runID string) bool {
-	s.cancelMu.Lock()
-	defer s.cancelMu.Unlock()
-	if c, ok := s.active.Load(runID); ok {
-		c.(context.CancelFunc)()
-		return true
-	}
-	now := time.Now()
-	for id, at := range s.cancels {
-		if now.Sub(at) > cancelMemory {
-			delete(s.cancels, id)
-		}
-	}
-	s.cancels[runID] = now
-	return false
-}
-
 // heartbeat renews the run's lease until stopped. It cancels the run when
 // a cancel was requested through the database, and closes lost when the
 // lease went to another worker.
-func (s *Service) heartbeat(ctx context.Context, r *Run, cancel context.CancelFunc, lost chan struct{}) (stop func()) {
+func (s *Service) heartbeat(ctx context.Context, r *Run, h *runctl.Handle, lost chan struct{}) (stop func()) {
 	done := make(chan struct{})
 	finished := make(chan struct{})
 	go func() {
@@ -126,10 +86,10 @@ func (s *Service) heartbeat(ctx context.Context, r *Run, cancel context.CancelFu
 				continue // a missed beat is not fatal; the lease has room for several
 			case len(flags) == 0:
 				close(lost)
-				cancel()
+				h.Lose()
 				return
 			case flags[0]:
-				cancel()
+				h.Cancel()
 			}
 		}
 	}()
@@ -240,10 +200,4 @@ func (s *Service) reload(ctx context.Context, id string) (*Run, error) {
 		return nil, err
 	}
 	return r, nil
-}
-
-// controlMessage is an instruction to every process.
-type controlMessage struct {
-	Action string `json:"action"`
-	RunID  string `json:"run_id"`
 }

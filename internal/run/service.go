@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"os"
 	"strings"
-	"sync"
 	"time"
 
 	"go.opentelemetry.io/otel/trace"
@@ -23,6 +22,7 @@ import (
 	"github.com/pulse-run/pulse/internal/platform/db"
 	"github.com/pulse-run/pulse/internal/platform/events"
 	"github.com/pulse-run/pulse/internal/platform/ids"
+	"github.com/pulse-run/pulse/internal/platform/runctl"
 	"github.com/pulse-run/pulse/internal/tool"
 )
 
@@ -69,9 +69,7 @@ type Service struct {
 	instance string    // this process's lease owner name
 	lease    time.Duration
 	timeout  time.Duration
-	active   sync.Map // run id -> context.CancelFunc, for runs executing here
-	cancelMu sync.Mutex
-	cancels  map[string]time.Time // cancels of runs not (yet) executing here
+	ctl      *runctl.Registry // runs executing here, and cancels to them
 }
 
 // Params builds the service.
@@ -112,7 +110,7 @@ func New(p Params) *Service {
 	loop := &Loop{Models: p.Models, Agents: p.Agents, Tools: p.Tools, Prices: p.Prices, Now: p.Now, Tracer: p.Tracer}
 	host, _ := os.Hostname()
 	return &Service{db: p.DB, agents: p.Agents, keys: p.Keys, loop: loop, now: p.Now, bus: p.Bus, queue: p.Queue,
-		instance: fmt.Sprintf("%s/%d/%s", host, os.Getpid(), ids.New()[24:]), lease: p.Lease, timeout: p.Timeout, observer: p.Observer, cancels: map[string]time.Time{}}
+		instance: fmt.Sprintf("%s/%d/%s", host, os.Getpid(), ids.New()[24:]), lease: p.Lease, timeout: p.Timeout, observer: p.Observer, ctl: runctl.New("cancel")}
 }
 
 // withKeys puts the run owner's own providers in the run's context.
@@ -273,7 +271,7 @@ func (s *Service) Cancel(ctx context.Context, id string) (*Run, error) {
 	if _, err := authn.RequireScope(ctx, authn.ScopeWrite); err != nil {
 		return nil, err
 	}
-	if s.interrupt(r.ID) {
+	if s.ctl.Interrupt(r.ID) {
 		return s.awaitEnd(ctx, id)
 	}
 	now := s.now().UTC()
@@ -301,8 +299,7 @@ func (s *Service) Cancel(ctx context.Context, id string) (*Run, error) {
 		return nil, apperr.Errorf(apperr.Conflict, "the run already ended (%s)", r.Status)
 	}
 	if s.bus != nil {
-		data, _ := json.Marshal(controlMessage{Action: "cancel", RunID: r.ID})
-		if _, err := s.bus.Publish(ctx, events.Event{Topic: events.ControlTopic, Type: "run.cancel", Data: data, Ephemeral: true}); err != nil {
+		if err := s.ctl.Relay(ctx, s.bus, r.ID); err != nil {
 			return nil, err
 		}
 	}

@@ -30,7 +30,7 @@ func TestCancelBetweenClaimAndExecution(t *testing.T) {
 	r, err := s.Start(ctx, StartParams{WorkflowID: w.ID})
 	require.NoError(t, err)
 
-	require.False(t, s.interrupt(r.ID), "not executing yet")
+	require.False(t, s.ctl.Interrupt(r.ID), "not executing yet")
 	out, err := s.Execute(ctx, r, nil)
 	require.NoError(t, err)
 	require.Equal(t, StatusCancelled, out.Status)

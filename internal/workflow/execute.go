@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/uptrace/bun"
@@ -21,58 +20,6 @@ import (
 )
 
 var errLeaseLost = errors.New("workflow: lease lost to another worker")
-
-// tracked is a run executing in this process.
-type tracked struct {
-	cancel    context.CancelFunc
-	cancelled atomic.Bool // stopped by a user's cancel, not by shutdown
-	lost      atomic.Bool // another worker holds the run now
-}
-
-func (s *Service) track(ctx context.Context, runID string) (context.Context, *tracked, func()) {
-	ctx, cancel := context.WithCancel(ctx)
-	t := &tracked{cancel: cancel}
-	s.cancelMu.Lock()
-	s.active.Store(runID, t)
-	if _, ok := s.cancels[runID]; ok {
-		// The cancel arrived between the claim and now.
-		delete(s.cancels, runID)
-		t.cancelled.Store(true)
-		cancel()
-	}
-	s.cancelMu.Unlock()
-	return ctx, t, func() {
-		s.active.Delete(runID)
-		cancel()
-	}
-}
-
-// cancelMemory is how long a cancel for a run not executing here is kept,
-// in case the run starts executing here just after (claimed, not yet
-// tracked).
-const cancelMemory = 30 * time.Second
-
-// interrupt cancels a run executing in this process, or remembers the
-// cancel for a while if it is not executing here (yet).
-func (s *Service) interrupt(runID string) bool {
-	s.cancelMu.Lock()
-	defer s.cancelMu.Unlock()
-	v, ok := s.active.Load(runID)
-	if ok {
-		t := v.(*tracked)
-		t.cancelled.Store(true)
-		t.cancel()
-		return true
-	}
-	now := time.Now()
-	for id, at := range s.cancels {
-		if now.Sub(at) > cancelMemory {
-			delete(s.cancels, id)
-		}
-	}
-	s.cancels[runID] = now
-	return false
-}
 
 // execute continues a run this process holds from its checkpoint until it
 // ends, pauses, or this process lets it go. local, when set, gets every
@@ -97,7 +44,7 @@ func (s *Service) execute(ctx context.Context, r *Run, local func(graph.Event)) 
 	}
 	// From here every way out is handled below: a cancel that arrives
 	// now stops the engine, which reports it.
-	ctx, t, untrack := s.track(ctx, r.ID)
+	ctx, t, untrack := s.ctl.Track(ctx, r.ID)
 	defer untrack()
 	hk := &hooks{s: s, r: r, local: local, ctx: context.WithoutCancel(ctx), exit: g.Spec.Durability == graph.DurabilityExit}
 	var h graph.Hooks = hk
@@ -108,11 +55,11 @@ func (s *Service) execute(ctx context.Context, r *Run, local func(graph.Event)) 
 	out, err := g.Run(ctx, graph.RunParams{RunID: r.ID, Checkpoint: r.Checkpoint, Done: done, Resume: resume,
 		Hooks: h, Effects: s.effects, Now: s.now})
 	defer func() { endSpan(r) }()
-	if t.lost.Load() || errors.Is(err, errLeaseLost) {
+	if t.Lost() || errors.Is(err, errLeaseLost) {
 		return nil, errLeaseLost // another worker has it; nothing to write
 	}
 	if err != nil {
-		if t.cancelled.Load() {
+		if t.Cancelled() {
 			return s.finish(ctx, r, graph.Outcome{Status: StatusCancelled, Checkpoint: out.Checkpoint, ErrorCode: "cancelled",
 				ErrorMessage: "cancelled by the user"}, hk)
 		}
@@ -262,11 +209,7 @@ func (s *Service) KeepLeases(ctx context.Context) {
 }
 
 func (s *Service) renew(ctx context.Context) {
-	held := map[string]*tracked{}
-	s.active.Range(func(k, v any) bool {
-		held[k.(string)] = v.(*tracked)
-		return true
-	})
+	held := s.ctl.Executing()
 	if len(held) == 0 {
 		return
 	}
@@ -281,15 +224,13 @@ func (s *Service) renew(ctx context.Context) {
 	}
 	for _, r := range rows {
 		if t := held[r.ID]; t != nil && r.CancelRequested {
-			t.cancelled.Store(true)
-			t.cancel()
+			t.Cancel()
 		}
 		delete(held, r.ID)
 	}
 	for _, t := range held {
 		// Tracked here, but no longer ours in the database.
-		t.lost.Store(true)
-		t.cancel()
+		t.Lose()
 	}
 }
 

@@ -318,7 +318,7 @@ func (s *Service) Cancel(ctx context.Context, id string) (*Run, error) {
 	if err != nil {
 		return nil, err
 	}
-	if s.interrupt(r.ID) {
+	if s.ctl.Interrupt(r.ID) {
 		return s.awaitEnd(ctx, r)
 	}
 	now := s.now().UTC()
@@ -345,8 +345,7 @@ func (s *Service) Cancel(ctx context.Context, id string) (*Run, error) {
 		return nil, apperr.Errorf(apperr.Conflict, "the run already ended (%s)", r.Status)
 	}
 	if s.bus != nil {
-		data, _ := json.Marshal(controlMessage{Action: controlCancel, RunID: r.ID})
-		if _, err := s.bus.Publish(ctx, events.Event{Topic: events.ControlTopic, Type: controlCancel, Data: data, Ephemeral: true}); err != nil {
+		if err := s.ctl.Relay(ctx, s.bus, r.ID); err != nil {
 			return nil, err
 		}
 	}
@@ -369,34 +368,9 @@ func (s *Service) awaitEnd(ctx context.Context, r *Run) (*Run, error) {
 	}
 }
 
-const controlCancel = "workflow.cancel"
-
-type controlMessage struct {
-	Action string `json:"action"`
-	RunID  string `json:"run_id"`
-}
-
 // Listen makes this process stop its runs when another process relays a
 // cancel over the bus.
-func (s *Service) Listen(ctx context.Context, bus *events.Bus) {
-	sub := bus.Subscribe([]string{events.ControlTopic}, 1024)
-	go func() {
-		defer sub.Close()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-sub.Done():
-				return
-			case ev := <-sub.C():
-				var m controlMessage
-				if json.Unmarshal(ev.Data, &m) == nil && m.Action == controlCancel {
-					s.interrupt(m.RunID)
-				}
-			}
-		}
-	}()
-}
+func (s *Service) Listen(ctx context.Context, bus *events.Bus) { s.ctl.Listen(ctx, bus) }
 
 // JobArgs is the queue job that executes (or resumes) a workflow run.
 type JobArgs struct {

@@ -17,6 +17,7 @@ import (
 	"github.com/pulse-run/pulse/internal/platform/events"
 	"github.com/pulse-run/pulse/internal/platform/ids"
 	"github.com/pulse-run/pulse/internal/platform/queue"
+	"github.com/pulse-run/pulse/internal/platform/runctl"
 	"github.com/pulse-run/pulse/internal/workflow/graph"
 )
 
@@ -42,10 +43,8 @@ type Service struct {
 	lease    time.Duration
 	timeout  time.Duration
 
-	graphs   sync.Map // "workflow/version" -> *graph.Graph: versions never change
-	active   sync.Map // run id -> *tracked, for runs executing here
-	cancelMu sync.Mutex
-	cancels  map[string]time.Time // cancels of runs not (yet) executing here
+	graphs sync.Map         // "workflow/version" -> *graph.Graph: versions never change
+	ctl    *runctl.Registry // runs executing here, and cancels to them
 }
 
 // Params builds a Service.
@@ -82,7 +81,7 @@ func New(p Params) *Service {
 	host, _ := os.Hostname()
 	s := &Service{db: p.DB, store: &store{db: p.DB}, bus: p.Bus, queue: p.Queue, now: p.Now, lease: p.Lease, timeout: p.Timeout,
 		secrets: p.Secrets, tracer: p.Tracer, batch: p.Batch, userZone: p.UserZone, hookURL: strings.TrimRight(p.PublicURL, "/") + "/api/v1/hooks/workflow-triggers/",
-		instance: fmt.Sprintf("%s/%d/%s", host, os.Getpid(), ids.New()[24:]), cancels: map[string]time.Time{}}
+		instance: fmt.Sprintf("%s/%d/%s", host, os.Getpid(), ids.New()[24:]), ctl: runctl.New("workflow.cancel")}
 	if p.Effects != nil {
 		p.Effects.sub = s
 		s.effects = p.Effects

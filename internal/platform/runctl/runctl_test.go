@@ -1,0 +1,63 @@
+package runctl
+
+import (
+	"context"
+	"log/slog"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/pulse-run/pulse/internal/platform/events"
+)
+
+func TestCancelReachesTheRunWhereverItIs(t *testing.T) {
+	t.Parallel()
+	r := New("cancel")
+
+	ctx, h, done := r.Track(context.Background(), "a")
+	require.Contains(t, r.Executing(), "a")
+	require.True(t, r.Interrupt("a"))
+	require.Error(t, ctx.Err())
+	require.True(t, h.Cancelled())
+	require.False(t, h.Lost())
+	done()
+	require.NotContains(t, r.Executing(), "a")
+
+	// A cancel before the run executes here is applied when it does, once.
+	require.False(t, r.Interrupt("b"))
+	ctx, h, done = r.Track(context.Background(), "b")
+	require.Error(t, ctx.Err())
+	require.True(t, h.Cancelled())
+	done()
+	ctx, _, done = r.Track(context.Background(), "b")
+	require.NoError(t, ctx.Err())
+	done()
+
+	ctx, h, done = r.Track(context.Background(), "c")
+	h.Lose()
+	require.Error(t, ctx.Err())
+	require.True(t, h.Lost())
+	require.False(t, h.Cancelled())
+	done()
+}
+
+func TestRelayedCancelsOfOneKindOnly(t *testing.T) {
+	t.Parallel()
+	bus := events.New(events.NewMemory(0), slog.New(slog.DiscardHandler))
+	ctx, stop := context.WithCancel(context.Background())
+	defer stop()
+	bus.Start(ctx)
+	defer bus.Close()
+	runs, flows := New("cancel"), New("workflow.cancel")
+	runs.Listen(ctx, bus)
+	flows.Listen(ctx, bus)
+	rctx, _, done := runs.Track(context.Background(), "x")
+	defer done()
+	fctx, _, fdone := flows.Track(context.Background(), "x")
+	defer fdone()
+	require.NoError(t, flows.Relay(context.Background(), bus, "x"))
+	require.Eventually(t, func() bool { return fctx.Err() != nil }, 2*time.Second, 5*time.Millisecond)
+	time.Sleep(20 * time.Millisecond)
+	require.NoError(t, rctx.Err(), "a workflow cancel does not stop an agent run with the same id")
+}

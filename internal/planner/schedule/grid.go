@@ -12,6 +12,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/pulse-run/pulse/internal/platform/localtime"
 )
 
 // Slot is the scheduling resolution.
@@ -173,26 +175,10 @@ func ceilDiv(d, s time.Duration) int {
 	return int(q)
 }
 
-// instant is the first real instant showing the local time c on day d, or
-// the end of the gap when a spring-forward change skips it. 24:00 is the
-// next day's midnight.
+// instant is when day d's local time c happens in loc (see localtime);
+// 24:00 is the next day's midnight.
 func instant(d Date, c Clock, loc *time.Location) time.Time {
-	t := time.Date(d.Year, d.Month, d.Day, int(c/60), int(c%60), 0, 0, loc)
-	want := time.Date(d.Year, d.Month, d.Day, int(c/60), int(c%60), 0, 0, time.UTC)
-	l := t.In(loc)
-	got := time.Date(l.Year(), l.Month(), l.Day(), l.Hour(), l.Minute(), 0, 0, time.UTC)
-	if !got.Equal(want) {
-		start, end := t.ZoneBounds()
-		if got.Before(want) {
-			return end
-		}
-		return start
-	}
-	// A repeated local time (fall back): the first occurrence.
-	if e := t.Add(-time.Hour); e.In(loc).Hour() == l.Hour() && e.In(loc).Minute() == l.Minute() && DateOf(e, loc) == DateOf(t, loc) {
-		return e
-	}
-	return t
+	return localtime.Instant(time.Date(d.Year, d.Month, d.Day, int(c/60), int(c%60), 0, 0, time.UTC), loc)
 }
 
 func next(d Date) Date {

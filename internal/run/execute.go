@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/uptrace/bun"
@@ -99,44 +98,21 @@ func (s *Service) heartbeat(ctx context.Context, r *Run, h *runctl.Handle, lost 
 	}
 }
 
-// deltaEvery is how often a run's token deltas may go to the bus: each
-// publish is a NOTIFY or PUBLISH round trip, too much for every token.
-const deltaEvery = 50 * time.Millisecond
-
 // emitter sends the loop's events to the local listener (a streaming
-// caller, which gets every piece) and to the bus. On the bus, token deltas
-// are ephemeral and coalesced: at most one per deltaEvery, and whatever is
-// held goes out before any other event. The loop emits from one goroutine.
+// caller, which gets every piece) and to the bus, where token deltas are
+// ephemeral and coalesced (events.Deltas). The loop emits from one
+// goroutine.
 func (s *Service) emitter(ctx context.Context, r *Run, local func(Event)) func(Event) {
-	var (
-		held strings.Builder
-		seq  any
-		last time.Time
-	)
-	flush := func() {
-		if held.Len() > 0 {
-			s.publish(ctx, r, "message.delta", map[string]any{"seq": seq, "text": held.String()}, true)
-			held.Reset()
-			last = time.Now()
-		}
-	}
+	deltas := events.NewDeltas(func(data map[string]any) { s.publish(ctx, r, "message.delta", data, true) })
 	return func(e Event) {
 		if local != nil {
 			local(e)
 		}
 		if d, ok := e.Data.(map[string]any); ok && e.Type == "message.delta" {
-			if held.Len() > 0 && d["seq"] != seq {
-				flush()
-			}
-			text, _ := d["text"].(string)
-			seq = d["seq"]
-			held.WriteString(text)
-			if time.Since(last) >= deltaEvery {
-				flush()
-			}
+			deltas.Add(d)
 			return
 		}
-		flush()
+		deltas.Flush()
 		s.publish(ctx, r, e.Type, e.Data, false)
 	}
 }

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strings"
 	"sync"
 	"time"
 
@@ -85,11 +84,8 @@ type hooks struct {
 	pending []*StepRow
 	last    *CheckpointRow
 
-	mu        sync.Mutex // Emit and Node are called from parallel nodes
-	held      strings.Builder
-	heldNode  string
-	heldStep  any
-	lastDelta time.Time
+	mu     sync.Mutex     // Emit and Node are called from parallel nodes
+	deltas *events.Deltas // token deltas held for the bus
 }
 
 func stepRow(runID string, rec *graph.Record) *StepRow {
@@ -139,42 +135,23 @@ func (h *hooks) Commit(ctx context.Context, cp *graph.Checkpoint, recs []*graph.
 	return err
 }
 
-// deltaEvery bounds how often token deltas of one run reach the bus: each
-// publish is a NOTIFY or PUBLISH round trip, too much for every token. A
-// streaming caller (local) still gets every piece.
-const deltaEvery = 50 * time.Millisecond
-
+// Emit sends an event to the local listener (a streaming caller, which
+// gets every piece) and to the bus, where token deltas are coalesced.
 func (h *hooks) Emit(e graph.Event) {
 	if h.local != nil {
 		h.local(e)
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	if h.deltas == nil {
+		h.deltas = events.NewDeltas(func(data map[string]any) { h.s.publish(h.ctx, h.r, "message.delta", data, true) })
+	}
 	if e.Type == "message.delta" {
-		node, _ := e.Data["node"].(string)
-		if h.held.Len() > 0 && node != h.heldNode {
-			h.flush()
-		}
-		text, _ := e.Data["text"].(string)
-		h.heldNode, h.heldStep = node, e.Data["step"]
-		h.held.WriteString(text)
-		if time.Since(h.lastDelta) >= deltaEvery {
-			h.flush()
-		}
+		h.deltas.Add(e.Data)
 		return
 	}
-	h.flush()
+	h.deltas.Flush()
 	h.s.publish(h.ctx, h.r, e.Type, e.Data, false)
-}
-
-// flush publishes the deltas held back; h.mu is held.
-func (h *hooks) flush() {
-	if h.held.Len() == 0 {
-		return
-	}
-	h.s.publish(h.ctx, h.r, "message.delta", map[string]any{"node": h.heldNode, "step": h.heldStep, "text": h.held.String()}, true)
-	h.held.Reset()
-	h.lastDelta = time.Now()
 }
 
 func (s *Service) publish(ctx context.Context, r *Run, typ string, data any, ephemeral bool) {

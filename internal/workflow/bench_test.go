@@ -2,7 +2,6 @@ package workflow
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"os"
 	"strconv"
@@ -11,32 +10,14 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pulse-run/pulse/internal/platform/authn"
 	"github.com/pulse-run/pulse/internal/platform/config"
-	"github.com/pulse-run/pulse/internal/platform/db"
 	"github.com/pulse-run/pulse/internal/platform/db/dbtest"
 )
 
-// benchService is a workflow service on a real database with one user and
-// one workflow of the given definition.
+// benchService is a workflow service with group commits on a real
+// database, with one user and one workflow of the given definition.
 func benchService(b *testing.B, e config.Engine, definition string) (*Service, context.Context, string) {
-	b.Helper()
-	d := dbtest.Open(b, e)
-	ctx := context.Background()
-	if _, err := d.W.NewRaw("INSERT INTO users (id, email, role, active, created_at, updated_at) VALUES ('u', 'u@x.io', 'user', TRUE, ?, ?)",
-		time.Now(), time.Now()).Exec(ctx); err != nil {
-		b.Fatal(err)
-	}
-	batch := db.NewBatcher(d)
-	b.Cleanup(batch.Close)
-	s := New(Params{DB: d, Batch: batch})
-	ctx = authn.With(ctx, &authn.Principal{UserID: "u", Role: authn.RoleUser})
-	name := "bench"
-	w, _, err := s.Create(ctx, SaveParams{Name: &name, Definition: json.RawMessage(definition)})
-	if err != nil {
-		b.Fatal(err)
-	}
-	return s, ctx, w.ID
+	return newService(b, e, Params{}, definition)
 }
 
 func chainDefinition(n int) string {

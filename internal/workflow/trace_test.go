@@ -1,18 +1,13 @@
 package workflow
 
 import (
-	"context"
-	"encoding/json"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/require"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 
-	"github.com/pulse-run/pulse/internal/platform/authn"
 	"github.com/pulse-run/pulse/internal/platform/config"
-	"github.com/pulse-run/pulse/internal/platform/db/dbtest"
 )
 
 // A run is a trace: a span per execution, a child span per node.
@@ -20,18 +15,9 @@ func TestRunsAreTraced(t *testing.T) {
 	t.Parallel()
 	rec := tracetest.NewSpanRecorder()
 	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec))
-	d := dbtest.Open(t, config.SQLite)
-	ctx := context.Background()
-	_, err := d.W.NewRaw("INSERT INTO users (id, email, role, active, created_at, updated_at) VALUES ('u', 'u@x.io', 'user', TRUE, ?, ?)",
-		time.Now(), time.Now()).Exec(ctx)
-	require.NoError(t, err)
-	s := New(Params{DB: d, Tracer: tp.Tracer(TracerName)})
-	ctx = authn.With(ctx, &authn.Principal{UserID: "u", Role: authn.RoleUser})
-	name := "traced"
-	w, _, err := s.Create(ctx, SaveParams{Name: &name, Definition: json.RawMessage(`{"entry":"a","nodes":[
-	  {"id":"a","type":"transform","set":{"x":"1"}},{"id":"b","type":"transform","set":{"y":"state.x.z"}}],"edges":[{"from":"a","to":"b"}]}`)})
-	require.NoError(t, err)
-	r, err := s.Start(ctx, StartParams{WorkflowID: w.ID})
+	s, ctx, wf := newService(t, config.SQLite, Params{Tracer: tp.Tracer(TracerName)}, `{"entry":"a","nodes":[
+	  {"id":"a","type":"transform","set":{"x":"1"}},{"id":"b","type":"transform","set":{"y":"state.x.z"}}],"edges":[{"from":"a","to":"b"}]}`)
+	r, err := s.Start(ctx, StartParams{WorkflowID: wf})
 	require.NoError(t, err)
 	r, err = s.Execute(ctx, r, nil)
 	require.NoError(t, err)
@@ -43,7 +29,7 @@ func TestRunsAreTraced(t *testing.T) {
 	for _, sp := range spans {
 		byName[sp.Name()] = sp
 	}
-	root := byName["workflow "+w.ID]
+	root := byName["workflow "+wf]
 	require.NotNil(t, root)
 	require.Equal(t, "Error", root.Status().Code.String())
 	for _, n := range []string{"node a", "node b"} {

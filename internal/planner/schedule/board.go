@@ -150,7 +150,7 @@ func (b *board) placeEarliest(j int, sh shape, lo, hi int, ok func(int) bool) ([
 		}
 		l := e - s
 		left := sh.parts - len(out)
-		good := l > 0
+		good := l > 0 && left > 0
 		if good && l < rem {
 			if rem-l < minB {
 				l = rem - minB

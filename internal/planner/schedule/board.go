@@ -11,12 +11,78 @@ type board struct {
 	day   []int32 // local day of each slot; read-only
 	owner []int32
 	used  []int32 // block slots per local day
+	free  []int32 // usable slots per local day
+	next  []int   // the first slot of the day after each day; read-only
+	solo  []bool  // per job: it has no fixed blocks of its own; read-only
+
+	// While a decode only adds blocks, a block of d slots that fit nowhere
+	// from slot x on never will: dead[d] is the least such x. Jobs that
+	// cannot be placed then cost one lookup, not a scan of the horizon.
+	// Likewise no block of d or more slots can start before from[d].
+	track bool
+	dead  []int
+	from  []int
 	cap   int32   // slots per day, 0 for none
 	brk   int     // free slots kept between blocks
 	steps int     // work done, the search's budget
 }
 
 func (b *board) usable(i int) bool { return b.avail[i] && b.owner[i] == 0 }
+
+// reach is where blocks of d slots can no longer start.
+func (b *board) reach(d int) int {
+	if !b.track {
+		return len(b.owner)
+	}
+	return b.dead[min(d, len(b.dead)-1)]
+}
+
+// died records that no block of d or more slots fits from lo on.
+func (b *board) died(d, lo int) {
+	for k := d; b.track && k < len(b.dead) && b.dead[k] > lo; k++ {
+		b.dead[k] = lo
+	}
+}
+
+// track starts (or stops) remembering failures, for a decode.
+func (b *board) tracking(on bool) {
+	b.track = on
+	if on {
+		if b.dead == nil {
+			b.dead, b.from = make([]int, 64), make([]int, 64)
+		}
+		for i := range b.dead {
+			b.dead[i], b.from[i] = len(b.owner), 0
+		}
+	}
+}
+
+// start is where a scan for blocks of d slots may begin.
+func (b *board) start(d, lo int) int {
+	if !b.track {
+		return max(lo, 0)
+	}
+	return max(lo, b.from[min(d, len(b.from)-1)], 0)
+}
+
+// failed records that no block of d or more slots starts in [lo, x),
+// where lo was a scan's start.
+func (b *board) failed(d, lo, x int) {
+	if !b.track || d >= len(b.from) || lo > b.from[d] {
+		return
+	}
+	for k := d; k < len(b.from) && b.from[k] < x; k++ {
+		b.from[k] = x
+	}
+}
+
+// skip reports whether slot i's whole day is out of reach: nothing free
+// or the cap reached. Scans jump to the next day, which keeps placement
+// fast on a full calendar.
+func (b *board) skip(i int) bool {
+	d := b.day[i]
+	return b.free[d] == 0 || (b.cap > 0 && b.used[d] >= b.cap)
+}
 
 // clearBefore reports whether a block of job j may start at s: the break
 // before it holds no block, and j's own blocks never touch (two touching
@@ -62,6 +128,9 @@ func (b *board) fill(j int, sp span) {
 	for i := sp.s; i < sp.e; i++ {
 		b.owner[i] = int32(j + 1)
 		b.used[b.day[i]]++
+		if b.avail[i] {
+			b.free[b.day[i]]--
+		}
 	}
 }
 
@@ -69,6 +138,9 @@ func (b *board) clear(sp span) {
 	for i := sp.s; i < sp.e; i++ {
 		b.owner[i] = 0
 		b.used[b.day[i]]--
+		if b.avail[i] {
+			b.free[b.day[i]]++
+		}
 	}
 }
 
@@ -100,8 +172,19 @@ type shape struct {
 func (b *board) placeEarliest(j int, sh shape, lo, hi int, ok func(int) bool) ([]span, bool) {
 	if !sh.split {
 		run := 0
-		for i := max(lo, 0); i < hi; i++ {
+		end := min(hi, b.reach(sh.d)+sh.d-1)
+		day := int32(-1)
+		first := b.start(sh.d, lo)
+		learn := ok == nil && b.solo[j]
+		for i := first; i < end; i++ {
 			b.steps++
+			if b.day[i] != day {
+				if day = b.day[i]; b.skip(i) {
+					run = 0
+					i = b.next[day] - 1
+					continue
+				}
+			}
 			if !b.usable(i) || (ok != nil && !ok(i)) {
 				run = 0
 				continue
@@ -111,8 +194,17 @@ func (b *board) placeEarliest(j int, sh shape, lo, hi int, ok func(int) bool) ([
 				sp := span{i - sh.d + 1, i + 1}
 				if b.clearBefore(sp.s, j) && b.clearAfter(sp.e, j) && b.capOK(sp.s, sp.e) {
 					b.fill(j, sp)
+					if learn {
+						b.failed(sh.d, first, sp.e)
+					}
 					return []span{sp}, true
 				}
+			}
+		}
+		if learn {
+			b.failed(sh.d, first, end-sh.d+1)
+			if hi == len(b.owner) {
+				b.died(sh.d, lo)
 			}
 		}
 		return nil, false
@@ -120,8 +212,13 @@ func (b *board) placeEarliest(j int, sh shape, lo, hi int, ok func(int) bool) ([
 	var out []span
 	rem := sh.d
 	minB := min(sh.minB, sh.d)
-	for i := max(lo, 0); rem > 0 && i < hi; {
+	reach := b.reach(minB)
+	for i := b.start(minB, lo); rem > 0 && i < hi && i < reach; {
 		b.steps++
+		if b.skip(i) {
+			i = b.next[b.day[i]]
+			continue
+		}
 		if !b.usable(i) || (ok != nil && !ok(i)) || !b.clearBefore(i, j) {
 			i++
 			continue

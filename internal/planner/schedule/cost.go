@@ -24,10 +24,11 @@ func (c Cost) Less(o Cost) bool {
 	return false
 }
 
-// urgent compares only what the user cannot trade away: deadlines, tasks
-// left out and lateness. Keeping the current plan wins unless a fresh one
-// is better here.
+// urgentLess compares only deadlines missed and tasks left out: what a
+// re-plan may move the user's calendar for.
 func (c Cost) urgentLess(o Cost) bool {
-	return Cost{Missed: c.Missed, Unscheduled: c.Unscheduled, Lateness: c.Lateness}.
-		Less(Cost{Missed: o.Missed, Unscheduled: o.Unscheduled, Lateness: o.Lateness})
+	if c.Missed != o.Missed {
+		return c.Missed < o.Missed
+	}
+	return c.Unscheduled < o.Unscheduled
 }

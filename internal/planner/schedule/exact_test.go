@@ -159,20 +159,32 @@ func feasible(pb *problem, set int) bool {
 	return rec(st)
 }
 
-// plainEDF is the baseline: jobs by due date, each at the earliest slot it
-// fits, late or not, with the engine's own placement rules.
+// plainEDF is the baseline: jobs by due date (dependencies first), each at
+// the earliest slot it fits, late or not, with the engine's own placement
+// rules. It returns the deadlines missed.
 func plainEDF(pb *problem) int {
-	order := make([]int, len(pb.jobs))
-	for i := range order {
-		order[i] = i
-	}
-	sort.SliceStable(order, func(a, b int) bool { return pb.jobs[order[a]].due < pb.jobs[order[b]].due })
+	order := pb.topo(func(a, b int) bool {
+		da, db := pb.jobs[a].due, pb.jobs[b].due
+		if !pb.jobs[a].hasDue {
+			da = unlimited
+		}
+		if !pb.jobs[b].hasDue {
+			db = unlimited
+		}
+		return da < db || (da == db && a < b)
+	})
 	copy(pb.b.owner, pb.owner0)
 	copy(pb.b.used, pb.used0)
+	copy(pb.b.free, pb.free0)
+	sol := &solution{blocks: make([][]span, len(pb.jobs)), placed: make([]bool, len(pb.jobs))}
 	missed := 0
 	for _, j := range order {
-		sps, ok := pb.b.placeEarliest(j, pb.jobs[j].shape, pb.jobs[j].rel, pb.n, nil)
-		if !ok || sps[len(sps)-1].e > pb.jobs[j].due {
+		jb := &pb.jobs[j]
+		lo, ready := pb.release(sol, j)
+		if ready {
+			sol.blocks[j], sol.placed[j] = pb.b.placeEarliest(j, jb.shape, lo, pb.n, nil)
+		}
+		if jb.hasDue && (!sol.placed[j] || sol.blocks[j][len(sol.blocks[j])-1].e > jb.due) {
 			missed++
 		}
 	}

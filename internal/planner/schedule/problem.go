@@ -35,6 +35,7 @@ type problem struct {
 	avail  []bool
 	owner0 []int32 // the board with Fixed blocks only
 	used0  []int32
+	free0  []int32
 	wd     []time.Weekday // local weekday of each slot
 	clk    []Clock        // local time of each slot
 	focus  []bool         // nil when there are no focus periods
@@ -159,6 +160,21 @@ func newProblem(p *Params) (*problem, error) {
 			sh.parts = max(t.MaxSplits-len(j.fixed), 0)
 		}
 		j.shape = sh
+	}
+	pb.free0 = make([]int32, days)
+	for i := range n {
+		if pb.avail[i] && pb.owner0[i] == 0 {
+			pb.free0[day[i]]++
+		}
+	}
+	pb.b.free = make([]int32, days)
+	pb.b.next = make([]int, days)
+	for i := range n {
+		pb.b.next[day[i]] = i + 1
+	}
+	pb.b.solo = make([]bool, len(pb.jobs))
+	for i := range pb.jobs {
+		pb.b.solo[i] = len(pb.jobs[i].fixed) == 0
 	}
 	pb.effectiveDues()
 	return pb, nil

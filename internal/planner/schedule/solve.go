@@ -1,6 +1,7 @@
 package schedule
 
 import (
+	"iter"
 	"slices"
 )
 
@@ -9,6 +10,7 @@ import (
 type base struct {
 	owner []int32
 	used  []int32
+	free  []int32
 	kept  [][]span // per job; nil when it is placed afresh
 }
 
@@ -56,19 +58,29 @@ func Solve(p Params) (*Result, error) {
 		budget = DefaultEffort
 	}
 	edf := pb.edf()
-	plain := &base{owner: pb.owner0, used: pb.used0, kept: make([][]span, len(pb.jobs))}
+	plain := &base{owner: pb.owner0, used: pb.used0, free: pb.free0, kept: make([][]span, len(pb.jobs))}
 	bs := plain
 	evals := 0
 	var sol *solution
 	if len(p.Previous) > 0 && !p.Fresh {
-		// Keep what still fits unless a fresh plan meets more deadlines.
+		// Keep what still fits. If that leaves a deadline missed or a task
+		// out, free the kept tasks in its way, then try a fresh plan; take
+		// the first that misses fewest deadlines and leaves out least.
+		// Lateness alone is not worth moving the user's calendar around.
 		kb := pb.keep(edf)
-		a, na := pb.search(kb, pb.open(kb, edf), budget/2)
-		b, nb := pb.search(plain, pb.open(plain, edf), budget/2)
-		evals = na + nb
-		sol, bs = a, kb
-		if b.cost.urgentLess(a.cost) {
-			sol, bs = b, plain
+		sol, evals = pb.search(kb, pb.open(kb, edf), budget/3)
+		bs = kb
+		if bad := pb.bad(sol); len(bad) > 0 {
+			ub := pb.unkeep(kb, sol, bad)
+			u, nu := pb.search(ub, pb.open(ub, edf), budget/3)
+			f, nf := pb.search(plain, pb.open(plain, edf), budget/3)
+			evals += nu + nf
+			if u.cost.urgentLess(sol.cost) {
+				sol, bs = u, ub
+			}
+			if f.cost.urgentLess(sol.cost) {
+				sol, bs = f, plain
+			}
 		}
 	} else {
 		sol, evals = pb.search(plain, pb.open(plain, edf), budget)
@@ -97,6 +109,12 @@ func (pb *problem) decode(bs *base, order []int) *solution {
 	b := &pb.b
 	copy(b.owner, bs.owner)
 	copy(b.used, bs.used)
+	copy(b.free, bs.free)
+	b.tracking(true)
+	defer b.tracking(false)
+	// Copying the board, walking the order and costing the result are work
+	// too; count them so the budget tracks time.
+	b.steps += len(b.owner)/2 + 40*len(pb.jobs)
 	sol := &solution{order: order, blocks: make([][]span, len(pb.jobs)), placed: make([]bool, len(pb.jobs))}
 	for j := range pb.jobs {
 		if bs.kept[j] != nil {
@@ -205,7 +223,7 @@ func (pb *problem) search(bs *base, order []int, budget int) (*solution, int) {
 		improved := false
 	bad:
 		for _, m := range pb.bad(best) {
-			for _, cand := range pb.moves(best, m) {
+			for cand := range pb.moves(best, m) {
 				if pb.b.steps-start >= budget {
 					return best, evals
 				}
@@ -238,89 +256,98 @@ func (pb *problem) bad(sol *solution) []int {
 	return out
 }
 
-// moves lists orders to try for a bad job m: m placed just before each
+// moves yields orders to try for a bad job m: m placed just before each
 // job that holds time in its window (the latest first), each such job
 // sent to the back, and on small problems every earlier position. When
 // late work is allowed, each placement is also tried eager, so m may be
-// late by less at someone else's expense of slack.
-func (pb *problem) moves(sol *solution, m int) [][]int {
-	order := sol.order
-	pos := make([]int, len(pb.jobs))
-	for i := range pos {
-		pos[i] = -1
-	}
-	for x, o := range order {
-		pos[o&^eager] = x
-	}
-	q := pos[m]
-	floor := -1
-	for _, k := range pb.jobs[m].deps {
-		floor = max(floor, pos[k])
-	}
-	lo, hi := pb.jobs[m].rel, pb.n
-	if pb.jobs[m].hasDue {
-		hi = min(hi, pb.jobs[m].due)
-	}
-	var blockers []int
-	for x := q - 1; x > floor; x-- {
-		for _, sp := range sol.blocks[order[x]&^eager] {
-			if sp.s < hi && sp.e > lo {
-				blockers = append(blockers, x)
-				break
-			}
+// late by less where others have slack. Orders are built only when
+// asked for: the search usually stops at an early one.
+func (pb *problem) moves(sol *solution, m int) iter.Seq[[]int] {
+	return func(yield func([]int) bool) {
+		order := sol.order
+		pos := make([]int, len(pb.jobs))
+		for i := range pos {
+			pos[i] = -1
 		}
-	}
-	flags := []int{0}
-	if pb.p.AllowLate && pb.jobs[m].hasDue {
-		flags = append(flags, eager)
-	}
-	seen := map[int]bool{}
-	var out [][]int
-	insert := func(p, flag int) {
-		if seen[p*2+flag/eager] || (p == q && order[q] == m|flag) {
-			return
+		for x, o := range order {
+			pos[o&^eager] = x
 		}
-		seen[p*2+flag/eager] = true
-		o := make([]int, 0, len(order))
-		for x, e := range order {
-			if x == p {
-				o = append(o, m|flag)
-			}
-			if e&^eager != m {
-				o = append(o, e)
-			}
+		q := pos[m]
+		floor := -1
+		for _, k := range pb.jobs[m].deps {
+			floor = max(floor, pos[k])
 		}
-		out = append(out, o)
-	}
-	for _, f := range flags {
-		insert(q, f)
-	}
-	for _, x := range blockers {
-		for _, f := range flags {
-			insert(x, f)
+		lo, hi := pb.jobs[m].rel, pb.n
+		if pb.jobs[m].hasDue {
+			hi = min(hi, pb.jobs[m].due)
 		}
-	}
-	for _, x := range blockers {
-		k := order[x] &^ eager
-		if len(pb.jobs[k].succ) > 0 {
-			continue
-		}
-		o := make([]int, 0, len(order))
-		for _, e := range order {
-			if e&^eager != k {
-				o = append(o, e)
-			}
-		}
-		out = append(out, append(o, order[x]))
-	}
-	if len(order) <= 12 {
+		var blockers []int
 		for x := q - 1; x > floor; x-- {
+			for _, sp := range sol.blocks[order[x]&^eager] {
+				if sp.s < hi && sp.e > lo {
+					blockers = append(blockers, x)
+					break
+				}
+			}
+		}
+		flags := []int{0}
+		if pb.p.AllowLate && pb.jobs[m].hasDue {
+			flags = append(flags, eager)
+		}
+		seen := map[int]bool{}
+		insert := func(p, flag int) bool {
+			if seen[p*2+flag/eager] || (p == q && order[q] == m|flag) {
+				return true
+			}
+			seen[p*2+flag/eager] = true
+			o := make([]int, 0, len(order))
+			for x, e := range order {
+				if x == p {
+					o = append(o, m|flag)
+				}
+				if e&^eager != m {
+					o = append(o, e)
+				}
+			}
+			return yield(o)
+		}
+		for _, f := range flags {
+			if !insert(q, f) {
+				return
+			}
+		}
+		for _, x := range blockers {
 			for _, f := range flags {
-				insert(x, f)
+				if !insert(x, f) {
+					return
+				}
+			}
+		}
+		for _, x := range blockers {
+			k := order[x] &^ eager
+			if len(pb.jobs[k].succ) > 0 {
+				continue
+			}
+			o := make([]int, 0, len(order))
+			for _, e := range order {
+				if e&^eager != k {
+					o = append(o, e)
+				}
+			}
+			if !yield(append(o, order[x])) {
+				return
+			}
+		}
+		if len(order) <= 12 {
+			for x := q - 1; x > floor; x-- {
+				for _, f := range flags {
+					if !insert(x, f) {
+						return
+					}
+				}
 			}
 		}
 	}
-	return out
 }
 
 // polish moves each block-holding job, last first, to where it suits the
@@ -426,6 +453,11 @@ func (pb *problem) bestFit(j, lo, hi int) ([]span, bool) {
 	run, sum := 0, 0
 	for i := max(lo, 0); i < hi; i++ {
 		b.steps++
+		if b.skip(i) {
+			run, sum = 0, 0
+			i = b.next[b.day[i]] - 1
+			continue
+		}
 		if !b.usable(i) {
 			run, sum = 0, 0
 			continue
@@ -458,14 +490,15 @@ func (pb *problem) bestFit(j, lo, hi int) ([]span, bool) {
 // its size limits, and its dependencies are kept too. Jobs are checked in
 // dependency order so a dependent sees its dependencies' verdict.
 func (pb *problem) keep(order []int) *base {
-	bs := &base{owner: slices.Clone(pb.owner0), used: slices.Clone(pb.used0), kept: make([][]span, len(pb.jobs))}
+	bs := &base{owner: slices.Clone(pb.owner0), used: slices.Clone(pb.used0), free: slices.Clone(pb.free0), kept: make([][]span, len(pb.jobs))}
 	prev := make([][]span, len(pb.jobs))
 	for _, blk := range pb.p.Previous {
 		if k, ok := pb.byID[blk.TaskID]; ok {
 			prev[k] = append(prev[k], span{pb.floor(blk.Start), pb.ceil(blk.End)})
 		}
 	}
-	b := board{avail: pb.avail, day: pb.b.day, owner: bs.owner, used: bs.used, cap: pb.b.cap, brk: pb.b.brk}
+	b := pb.b
+	b.owner, b.used, b.free = bs.owner, bs.used, bs.free
 	for _, j := range order {
 		sps := prev[j]
 		jb := &pb.jobs[j]
@@ -493,6 +526,42 @@ func (pb *problem) keep(order []int) *base {
 		bs.kept[j] = sps
 	}
 	return bs
+}
+
+// unkeep frees the kept jobs holding time that a late or left-out job
+// could use, and the kept jobs that depend on them.
+func (pb *problem) unkeep(bs *base, sol *solution, bad []int) *base {
+	kept := slices.Clone(bs.kept)
+	var drop func(k int)
+	drop = func(k int) {
+		if kept[k] == nil {
+			return
+		}
+		kept[k] = nil
+		for _, s := range pb.jobs[k].succ {
+			drop(s)
+		}
+	}
+	for _, m := range bad {
+		lo, hi := pb.jobs[m].rel, pb.n
+		if pb.jobs[m].hasDue {
+			hi = min(hi, pb.jobs[m].due)
+		}
+		for k, sps := range kept {
+			if slices.ContainsFunc(sps, func(sp span) bool { return sp.s < hi && sp.e > lo }) {
+				drop(k)
+			}
+		}
+	}
+	nb := &base{owner: slices.Clone(pb.owner0), used: slices.Clone(pb.used0), free: slices.Clone(pb.free0), kept: kept}
+	b := pb.b
+	b.owner, b.used, b.free = nb.owner, nb.used, nb.free
+	for k, sps := range kept {
+		for _, sp := range sps {
+			b.fill(k, sp)
+		}
+	}
+	return nb
 }
 
 // keepable checks a job's previous blocks against its own rules.

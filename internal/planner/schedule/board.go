@@ -22,9 +22,9 @@ type board struct {
 	track bool
 	dead  []int
 	from  []int
-	cap   int32   // slots per day, 0 for none
-	brk   int     // free slots kept between blocks
-	steps int     // work done, the search's budget
+	cap   int32 // slots per day, 0 for none
+	brk   int   // free slots kept between blocks
+	steps int   // work done, the search's budget
 }
 
 func (b *board) usable(i int) bool { return b.avail[i] && b.owner[i] == 0 }

@@ -23,6 +23,7 @@ import (
 	"github.com/pulse-run/pulse/internal/auth"
 	"github.com/pulse-run/pulse/internal/job"
 	"github.com/pulse-run/pulse/internal/llm"
+	"github.com/pulse-run/pulse/internal/planner"
 	"github.com/pulse-run/pulse/internal/platform/audit"
 	"github.com/pulse-run/pulse/internal/platform/buildinfo"
 	"github.com/pulse-run/pulse/internal/platform/config"
@@ -338,6 +339,10 @@ func (a *App) features(opts Options) features {
 		flows.KeepLeases(ctx)
 		a.realtime = realtime.New(realtime.Params{Bus: a.bus, KV: a.kv, Runs: runAccess{runs, flows}, MaxPerUser: a.cfg.RealtimeMaxPerUser})
 	}
+	plans := planner.New(planner.Params{DB: a.db, Queue: a.queue, UserZone: a.userZone, Debounce: a.cfg.PlannerDebounce})
+	if a.workers != nil {
+		river.AddWorker(a.workers, plans.Worker())
+	}
 	jobs, err := job.New(a.db, a.queue, runs, opts.JobTypes)
 	if err != nil {
 		panic(err) // a programming error: a type registered twice
@@ -346,7 +351,7 @@ func (a *App) features(opts Options) features {
 		river.AddWorker(a.workers, jobs.Worker())
 	}
 	return features{auth: a.auth, agents: agents, keys: keys, catalog: catalog, mcp: mcpServers, runs: runs, realtime: a.realtime,
-		corsOrigins: a.cfg.CORSOrigins, kv: a.kv, jobs: jobs, workflows: flows}
+		corsOrigins: a.cfg.CORSOrigins, kv: a.kv, jobs: jobs, workflows: flows, planner: plans}
 }
 
 // Migrate applies Pulse's and the queue's migrations.

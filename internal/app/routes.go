@@ -9,6 +9,7 @@ import (
 	"github.com/pulse-run/pulse/internal/agent"
 	"github.com/pulse-run/pulse/internal/auth"
 	"github.com/pulse-run/pulse/internal/job"
+	"github.com/pulse-run/pulse/internal/planner"
 	"github.com/pulse-run/pulse/internal/platform/buildinfo"
 	"github.com/pulse-run/pulse/internal/platform/httpx"
 	"github.com/pulse-run/pulse/internal/platform/kv"
@@ -35,6 +36,7 @@ type features struct {
 	kv          *kv.Store // idempotency records
 	jobs        *job.Service
 	workflows   *workflow.Service
+	planner     *planner.Service
 }
 
 // registerRoutes attaches every feature's operations under /api/v1 (and the
@@ -51,6 +53,7 @@ func registerRoutes(root huma.API, v1 *httpx.API, f features) {
 	job.Register(v1, f.jobs)
 	providerkey.Register(v1, f.keys)
 	workflow.Register(v1, f.workflows)
+	planner.Register(v1, f.planner)
 }
 
 type metaOutput struct {

@@ -55,6 +55,7 @@ type Config struct {
 	QueueWorkers        int
 	MaintenanceInterval time.Duration
 	TriggerInterval     time.Duration // how often due cron triggers are looked for
+	PlannerDebounce     time.Duration // how long a background re-plan waits after the last change
 
 	// Runs: how long a silent worker keeps a run before another takes it,
 	// and how long a run may take in all.
@@ -223,6 +224,7 @@ var settings = []setting{
 	{env: "PULSE_HTTP_IDLE_TIMEOUT", def: "120s", usage: "keep-alive idle timeout", apply: duration(func(c *Config, d time.Duration) { c.IdleTimeout = d })},
 	{env: "PULSE_QUEUE_WORKERS", flag: "queue-workers", def: "100", usage: "concurrent background jobs (agent runs mostly wait on models) per process", apply: intIn(1, 10000, func(c *Config, n int) { c.QueueWorkers = n })},
 	{env: "PULSE_TRIGGER_INTERVAL", def: "5s", usage: "how often due cron triggers of workflows are looked for (their resolution is a minute)", apply: duration(func(c *Config, d time.Duration) { c.TriggerInterval = d })},
+	{env: "PULSE_PLANNER_DEBOUNCE", def: "2s", usage: "how long the background re-plan waits after the last change to tasks, events or preferences", apply: duration(func(c *Config, d time.Duration) { c.PlannerDebounce = d })},
 	{env: "PULSE_MAINTENANCE_INTERVAL", def: "10m", usage: "how often expired rows are pruned", apply: duration(func(c *Config, d time.Duration) { c.MaintenanceInterval = d })},
 	{env: "PULSE_PUBLIC_URL", flag: "public-url", usage: "the URL clients use to reach Pulse (default http://PULSE_ADDR); issuer of its tokens", apply: func(c *Config, v string) error {
 		if v == "" {

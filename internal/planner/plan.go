@@ -146,6 +146,10 @@ func (s *Service) gather(ctx context.Context, owner string, pp PlanParams) (*gat
 		case b.Locked || b.Done || b.StartAt.Before(now):
 			g.fixed = append(g.fixed, b)
 			p.Fixed = append(p.Fixed, schedule.Block{TaskID: t.ID, Start: b.StartAt, End: b.EndAt})
+		case b.StartAt.Before(g.from) || b.EndAt.After(g.to):
+			// Outside the range being planned: it stays where it is.
+			g.fixed = append(g.fixed, b)
+			p.Fixed = append(p.Fixed, schedule.Block{TaskID: t.ID, Start: b.StartAt, End: b.EndAt})
 		default:
 			g.movable = append(g.movable, b)
 			p.Previous = append(p.Previous, schedule.Block{TaskID: t.ID, Start: b.StartAt, End: b.EndAt})

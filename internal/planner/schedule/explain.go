@@ -158,8 +158,12 @@ func (pb *problem) reason(sol *solution, j int) (Reason, string) {
 	if bounded {
 		return NoRoomBeforeDue, "There is not enough free time before its due date (" + pb.when(jb.t.Due) + ")."
 	}
-	if jb.shape.parts < unlimited && jb.shape.split {
-		return NoRoomInHorizon, fmt.Sprintf("There is not enough free time in the horizon for it in at most %d blocks.", jb.t.MaxSplits)
+	where := "the planning horizon"
+	if !pb.p.ScopeStart.IsZero() || !pb.p.ScopeEnd.IsZero() {
+		where = "the range being planned"
 	}
-	return NoRoomInHorizon, "There is not enough free time in the planning horizon."
+	if jb.shape.parts < unlimited && jb.shape.split {
+		return NoRoomInHorizon, fmt.Sprintf("There is not enough free time in %s for it in at most %d blocks.", where, jb.t.MaxSplits)
+	}
+	return NoRoomInHorizon, "There is not enough free time in " + where + "."
 }

@@ -342,7 +342,17 @@ func (s *Service) Cancel(ctx context.Context, id string) (*Run, error) {
 		return nil, err
 	}
 	if n, _ := res.RowsAffected(); n != 1 {
-		return nil, apperr.Errorf(apperr.Conflict, "the run already ended (%s)", r.Status)
+		// It left "running" meanwhile. A cancel remembered while the run
+		// was being claimed may be what ended it: that is this cancel
+		// taking effect, not a conflict.
+		cur, err := s.store.reload(ctx, r.ID)
+		if err != nil {
+			return nil, err
+		}
+		if cur.Status == StatusCancelled && !r.Finished() {
+			return cur, nil
+		}
+		return nil, apperr.Errorf(apperr.Conflict, "the run already ended (%s)", cur.Status)
 	}
 	if s.bus != nil {
 		if err := s.ctl.Relay(ctx, s.bus, r.ID); err != nil {

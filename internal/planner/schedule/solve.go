@@ -235,8 +235,65 @@ func (pb *problem) search(bs *base, order []int, budget int) (*solution, int) {
 				}
 			}
 		}
+		if !improved && len(best.order) <= shuffleLimit {
+		all:
+			for cand := range pb.shifts(best.order) {
+				if pb.b.steps-start >= budget {
+					return best, evals
+				}
+				s := pb.decode(bs, cand)
+				evals++
+				if s.cost.Less(best.cost) {
+					best, improved = s, true
+					break all
+				}
+			}
+		}
 		if !improved {
 			return best, evals
+		}
+	}
+}
+
+// shuffleLimit is the size up to which the search, stuck, tries moving
+// every job to every position: a move of a job that misses nothing can
+// free the time another needs.
+const shuffleLimit = 12
+
+// shifts yields every order with one job moved to another position that
+// keeps dependencies first.
+func (pb *problem) shifts(order []int) iter.Seq[[]int] {
+	return func(yield func([]int) bool) {
+		pos := make([]int, len(pb.jobs))
+		for i := range pos {
+			pos[i] = -1
+		}
+		for x, o := range order {
+			pos[o&^eager] = x
+		}
+		for x, o := range order {
+			j := o &^ eager
+			lo, hi := 0, len(order)-1
+			for _, k := range pb.jobs[j].deps {
+				lo = max(lo, pos[k]+1)
+			}
+			for _, k := range pb.jobs[j].succ {
+				if pos[k] >= 0 {
+					hi = min(hi, pos[k]-1)
+				}
+			}
+			for p := lo; p <= hi; p++ {
+				if p == x {
+					continue
+				}
+				c := make([]int, 0, len(order))
+				c = append(c, order[:x]...)
+				c = append(c, order[x+1:]...)
+				c = slices.Insert(c, p, o)
+				if !yield(c) {
+					return
+				}
+			}
 		}
 	}
 }

@@ -22,6 +22,11 @@ type testBundle struct {
 // clock fixed at now.
 func setup(t *testing.T, e config.Engine, now time.Time) *testBundle {
 	t.Helper()
+	return setupTB(t, e, now)
+}
+
+func setupTB(t testing.TB, e config.Engine, now time.Time) *testBundle {
+	t.Helper()
 	d := dbtest.Open(t, e)
 	_, err := d.W.NewRaw("INSERT INTO users (id, email, role, active, created_at, updated_at) VALUES ('u', 'u@x.io', 'user', TRUE, ?, ?)",
 		now, now).Exec(context.Background())

@@ -6,10 +6,11 @@ package agent
 import (
 	"database/sql/driver"
 	"encoding/json"
-	"fmt"
 	"time"
 
 	"github.com/uptrace/bun"
+
+	"github.com/pulse-run/pulse/internal/platform/db"
 )
 
 // Visibility says who can see an agent without a grant.
@@ -114,24 +115,17 @@ type Grant struct {
 type Tags []string
 
 // Value implements driver.Valuer.
-func (t Tags) Value() (driver.Value, error) {
-	if t == nil {
-		t = Tags{}
-	}
-	b, err := json.Marshal([]string(t))
-	return string(b), err
-}
+func (t Tags) Value() (driver.Value, error) { return db.JSON[[]string]{V: t}.Value() }
 
-// Scan implements sql.Scanner.
+// Scan implements sql.Scanner; NULL is no tags.
 func (t *Tags) Scan(src any) error {
-	switch v := src.(type) {
-	case string:
-		return json.Unmarshal([]byte(v), (*[]string)(t))
-	case []byte:
-		return json.Unmarshal(v, (*[]string)(t))
-	case nil:
-		*t = Tags{}
-		return nil
+	var j db.JSON[[]string]
+	if err := j.Scan(src); err != nil {
+		return err
 	}
-	return fmt.Errorf("agent: cannot scan %T into tags", src)
+	*t = Tags(j.V)
+	if *t == nil {
+		*t = Tags{}
+	}
+	return nil
 }

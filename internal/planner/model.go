@@ -5,13 +5,11 @@
 package planner
 
 import (
-	"database/sql/driver"
-	"encoding/json"
-	"fmt"
-	"reflect"
 	"time"
 
 	"github.com/uptrace/bun"
+
+	"github.com/pulse-run/pulse/internal/platform/db"
 )
 
 // Task statuses and priorities.
@@ -23,12 +21,10 @@ const (
 )
 
 var (
-	statuses   = []string{StatusTodo, StatusInProgress, StatusDone, StatusCancelled}
-	priorities = []string{"low", "medium", "high", "urgent"}
+	statuses     = []string{StatusTodo, StatusInProgress, StatusDone, StatusCancelled}
+	openStatuses = []string{StatusTodo, StatusInProgress} // statuses that still need time
+	priorities   = []string{"low", "medium", "high", "urgent"}
 )
-
-// open reports whether a task still needs time.
-func open(status string) bool { return status == StatusTodo || status == StatusInProgress }
 
 // Window is a weekly time range: {"weekday": "tuesday", "start": "14:00", "end": "17:00"}.
 type Window struct {
@@ -56,18 +52,18 @@ type Task struct {
 	EarliestStart    *time.Time          `bun:"earliest_start"`
 	Priority         string              `bun:"priority,notnull"`
 	Status           string              `bun:"status,notnull"`
-	Tags             jsonCol[[]string]   `bun:"tags,type:text,notnull"`
+	Tags             db.JSON[[]string]   `bun:"tags,type:text,notnull"`
 	Course           string              `bun:"course,notnull"`
 	Source           string              `bun:"source,notnull"`
 	ExternalID       string              `bun:"external_id,notnull"`
-	DependsOn        jsonCol[[]string]   `bun:"depends_on,type:text,notnull"`
+	DependsOn        db.JSON[[]string]   `bun:"depends_on,type:text,notnull"`
 	MinBlockMinutes  int                 `bun:"min_block_minutes,notnull"`
 	MaxBlockMinutes  int                 `bun:"max_block_minutes,notnull"`
 	Splittable       bool                `bun:"splittable,notnull"`
 	MaxSplits        int                 `bun:"max_splits,notnull"`
-	PreferredWindows jsonCol[[]Window]   `bun:"preferred_windows,type:text,notnull"`
-	AvoidWindows     jsonCol[[]Window]   `bun:"avoid_windows,type:text,notnull"`
-	Pinned           jsonCol[[]Interval] `bun:"pinned,type:text,notnull"`
+	PreferredWindows db.JSON[[]Window]   `bun:"preferred_windows,type:text,notnull"`
+	AvoidWindows     db.JSON[[]Window]   `bun:"avoid_windows,type:text,notnull"`
+	Pinned           db.JSON[[]Interval] `bun:"pinned,type:text,notnull"`
 	CreatedAt        time.Time           `bun:"created_at,notnull"`
 	UpdatedAt        time.Time           `bun:"updated_at,notnull"`
 }
@@ -112,38 +108,11 @@ type Plan struct {
 	bun.BaseModel `bun:"table:planner_plans"`
 
 	OwnerID     string                    `bun:"owner_id,pk"`
-	Preferences jsonCol[*Preferences]     `bun:"preferences,type:text"` // nil: defaults
-	Unscheduled jsonCol[[]UnscheduledOut] `bun:"unscheduled,type:text,notnull"`
-	AtRisk      jsonCol[[]AtRiskOut]      `bun:"at_risk,type:text,notnull"`
+	Preferences db.JSON[*Preferences]     `bun:"preferences,type:text"` // nil: defaults
+	Unscheduled db.JSON[[]UnscheduledOut] `bun:"unscheduled,type:text,notnull"`
+	AtRisk      db.JSON[[]AtRiskOut]      `bun:"at_risk,type:text,notnull"`
 	PlannedAt   *time.Time                `bun:"planned_at"`
 	ChangedAt   *time.Time                `bun:"changed_at"`       // a change since the plan, not yet re-planned
 	Revision    int                       `bun:"revision,notnull"` // bumped by every change to the stored blocks
 	UpdatedAt   time.Time                 `bun:"updated_at,notnull"`
-}
-
-// jsonCol stores a value as JSON text, the same on every engine.
-type jsonCol[T any] struct{ V T }
-
-// Value implements driver.Valuer. A nil list is stored as [].
-func (c jsonCol[T]) Value() (driver.Value, error) {
-	if v := reflect.ValueOf(c.V); v.Kind() == reflect.Slice && v.IsNil() {
-		return "[]", nil
-	}
-	b, err := json.Marshal(c.V)
-	return string(b), err
-}
-
-// Scan implements sql.Scanner.
-func (c *jsonCol[T]) Scan(src any) error {
-	switch v := src.(type) {
-	case string:
-		return json.Unmarshal([]byte(v), &c.V)
-	case []byte:
-		return json.Unmarshal(v, &c.V)
-	case nil:
-		var zero T
-		c.V = zero
-		return nil
-	}
-	return fmt.Errorf("planner: cannot scan %T as JSON", src)
 }

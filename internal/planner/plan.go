@@ -9,6 +9,7 @@ import (
 
 	"github.com/pulse-run/pulse/internal/planner/schedule"
 	"github.com/pulse-run/pulse/internal/platform/apperr"
+	"github.com/pulse-run/pulse/internal/platform/db"
 	"github.com/pulse-run/pulse/internal/platform/ids"
 )
 
@@ -155,14 +156,8 @@ func (s *Service) gather(ctx context.Context, owner string, pp PlanParams) (*gat
 			p.Previous = append(p.Previous, schedule.Block{TaskID: t.ID, Start: b.StartAt, End: b.EndAt})
 		}
 	}
-	ordered := slices.SortedFunc(func(yield func(*Task) bool) {
-		for _, t := range g.tasks {
-			if !yield(t) {
-				return
-			}
-		}
-	}, func(a, b *Task) int { return cmp.Compare(a.ID, b.ID) })
-	for _, t := range ordered {
+	for i := range tasks { // by id, so the engine's ties break the same way every time
+		t := &tasks[i]
 		for _, pin := range t.Pinned.V {
 			p.Fixed = append(p.Fixed, schedule.Block{TaskID: t.ID, Start: pin.Start, End: pin.End})
 			if !slices.ContainsFunc(g.fixed, func(b Block) bool {
@@ -299,7 +294,7 @@ func (s *Service) apply(ctx context.Context, owner string, pp PlanParams) (*Plan
 			return nil, err
 		}
 		rp := replaceParams{ownerID: owner, revision: g.revision, plannedAt: g.now,
-			plan: &Plan{OwnerID: owner, Unscheduled: jsonCol[[]UnscheduledOut]{out.Unscheduled}, AtRisk: jsonCol[[]AtRiskOut]{out.AtRisk}}}
+			plan: &Plan{OwnerID: owner, Unscheduled: db.JSON[[]UnscheduledOut]{V: out.Unscheduled}, AtRisk: db.JSON[[]AtRiskOut]{V: out.AtRisk}}}
 		keep := map[string]bool{}
 		now := s.now().UTC()
 		for i, b := range out.Blocks {

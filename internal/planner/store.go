@@ -65,7 +65,7 @@ func (st *store) tasks(ctx context.Context, ownerID string, f TaskFilter) ([]Tas
 // openTasks are the tasks that still need time.
 func (st *store) openTasks(ctx context.Context, ownerID string) ([]Task, error) {
 	var out []Task
-	err := st.db.R.NewSelect().Model(&out).Where("owner_id = ? AND status IN (?)", ownerID, bun.In([]string{StatusTodo, StatusInProgress})).
+	err := st.db.R.NewSelect().Model(&out).Where("owner_id = ? AND status IN (?)", ownerID, bun.In(openStatuses)).
 		Order("id").Scan(ctx)
 	return out, err
 }
@@ -304,10 +304,10 @@ func (st *store) busy(ctx context.Context, ownerID string, from, to time.Time) (
 // and the past blocks of open tasks (they count toward the estimate).
 func (st *store) planBlocks(ctx context.Context, ownerID string, now time.Time) ([]Block, error) {
 	var out []Block
-	open := st.db.R.NewSelect().Model((*Task)(nil)).Column("id").Where("owner_id = ? AND status IN (?)", ownerID, bun.In([]string{StatusTodo, StatusInProgress}))
+	openIDs := st.db.R.NewSelect().Model((*Task)(nil)).Column("id").Where("owner_id = ? AND status IN (?)", ownerID, bun.In(openStatuses))
 	err := st.db.R.NewSelect().Model(&out).Where("owner_id = ?", ownerID).
 		WhereGroup(" AND ", func(q *bun.SelectQuery) *bun.SelectQuery {
-			return q.Where("end_at > ?", now).WhereOr("task_id IN (?)", open)
+			return q.Where("end_at > ?", now).WhereOr("task_id IN (?)", openIDs)
 		}).Order("start_at", "id").Scan(ctx)
 	return out, err
 }
@@ -324,7 +324,7 @@ func (st *store) plan(ctx context.Context, ownerID string) (*Plan, error) {
 }
 
 func (st *store) savePreferences(ctx context.Context, ownerID string, prefs *Preferences, now time.Time) error {
-	p := &Plan{OwnerID: ownerID, Preferences: jsonCol[*Preferences]{prefs}, UpdatedAt: now}
+	p := &Plan{OwnerID: ownerID, Preferences: db.JSON[*Preferences]{V: prefs}, UpdatedAt: now}
 	_, err := st.db.W.NewInsert().Model(p).On("CONFLICT (owner_id) DO UPDATE").
 		Set("preferences = EXCLUDED.preferences").Set("updated_at = EXCLUDED.updated_at").Exec(ctx)
 	return err

@@ -11,6 +11,7 @@ import (
 
 	"github.com/pulse-run/pulse/internal/planner/schedule"
 	"github.com/pulse-run/pulse/internal/platform/apperr"
+	"github.com/pulse-run/pulse/internal/platform/db"
 	"github.com/pulse-run/pulse/internal/platform/httpx"
 	"github.com/pulse-run/pulse/internal/platform/ids"
 )
@@ -70,10 +71,10 @@ func (s *Service) CreateTask(ctx context.Context, in TaskInput) (*Task, error) {
 	now := s.now().UTC()
 	t := &Task{ID: ids.New(), OwnerID: owner, Title: in.Title, Notes: in.Notes, EstimateMinutes: in.EstimateMinutes,
 		DueAt: utc(in.DueAt), EarliestStart: utc(in.EarliestStart), Priority: cmp.Or(in.Priority, "medium"), Status: cmp.Or(in.Status, StatusTodo),
-		Tags: jsonCol[[]string]{in.Tags}, Course: in.Course, Source: cmp.Or(in.Source, "api"), ExternalID: in.ExternalID,
-		DependsOn: jsonCol[[]string]{in.DependsOn}, MinBlockMinutes: in.MinBlockMinutes, MaxBlockMinutes: in.MaxBlockMinutes,
-		Splittable: in.Splittable, MaxSplits: in.MaxSplits, PreferredWindows: jsonCol[[]Window]{in.PreferredWindows},
-		AvoidWindows: jsonCol[[]Window]{in.AvoidWindows}, Pinned: jsonCol[[]Interval]{in.Pinned}, CreatedAt: now, UpdatedAt: now}
+		Tags: db.JSON[[]string]{V: in.Tags}, Course: in.Course, Source: cmp.Or(in.Source, "api"), ExternalID: in.ExternalID,
+		DependsOn: db.JSON[[]string]{V: in.DependsOn}, MinBlockMinutes: in.MinBlockMinutes, MaxBlockMinutes: in.MaxBlockMinutes,
+		Splittable: in.Splittable, MaxSplits: in.MaxSplits, PreferredWindows: db.JSON[[]Window]{V: in.PreferredWindows},
+		AvoidWindows: db.JSON[[]Window]{V: in.AvoidWindows}, Pinned: db.JSON[[]Interval]{V: in.Pinned}, CreatedAt: now, UpdatedAt: now}
 	if err := s.checkTask(ctx, t); err != nil {
 		return nil, err
 	}

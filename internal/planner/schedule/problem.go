@@ -196,7 +196,7 @@ func (pb *problem) ceil(t time.Time) int  { return ceilDiv(t.Sub(pb.g.Origin), S
 // effectiveDues tightens each due date by what its dependents need after
 // it, so ordering by due date also orders by dependency.
 func (pb *problem) effectiveDues() {
-	for _, i := range pb.topo(nil) {
+	for i := range pb.jobs {
 		pb.jobs[i].effDue = unlimited
 		if pb.jobs[i].hasDue {
 			pb.jobs[i].effDue = pb.jobs[i].due

@@ -219,37 +219,34 @@ func (pb *problem) search(bs *base, order []int, budget int) (*solution, int) {
 	start := pb.b.steps
 	best := pb.decode(bs, order)
 	evals := 1
+	spent := func() bool { return pb.b.steps-start >= budget }
+	// first decodes candidates until one beats best; false when none does
+	// or the budget is spent.
+	first := func(cands iter.Seq[[]int]) bool {
+		for cand := range cands {
+			if spent() {
+				return false
+			}
+			s := pb.decode(bs, cand)
+			evals++
+			if s.cost.Less(best.cost) {
+				best = s
+				return true
+			}
+		}
+		return false
+	}
 	for {
 		improved := false
-	bad:
 		for _, m := range pb.bad(best) {
-			for cand := range pb.moves(best, m) {
-				if pb.b.steps-start >= budget {
-					return best, evals
-				}
-				s := pb.decode(bs, cand)
-				evals++
-				if s.cost.Less(best.cost) {
-					best, improved = s, true
-					break bad
-				}
+			if improved = first(pb.moves(best, m)); improved || spent() {
+				break
 			}
 		}
-		if !improved && len(best.order) <= shuffleLimit {
-		all:
-			for cand := range pb.shifts(best.order) {
-				if pb.b.steps-start >= budget {
-					return best, evals
-				}
-				s := pb.decode(bs, cand)
-				evals++
-				if s.cost.Less(best.cost) {
-					best, improved = s, true
-					break all
-				}
-			}
+		if !improved && !spent() && len(best.order) <= shuffleLimit {
+			improved = first(pb.shifts(best.order))
 		}
-		if !improved {
+		if !improved || spent() {
 			return best, evals
 		}
 	}

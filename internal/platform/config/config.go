@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"net"
 	"net/mail"
+	"net/netip"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -97,6 +98,19 @@ type Config struct {
 	MailFrom       string
 	AccessTokenTTL time.Duration
 	SessionTTL     time.Duration
+
+	// OutboundAllow admits private destinations for calls to the outside
+	// (private deployments, tests): host names and CIDR prefixes that the
+	// outbound-address policy lets through although they are not public.
+	OutboundAllowHosts    []string
+	OutboundAllowPrefixes []netip.Prefix
+	// TrustedProxies are the peers whose X-Forwarded-For / Forwarded headers
+	// are believed when finding a client's address.
+	TrustedProxies []netip.Prefix
+	// Metrics protection: a bearer token /metrics requires, or a separate
+	// listener that serves /metrics instead of the main one.
+	MetricsToken string
+	MetricsAddr  string
 }
 
 // OAuthClient is an OAuth app registered with a provider.
@@ -350,7 +364,72 @@ var settings = []setting{
 	{env: "PULSE_RUN_TIMEOUT", def: "30m", usage: "a run's deadline from its creation; later it fails with deadline_exceeded", apply: duration(func(c *Config, d time.Duration) { c.RunTimeout = d })},
 	{env: "PULSE_REALTIME_MAX_CONNECTIONS", def: "20", usage: "open SSE/WebSocket connections per user and process", apply: intIn(1, 1_000_000, func(c *Config, n int) { c.RealtimeMaxPerUser = n })},
 	{env: "PULSE_ACCESS_TOKEN_TTL", def: "15m", usage: "access token lifetime", apply: duration(func(c *Config, d time.Duration) { c.AccessTokenTTL = d })},
+	{env: "PULSE_OUTBOUND_ALLOW", usage: "comma-separated host names and CIDRs that outbound calls may reach although they are not public (private deployments)", apply: func(c *Config, v string) error {
+		c.OutboundAllowHosts, c.OutboundAllowPrefixes = nil, nil
+		for _, e := range strings.Split(v, ",") {
+			e = strings.ToLower(strings.TrimSpace(e))
+			if e == "" {
+				continue
+			}
+			if pfx, ok := parsePrefix(e); ok {
+				c.OutboundAllowPrefixes = append(c.OutboundAllowPrefixes, pfx)
+				continue
+			}
+			if strings.ContainsAny(e, "/%[]: \t") || strings.Trim(e, ".") == "" {
+				return fmt.Errorf("%q: want a host name (api.internal) or a CIDR (10.1.0.0/16, 10.1.2.3)", e)
+			}
+			c.OutboundAllowHosts = append(c.OutboundAllowHosts, strings.TrimSuffix(e, "."))
+		}
+		return nil
+	}},
+	{env: "PULSE_TRUSTED_PROXIES", usage: "comma-separated CIDRs of reverse proxies whose X-Forwarded-For / Forwarded headers name the client (empty: trust none)", apply: func(c *Config, v string) error {
+		c.TrustedProxies = nil
+		for _, e := range strings.Split(v, ",") {
+			e = strings.TrimSpace(e)
+			if e == "" {
+				continue
+			}
+			pfx, ok := parsePrefix(e)
+			if !ok {
+				return fmt.Errorf("%q: want a CIDR like 10.0.0.0/8 or an address", e)
+			}
+			c.TrustedProxies = append(c.TrustedProxies, pfx)
+		}
+		return nil
+	}},
+	{env: "PULSE_METRICS_TOKEN", secret: true, usage: "when set, /metrics requires Authorization: Bearer <token>", apply: func(c *Config, v string) error {
+		if v != "" && len(v) < 16 {
+			return fmt.Errorf("must be at least 16 characters (got %d)", len(v))
+		}
+		c.MetricsToken = v
+		return nil
+	}},
+	{env: "PULSE_METRICS_ADDR", usage: "when set, /metrics is served on this separate host:port instead of the main listener", apply: func(c *Config, v string) error {
+		if v == "" {
+			return nil
+		}
+		if _, port, err := net.SplitHostPort(v); err != nil || port == "" {
+			return fmt.Errorf("%q: want host:port, e.g. 127.0.0.1:9090", v)
+		}
+		c.MetricsAddr = v
+		return nil
+	}},
 	{env: "PULSE_SESSION_TTL", def: "720h", usage: "how long a session can be refreshed without signing in again", apply: duration(func(c *Config, d time.Duration) { c.SessionTTL = d })},
+}
+
+// parsePrefix reads a CIDR or a single address (as its /32 or /128). Zoned
+// addresses are refused: a zone names an interface, not a network.
+func parsePrefix(s string) (netip.Prefix, bool) {
+	if strings.Contains(s, "%") {
+		return netip.Prefix{}, false
+	}
+	if p, err := netip.ParsePrefix(s); err == nil {
+		return p.Masked(), true
+	}
+	if a, err := netip.ParseAddr(s); err == nil {
+		return netip.PrefixFrom(a, a.BitLen()), true
+	}
+	return netip.Prefix{}, false
 }
 
 func baseURL(set func(*Config, string)) func(*Config, string) error {

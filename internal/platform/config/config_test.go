@@ -2,6 +2,7 @@ package config_test
 
 import (
 	"flag"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -117,6 +118,11 @@ func TestBadValuesNameTheirSource(t *testing.T) {
 		{"searxng url", map[string]string{"SEARXNG_URL": "searx.local"}, nil, "SEARXNG_URL"},
 		{"otlp endpoint", map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": "collector:4318"}, nil, "OTEL_EXPORTER_OTLP_ENDPOINT"},
 		{"otlp headers", map[string]string{"OTEL_EXPORTER_OTLP_HEADERS": "novalue"}, nil, "OTEL_EXPORTER_OTLP_HEADERS"},
+		{"outbound allow zone", map[string]string{"PULSE_OUTBOUND_ALLOW": "fe80::1%eth0"}, nil, "PULSE_OUTBOUND_ALLOW"},
+		{"outbound allow path", map[string]string{"PULSE_OUTBOUND_ALLOW": "http://x/"}, nil, "PULSE_OUTBOUND_ALLOW"},
+		{"trusted proxy name", map[string]string{"PULSE_TRUSTED_PROXIES": "proxy.local"}, nil, "PULSE_TRUSTED_PROXIES"},
+		{"short metrics token", map[string]string{"PULSE_METRICS_TOKEN": "abc"}, nil, "PULSE_METRICS_TOKEN"},
+		{"metrics addr", map[string]string{"PULSE_METRICS_ADDR": "9090"}, nil, "PULSE_METRICS_ADDR"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -204,4 +210,16 @@ func TestOTLPEndpoints(t *testing.T) {
 	c, err = b.load(t)
 	require.NoError(t, err)
 	require.Equal(t, "https://traces.example.com/ingest", c.OTLPEndpoint, "the specific variable wins")
+}
+
+func TestOutboundAllowAndTrustedProxies(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	b.env["PULSE_OUTBOUND_ALLOW"] = "API.internal., 10.1.0.0/16 ,127.0.0.1, ::1"
+	b.env["PULSE_TRUSTED_PROXIES"] = "10.0.0.0/8, 192.0.2.7"
+	c, err := b.load(t)
+	require.NoError(t, err)
+	require.Equal(t, []string{"api.internal"}, c.OutboundAllowHosts)
+	require.Equal(t, []netip.Prefix{netip.MustParsePrefix("10.1.0.0/16"), netip.MustParsePrefix("127.0.0.1/32"), netip.MustParsePrefix("::1/128")}, c.OutboundAllowPrefixes)
+	require.Equal(t, []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("192.0.2.7/32")}, c.TrustedProxies)
 }

@@ -5,7 +5,6 @@ package app
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -387,6 +386,7 @@ func buildRouter(p routerParams) *httpx.Router {
 		Title: "Pulse", Version: buildinfo.Version, Description: apiDescription,
 		Logger: p.log, Registry: p.registry,
 		MaxBodyBytes: p.cfg.MaxBodyBytes, CORSOrigins: p.cfg.CORSOrigins, Checks: p.checks,
+		MetricsToken: p.cfg.MetricsToken, MetricsElsewhere: p.cfg.MetricsAddr != "",
 	})
 	if p.features.auth != nil {
 		r.V1.UseMiddleware(auth.Middleware(r.V1, p.features.auth))
@@ -408,36 +408,36 @@ func OpenAPI(cfg *config.Config) *huma.OpenAPI {
 
 func (a *App) checks() []httpx.Check {
 	checks := []httpx.Check{
-		{Name: "database", Fn: a.db.Ping},
+		{Name: "database", Down: "unreachable", Fn: a.db.Ping},
 		{Name: "migrations", Fn: func(ctx context.Context) error {
 			s, err := a.db.MigrationStatus(ctx)
 			if err != nil {
 				return err
 			}
 			if len(s.Unknown) > 0 {
-				return fmt.Errorf("schema is newer than this binary (%d unknown migrations)", len(s.Unknown))
+				return httpx.Unready(fmt.Sprintf("schema is newer than this binary (%d unknown migrations)", len(s.Unknown)))
 			}
 			if len(s.Pending) > 0 {
-				return fmt.Errorf("%d migrations pending: run pulse migrate up", len(s.Pending))
+				return httpx.Unready(fmt.Sprintf("%d migrations pending: run pulse migrate up", len(s.Pending)))
 			}
 			qs, err := queue.Status(ctx, a.db)
 			if err != nil {
 				return err
 			}
 			if !qs.UpToDate() {
-				return fmt.Errorf("queue schema at version %d of %d: run pulse migrate up", qs.Current, qs.Latest)
+				return httpx.Unready(fmt.Sprintf("queue schema at version %d of %d: run pulse migrate up", qs.Current, qs.Latest))
 			}
 			return nil
 		}},
 		{Name: "queue", Fn: func(context.Context) error {
 			if !a.queue.Running() {
-				return errors.New("not running")
+				return httpx.Unready("not running")
 			}
 			return nil
 		}},
 	}
 	if a.redis != nil {
-		checks = append(checks, httpx.Check{Name: "redis", Fn: func(ctx context.Context) error {
+		checks = append(checks, httpx.Check{Name: "redis", Down: "unreachable", Fn: func(ctx context.Context) error {
 			return a.redis.Ping(ctx).Err()
 		}})
 	}
@@ -507,16 +507,24 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 		ErrorLog:          slog.NewLogLogger(a.log.Handler(), slog.LevelWarn),
 		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
 	}
-	if err := a.queue.Start(ctx); err != nil {
+	metrics, err := a.listenMetrics()
+	if err != nil {
 		a.close()
 		ln.Close()
 		return err
 	}
-	serveErr := make(chan error, 1)
+	if err := a.queue.Start(ctx); err != nil {
+		a.close()
+		ln.Close()
+		metrics.close()
+		return err
+	}
+	serveErr := make(chan error, 2)
 	go func() { serveErr <- srv.Serve(ln) }()
+	metrics.serve(serveErr)
 	base := "http://" + ln.Addr().String()
 	a.log.Info("pulse is ready", "version", buildinfo.Version, "engine", string(a.cfg.Engine),
-		"api", base+httpx.APIPrefix, "docs", base+"/docs", "data_dir", a.cfg.DataDir)
+		"api", base+httpx.APIPrefix, "docs", base+"/docs", "metrics", metrics.url(base), "data_dir", a.cfg.DataDir)
 
 	var runErr error
 	select {
@@ -539,6 +547,7 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 		a.log.Warn("in-flight requests did not finish before the shutdown timeout", "err", err)
 		_ = srv.Close()
 	}
+	metrics.shutdown(deadline)
 	if err := a.queue.Stop(deadline); err != nil {
 		a.log.Warn("queue stop", "err", err)
 	}

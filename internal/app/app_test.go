@@ -3,6 +3,7 @@ package app_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"net/http"
 	"os"
@@ -215,5 +216,35 @@ func TestReadinessChecksRedisWhenConfigured(t *testing.T) {
 	require.NoError(t, down.app.StartQueue(context.Background()))
 	res = get(t, down.h, "/readyz")
 	require.Equal(t, http.StatusServiceUnavailable, res.Status)
-	require.Contains(t, res.Body, `"redis":"dial tcp 127.0.0.1:1`)
+	require.Contains(t, res.Body, `"redis":"unreachable"`)
+	require.NotContains(t, res.Body, "127.0.0.1", "no driver error text (addresses, hosts) on the public probe")
+	require.NotContains(t, res.Body, "dial tcp")
+}
+
+// A database that fails reads as unreachable on /readyz; the driver's text
+// (which names hosts and users) goes only to the log.
+func TestReadinessHidesDriverErrors(t *testing.T) {
+	t.Parallel()
+	dbtest.EachEngine(t, func(t *testing.T, e config.Engine) {
+		logs := &syncBuffer{}
+		cfg := testConfig(t, e, nil)
+		a, err := app.New(context.Background(), cfg, logging.New(logs, "info", "json"), app.Options{})
+		require.NoError(t, err)
+		t.Cleanup(a.Close)
+		require.NoError(t, a.DB().Close()) // every query now fails with the driver's own error
+		res := get(t, a.Handler(), "/readyz")
+		require.Equal(t, http.StatusServiceUnavailable, res.Status, res.Body)
+		var body struct {
+			Status string            `json:"status"`
+			Checks map[string]string `json:"checks"`
+		}
+		require.NoError(t, json.Unmarshal([]byte(res.Body), &body))
+		require.Equal(t, "unavailable", body.Status)
+		require.Equal(t, "unreachable", body.Checks["database"])
+		require.Equal(t, "failing", body.Checks["migrations"])
+		require.NotContains(t, res.Body, "sql:")
+		require.NotContains(t, res.Body, "closed")
+		require.Contains(t, logs.String(), `"msg":"readiness check failed"`)
+		require.Contains(t, logs.String(), `"check":"database"`)
+	})
 }

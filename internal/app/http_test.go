@@ -294,3 +294,19 @@ func TestMetrics(t *testing.T) {
 		require.NotContains(t, res.Body, "/api/v1/no/such/route/123", "raw paths never become labels")
 	})
 }
+
+// PULSE_METRICS_TOKEN: a scrape without the bearer token, or with another,
+// is a 401 problem that shows no metric.
+func TestMetricsToken(t *testing.T) {
+	t.Parallel()
+	const token = "scrape-token-0123456789"
+	b := setup(t, config.SQLite, map[string]string{"PULSE_METRICS_TOKEN": token})
+	apitest.Run(t, b.h, []apitest.Scenario{
+		{Name: "no token", Method: "GET", Path: "/metrics", ExpectedStatus: 401,
+			ExpectedHeaders: map[string]string{"Content-Type": problem, "WWW-Authenticate": `Bearer realm="metrics"`},
+			NotExpected: []string{"go_goroutines"}},
+		{Name: "wrong token", Method: "GET", Path: "/metrics", Auth: token + "x", ExpectedStatus: 401, NotExpected: []string{"go_goroutines"}},
+		{Name: "token as a query", Method: "GET", Path: "/metrics?token=" + token, ExpectedStatus: 401},
+		{Name: "right token", Method: "GET", Path: "/metrics", Auth: token, ExpectedStatus: 200, ExpectedContent: []string{"go_goroutines "}},
+	})
+}

@@ -53,6 +53,7 @@ func childOptions() app.Options {
 type child struct {
 	cmd      *exec.Cmd
 	base     string // http://host:port
+	metrics  string // the URL of /metrics, wherever it is served
 	lines    chan string
 	log      *strings.Builder
 	mu       sync.Mutex
@@ -94,11 +95,12 @@ func startChild(t *testing.T, dir string, env map[string]string, args ...string)
 			require.True(t, ok, "child exited before ready:\n%s", c.log.String())
 			c.log.WriteString(l + "\n")
 			var rec struct {
-				Msg string `json:"msg"`
-				API string `json:"api"`
+				Msg     string `json:"msg"`
+				API     string `json:"api"`
+				Metrics string `json:"metrics"`
 			}
 			if json.Unmarshal([]byte(l), &rec) == nil && rec.Msg == "pulse is ready" {
-				c.base = strings.TrimSuffix(rec.API, httpx.APIPrefix)
+				c.base, c.metrics = strings.TrimSuffix(rec.API, httpx.APIPrefix), rec.Metrics
 			}
 		case <-deadline:
 			t.Fatalf("child not ready in time:\n%s", c.log.String())

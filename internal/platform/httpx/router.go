@@ -5,6 +5,7 @@
 package httpx
 
 import (
+	"crypto/subtle"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -29,6 +30,11 @@ type RouterParams struct {
 	MaxBodyBytes int64
 	CORSOrigins  []string
 	Checks       []Check
+	// MetricsToken, when set, is the bearer token /metrics requires.
+	MetricsToken string
+	// MetricsElsewhere leaves /metrics off this router: it is served on a
+	// separate listener (PULSE_METRICS_ADDR) through MetricsHandler.
+	MetricsElsewhere bool
 }
 
 // Router is the assembled HTTP handler.
@@ -85,10 +91,28 @@ func NewRouter(p RouterParams) *Router {
 
 	v1 := &API{API: huma.NewGroup(api, APIPrefix), maxBody: p.MaxBodyBytes}
 
-	registerHealth(api, p.Checks)
+	registerHealth(api, p.Logger, p.Checks)
 	mountDocs(mux, p.Title, "/openapi.json")
-	if p.Registry != nil {
-		mux.Handle("/metrics", promhttp.HandlerFor(p.Registry, promhttp.HandlerOpts{Registry: p.Registry}))
+	if p.Registry != nil && !p.MetricsElsewhere {
+		mux.Handle("/metrics", MetricsHandler(p.Registry, p.MetricsToken))
 	}
 	return &Router{Handler: mux, API: api, V1: v1}
+}
+
+// MetricsHandler serves the registry in the Prometheus format. With a token,
+// a scrape must send it as a bearer token; it is compared in constant time.
+func MetricsHandler(reg *prometheus.Registry, token string) http.Handler {
+	h := promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg})
+	if token == "" {
+		return h
+	}
+	want := []byte("Bearer " + token)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if subtle.ConstantTimeCompare([]byte(r.Header.Get("Authorization")), want) != 1 {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="metrics"`)
+			WriteProblem(w, r, http.StatusUnauthorized, "a bearer token is required for /metrics")
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
 }

@@ -304,7 +304,7 @@ func TestMetricsToken(t *testing.T) {
 	apitest.Run(t, b.h, []apitest.Scenario{
 		{Name: "no token", Method: "GET", Path: "/metrics", ExpectedStatus: 401,
 			ExpectedHeaders: map[string]string{"Content-Type": problem, "WWW-Authenticate": `Bearer realm="metrics"`},
-			NotExpected: []string{"go_goroutines"}},
+			NotExpected:     []string{"go_goroutines"}},
 		{Name: "wrong token", Method: "GET", Path: "/metrics", Auth: token + "x", ExpectedStatus: 401, NotExpected: []string{"go_goroutines"}},
 		{Name: "token as a query", Method: "GET", Path: "/metrics?token=" + token, ExpectedStatus: 401},
 		{Name: "right token", Method: "GET", Path: "/metrics", Auth: token, ExpectedStatus: 200, ExpectedContent: []string{"go_goroutines "}},

@@ -3,7 +3,6 @@ package realtime
 import (
 	"context"
 	"errors"
-	"fmt"
 	"net/http"
 	"net/url"
 	"time"
@@ -184,19 +183,4 @@ func closeMessage(reason string) string {
 		return "your credential expired; reconnect with a fresh token or ticket and Last-Event-ID"
 	}
 	return reason
-}
-
-func (s *Service) handleClient(ctx context.Context, sub *events.Sub, m clientMessage) any {
-	switch m.Type {
-	case "subscribe":
-		if err := s.p.Runs.CanSee(ctx, m.RunID); err != nil {
-			return map[string]string{"type": "error", "run_id": m.RunID, "error": "run not found"}
-		}
-		sub.Add(events.RunKey(m.RunID))
-		return map[string]string{"type": "subscribed", "run_id": m.RunID}
-	case "unsubscribe":
-		sub.Remove(events.RunKey(m.RunID))
-		return map[string]string{"type": "unsubscribed", "run_id": m.RunID}
-	}
-	return map[string]string{"type": "error", "error": fmt.Sprintf("unknown message type %q", m.Type)}
 }

@@ -150,9 +150,9 @@ func (w *wsConn) read() {
 		if err != nil {
 			return
 		}
-		var m clientMessage
-		if json.Unmarshal(data, &m) != nil {
-			w.reply(map[string]string{"type": "error", "error": "send JSON: {\"type\":\"subscribe\",\"run_id\":…}"})
+		m, err := decodeClientMessage(data)
+		if err != nil {
+			w.reply(reply{Type: msgError, Error: err.Error()})
 			continue
 		}
 		w.reply(w.s.handleClient(w.ctx, w.sub, m))
@@ -176,12 +176,6 @@ func (w *wsConn) close(code websocket.StatusCode, reason string) {
 		w.s.mu.Unlock()
 		w.c.release()
 	})
-}
-
-// clientMessage is what a WebSocket client may send.
-type clientMessage struct {
-	Type  string `json:"type"`
-	RunID string `json:"run_id"`
 }
 
 const wsWriteTimeout = 10 * time.Second

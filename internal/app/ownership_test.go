@@ -183,6 +183,35 @@ func simple(method, path, body string, status int) func(t *testing.T, w *world) 
 	}
 }
 
+// publicAgentFixture is a public agent of the owner, shared for viewing
+// with the friend.
+func publicAgentFixture(t *testing.T, w *world) map[string]string {
+	id := w.create(t, "POST", "/api/v1/agents", `{"name":"Open","instructions":"b","model":"openai/gpt-test","visibility":"public"}`, 201)
+	w.do(t, w.owner.Token, "PUT", "/api/v1/agents/"+id+"/grants/"+w.friend.ID, `{"permission":"view"}`, 200)
+	return map[string]string{"id": id, "user_id": w.friend.ID, "version": "1"}
+}
+
+// publicAgentCases is what another user gets from each agent operation on
+// a public agent: they may see and run it, nothing more.
+var publicAgentCases = map[string]int{
+	"get-agent":             http.StatusOK,
+	"list-agent-versions":   http.StatusOK,
+	"run-agent":             http.StatusOK,
+	"update-agent":          http.StatusForbidden,
+	"delete-agent":          http.StatusForbidden,
+	"restore-agent-version": http.StatusForbidden,
+	"list-agent-grants":     http.StatusForbidden,
+	"put-agent-grant":       http.StatusForbidden,
+	"delete-agent-grant":    http.StatusForbidden,
+}
+
+func fillBody(body string, values map[string]string) string {
+	for k, v := range values {
+		body = strings.ReplaceAll(body, "{"+k+"}", v)
+	}
+	return body
+}
+
 // ownCase is how one operation is checked: its fixture, its body (a
 // template: {name} takes the fixture's value), and what the owner gets.
 type ownCase struct {
@@ -296,15 +325,31 @@ func TestOwnershipMatrix(t *testing.T) {
 			require.True(t, ok, "operation %s (%s %s) has a path parameter but is missing from ownershipCases in internal/app/ownership_test.go: "+
 				"add %q: {fixture: <a func making the object as w.owner and returning its path parameters>, body: <a valid body>, owner: <its 2xx status>}",
 				op.ID, op.Method, op.Path, op.ID)
+			if strings.HasPrefix(op.Path, "/api/v1/agents/{id}") {
+				want, ok := publicAgentCases[op.ID]
+				require.True(t, ok, "operation %s (%s %s) acts on an agent but is missing from publicAgentCases in internal/app/ownership_test.go: "+
+					"add %q: <the status another user gets on a public agent: 403 unless they may do it>", op.ID, op.Method, op.Path, op.ID)
+				t.Run(op.ID+"/public", func(t *testing.T) {
+					t.Parallel()
+					values := publicAgentFixture(t, w)
+					path, body := fillPath(op.Path, values), fillBody(c.body, values)
+					res := apitest.Scenario{Method: op.Method, Path: path, Auth: w.stranger.Token, Body: body}.Test(t, w.b.H)
+					require.Equal(t, want, res.Status, "another user on a public agent: %s %s; body: %s", op.Method, path, res.Body)
+					if want == http.StatusForbidden {
+						// Refused, and nothing changed.
+						got := w.do(t, w.owner.Token, "GET", "/api/v1/agents/"+values["id"], "", 200)
+						require.Equal(t, int64(1), gjson.Get(got, "version").Int(), got)
+						grants := w.do(t, w.owner.Token, "GET", "/api/v1/agents/"+values["id"]+"/grants", "", 200)
+						require.Equal(t, int64(1), gjson.Get(grants, "items.#").Int(), grants)
+					}
+				})
+			}
 			t.Run(op.ID, func(t *testing.T) {
 				t.Parallel()
 				values := c.fixture(t, w)
 				path := fillPath(op.Path, values)
 				require.NotContains(t, path, "{", "the fixture of %s fills every path parameter", op.ID)
-				body := c.body
-				for k, v := range values {
-					body = strings.ReplaceAll(body, "{"+k+"}", v)
-				}
+				body := fillBody(c.body, values)
 				call := func(who, token string, want int) {
 					t.Helper()
 					res := apitest.Scenario{Method: op.Method, Path: path, Auth: token, Body: body}.Test(t, w.b.H)
@@ -324,6 +369,9 @@ func TestOwnershipMatrix(t *testing.T) {
 				call("an admin", w.admin.Token, stranger)
 				call("the owner", w.owner.Token, c.owner)
 			})
+		}
+		for id := range publicAgentCases {
+			require.True(t, seen[id], "publicAgentCases names %s, which is no longer an operation with a path parameter: remove it", id)
 		}
 		for id := range ownershipCases {
 			require.True(t, seen[id], "ownershipCases names %s, which is no longer an operation with a path parameter: remove it", id)

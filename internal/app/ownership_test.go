@@ -31,6 +31,8 @@ type world struct {
 	stranger apptest.User // another user: must not learn the object exists
 	admin    apptest.User // an admin: like a stranger, except where admin access is documented
 	friend   apptest.User // the target of agent grants
+	ownerKey string       // an API key of the owner with only the read scope
+	adminKey string       // an API key of the admin with only the read scope
 	agent    string       // the owner's agent whose runs pause for approval
 }
 
@@ -78,6 +80,7 @@ func newWorld(t *testing.T, e config.Engine) *world {
 	u, err := b.App.Auth().CreateUser(context.Background(), auth.RegisterParams{Email: email, Password: "correct horse battery", Role: "admin"})
 	require.NoError(t, err)
 	w.admin = apptest.User{ID: u.ID, Email: email, Token: signIn(t, b.H, email)}
+	w.ownerKey, w.adminKey = b.APIKey(t, w.owner, "read"), b.APIKey(t, w.admin, "read")
 	w.agent = w.create(t, "POST", "/api/v1/agents",
 		`{"name":"Careful","instructions":"x","model":"openai/gpt-test","tools":[{"type":"builtin","name":"current_time","needs_approval":true}]}`, 201)
 	// Every hour of every day is working time, so a task gets a block.
@@ -359,14 +362,24 @@ func TestOwnershipMatrix(t *testing.T) {
 				if stranger == 0 {
 					stranger = http.StatusNotFound
 				}
+				// With the real object, a read-only key may read it and
+				// change nothing (the owner's call below still succeeds).
+				_, exempt := readOnlyExempt[op.ID]
+				write := op.Method != http.MethodGet && op.Method != http.MethodHead && !exempt
 				call("anonymous", "", http.StatusUnauthorized)
 				call("another user", w.stranger.Token, stranger)
 				if c.adminOnly {
 					call("the owner, not an admin", w.owner.Token, http.StatusForbidden)
+					call("an admin's read-only key", w.adminKey, http.StatusForbidden)
 					call("an admin", w.admin.Token, c.owner)
 					return
 				}
 				call("an admin", w.admin.Token, stranger)
+				if write {
+					call("the owner's read-only key", w.ownerKey, http.StatusForbidden)
+				} else {
+					call("the owner's read-only key", w.ownerKey, c.owner)
+				}
 				call("the owner", w.owner.Token, c.owner)
 			})
 		}

@@ -458,9 +458,10 @@ func (s *Service) Restore(ctx context.Context, id string, version int) (*Agent, 
 	return s.saveVersion(ctx, a, acc, pr.UserID, in)
 }
 
-// Delete removes an agent (owner only). The write scope is checked before
-// the agent is looked up: load asks only for the read scope, as a viewer
-// must be told "owner only" rather than "not found".
+// Delete removes an agent (owner only). The write scope is checked first,
+// before any lookup: load is asked for PermView (so that someone who may
+// only see the agent is told it is the owner's to delete, not that it is
+// missing), and PermView needs just the read scope.
 func (s *Service) Delete(ctx context.Context, id string) error {
 	if _, err := authn.RequireScope(ctx, authn.ScopeWrite); err != nil {
 		return err

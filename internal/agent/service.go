@@ -458,8 +458,14 @@ func (s *Service) Restore(ctx context.Context, id string, version int) (*Agent, 
 	return s.saveVersion(ctx, a, acc, pr.UserID, in)
 }
 
-// Delete removes an agent (owner only).
+// Delete removes an agent (owner only). The write scope is checked first,
+// before any lookup: load is asked for PermView (so that someone who may
+// only see the agent is told it is the owner's to delete, not that it is
+// missing), and PermView needs just the read scope.
 func (s *Service) Delete(ctx context.Context, id string) error {
+	if _, err := authn.RequireScope(ctx, authn.ScopeWrite); err != nil {
+		return err
+	}
 	a, acc, _, err := s.load(ctx, id, PermView)
 	if err != nil {
 		return err
@@ -524,7 +530,7 @@ func (s *Service) List(ctx context.Context, p ListParams) ([]Listed, string, err
 
 // Grants lists who was given access (owner only).
 func (s *Service) Grants(ctx context.Context, id string) ([]Grant, error) {
-	if _, err := s.ownerOnly(ctx, id); err != nil {
+	if _, err := s.ownerOnly(ctx, id, authn.ScopeRead); err != nil {
 		return nil, err
 	}
 	return s.store.grants(ctx, id)
@@ -532,7 +538,7 @@ func (s *Service) Grants(ctx context.Context, id string) ([]Grant, error) {
 
 // SetGrant gives a user view, run or edit access (owner only).
 func (s *Service) SetGrant(ctx context.Context, id, userID, perm string) (*Grant, error) {
-	a, err := s.ownerOnly(ctx, id)
+	a, err := s.ownerOnly(ctx, id, authn.ScopeWrite)
 	if err != nil {
 		return nil, err
 	}
@@ -548,13 +554,18 @@ func (s *Service) SetGrant(ctx context.Context, id, userID, perm string) (*Grant
 
 // RemoveGrant takes a user's access away (owner only).
 func (s *Service) RemoveGrant(ctx context.Context, id, userID string) error {
-	if _, err := s.ownerOnly(ctx, id); err != nil {
+	if _, err := s.ownerOnly(ctx, id, authn.ScopeWrite); err != nil {
 		return err
 	}
 	return s.store.deleteGrant(ctx, id, userID)
 }
 
-func (s *Service) ownerOnly(ctx context.Context, id string) (*Agent, error) {
+// ownerOnly loads an agent the caller owns, after checking that their
+// credential carries scope (write for a change to the sharing).
+func (s *Service) ownerOnly(ctx context.Context, id, scope string) (*Agent, error) {
+	if _, err := authn.RequireScope(ctx, scope); err != nil {
+		return nil, err
+	}
 	a, acc, _, err := s.load(ctx, id, PermView)
 	if err != nil {
 		return nil, err

@@ -91,6 +91,11 @@ func safeRedirect(p string) (string, error) {
 // StartOAuth returns the provider URL that begins a sign-in, or, when link
 // is set, a linking of the signed-in account.
 func (s *Service) StartOAuth(ctx context.Context, provider, redirectTo string, link bool) (string, error) {
+	if link { // who may link is checked before anything is looked up
+		if _, err := s.requireSession(ctx); err != nil {
+			return "", err
+		}
+	}
 	p, err := s.provider(provider)
 	if err != nil {
 		return "", err

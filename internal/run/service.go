@@ -208,11 +208,12 @@ func (s *Service) Execute(ctx context.Context, prep *Prepared, events func(Event
 // foreground run continues here; a background one is queued. Only one
 // decision wins; the others get a conflict.
 func (s *Service) Decide(ctx context.Context, id string, approve bool, reason string, events func(Event)) (*Run, error) {
-	r, err := s.Get(ctx, id)
-	if err != nil {
+	// The scope first, so a read-only key learns nothing from the lookup.
+	if _, err := authn.RequireScope(ctx, authn.ScopeWrite); err != nil {
 		return nil, err
 	}
-	if _, err := authn.RequireScope(ctx, authn.ScopeWrite); err != nil {
+	r, err := s.Get(ctx, id)
+	if err != nil {
 		return nil, err
 	}
 	if r.Status != StatusRequiresAction || r.State == nil {
@@ -264,11 +265,12 @@ func (s *Service) Decide(ctx context.Context, id string, approve bool, reason st
 // executing in another process within a second (through the bus), one
 // queued or waiting for approval ends at once.
 func (s *Service) Cancel(ctx context.Context, id string) (*Run, error) {
-	r, err := s.Get(ctx, id)
-	if err != nil {
+	// The scope first, so a read-only key learns nothing from the lookup.
+	if _, err := authn.RequireScope(ctx, authn.ScopeWrite); err != nil {
 		return nil, err
 	}
-	if _, err := authn.RequireScope(ctx, authn.ScopeWrite); err != nil {
+	r, err := s.Get(ctx, id)
+	if err != nil {
 		return nil, err
 	}
 	if s.ctl.Interrupt(r.ID) {

@@ -82,3 +82,16 @@ func (b *Bundle) NewUser(t testing.TB) User {
 	require.NoError(t, json.Unmarshal([]byte(me.Body), &u))
 	return User{ID: u.ID, Email: email, Token: tok.AccessToken}
 }
+
+// APIKey creates an API key for u over HTTP with the given scopes and
+// returns its secret.
+func (b *Bundle) APIKey(t testing.TB, u User, scopes ...string) string {
+	t.Helper()
+	body, err := json.Marshal(map[string]any{"name": "test key", "scopes": scopes})
+	require.NoError(t, err)
+	res := apitest.Scenario{Method: "POST", Path: "/api/v1/api-keys", Auth: u.Token, Body: string(body), ExpectedStatus: 201}.Test(t, b.H)
+	var k struct{ Key string }
+	require.NoError(t, json.Unmarshal([]byte(res.Body), &k))
+	require.NotEmpty(t, k.Key)
+	return k.Key
+}

@@ -44,7 +44,7 @@ type retrying struct {
 // Retry wraps p: every failure Classify calls retryable (rate limits, 5xx,
 // connection failures, timeouts) is retried with full-jitter exponential
 // backoff, waiting at least what Retry-After asks, at most Attempts times
-// in all. A cancelled context is never retried and stops the wait. Once
+// in all. A Retry-After longer than Max is not retried at all. A cancelled context is never retried and stops the wait. Once
 // text has been streamed to the caller nothing is retried: the caller
 // would see it twice.
 //
@@ -105,7 +105,13 @@ func (r *retrying) Chat(ctx context.Context, req Request) (*Response, error) {
 		if errors.As(err, &le) {
 			retryAfter = le.RetryAfter
 		}
-		wait := r.wait(attempt, retryAfter)
+		wait, ok := r.wait(attempt, retryAfter)
+		if !ok {
+			// The provider asks for a longer wait than the policy allows:
+			// retrying sooner would ignore it, so give up now and let the
+			// caller fall back.
+			return nil, err
+		}
 		rec := Retried{Attempt: attempt + 1, Class: class, Error: err.Error(), WaitMS: wait.Milliseconds()}
 		if le != nil {
 			rec.Status = le.Status
@@ -154,18 +160,23 @@ func (r *retrying) attempt(ctx context.Context, req Request, n int) (*Response, 
 
 const tracerName = "github.com/pulse-run/pulse/internal/llm"
 
-// wait is full-jitter exponential backoff, but never less than the
-// provider's Retry-After (seconds or an HTTP date), capped at Max.
-func (r *retrying) wait(attempt int, retryAfter string) time.Duration {
+// wait is full-jitter exponential backoff (a uniform draw up to
+// Base·2^attempt, capped at Max), but never less than the provider's
+// Retry-After (seconds or an HTTP date). ok is false when Retry-After asks
+// for more than Max.
+func (r *retrying) wait(attempt int, retryAfter string) (d time.Duration, ok bool) {
 	backoff := r.policy.Max
 	if attempt < 30 {
 		backoff = min(r.policy.Base<<attempt, r.policy.Max)
 	}
-	d := time.Duration(rand.Int64N(int64(backoff)) + 1)
+	d = time.Duration(rand.Int64N(int64(backoff)) + 1)
 	if ra := parseRetryAfter(retryAfter, r.policy.Now()); ra > d {
+		if ra > r.policy.Max {
+			return 0, false
+		}
 		d = ra
 	}
-	return min(d, r.policy.Max)
+	return d, true
 }
 
 func parseRetryAfter(v string, now time.Time) time.Duration {

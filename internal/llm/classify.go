@@ -2,7 +2,6 @@ package llm
 
 import (
 	"context"
-	"crypto/tls"
 	"errors"
 	"io"
 	"net"
@@ -111,10 +110,6 @@ func transportClass(err error) ErrorClass {
 	var op *net.OpError
 	if errors.As(err, &op) && op.Op == "dial" {
 		return ClassTransport // refused, unreachable or timed out while connecting
-	}
-	var rec tls.RecordHeaderError
-	if errors.As(err, &rec) {
-		return ClassTransport
 	}
 	var ne net.Error
 	if errors.As(err, &ne) && ne.Timeout() {

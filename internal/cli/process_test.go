@@ -20,6 +20,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/pulse-run/pulse/internal/app"
+	"github.com/pulse-run/pulse/internal/llm/providers"
 	"github.com/pulse-run/pulse/internal/platform/config"
 	"github.com/pulse-run/pulse/internal/platform/db/dbtest"
 	"github.com/pulse-run/pulse/internal/platform/httpx"
@@ -36,9 +37,12 @@ type slowOutput struct {
 }
 
 // childOptions gives the child process a deliberately slow operation.
+// With PULSE_TEST_REAL_PROVIDERS=1 its models are the real providers the
+// configuration enables (OPENAI_BASE_URL pointing at a local fake), as in
+// cmd/pulse; otherwise an in-process fake.
 func childOptions() app.Options {
 	// Workflow http nodes reach the test's own local servers.
-	return app.Options{Models: childModel(), OutboundClient: &http.Client{Timeout: time.Minute}, Routes: func(api *httpx.API) {
+	opts := app.Options{Models: childModel(), OutboundClient: &http.Client{Timeout: time.Minute}, Routes: func(api *httpx.API) {
 		httpx.Register(api, huma.Operation{OperationID: "test-slow", Method: http.MethodGet, Path: "/test/slow"},
 			func(ctx context.Context, in *slowInput) (*slowOutput, error) {
 				time.Sleep(time.Duration(in.MS) * time.Millisecond)
@@ -47,6 +51,10 @@ func childOptions() app.Options {
 				return out, nil
 			})
 	}}
+	if os.Getenv("PULSE_TEST_REAL_PROVIDERS") == "1" {
+		opts.Models, opts.ModelsFromConfig = nil, providers.FromConfig
+	}
+	return opts
 }
 
 // child is a running pulse process (this test binary in child mode).

@@ -57,6 +57,11 @@ type Request struct {
 	// piece of text as the model writes it, in order, from the calling
 	// goroutine. The Response is the same as without it.
 	OnDelta func(text string)
+
+	// OnRetry, when set, is told of each failed attempt that a retrying
+	// provider (Retry) tries again, before it waits, so the caller can
+	// record it in its trace.
+	OnRetry func(Retried)
 }
 
 // Usage counts tokens.
@@ -82,11 +87,13 @@ type Provider interface {
 	Chat(ctx context.Context, req Request) (*Response, error)
 }
 
-// Error is a provider failure, classified so callers can retry or fall back.
+// Error is a provider failure, classified so callers can retry or fall
+// back. Providers build it with NewError; Classify reads it.
 type Error struct {
 	Provider   string
-	Status     int  // HTTP status, if any
-	Retryable  bool // rate limit, overload, timeout, 5xx
+	Status     int        // HTTP status, if any
+	Class      ErrorClass // set by NewError; Classify decides when empty
+	Retryable  bool       // Class.Retryable(): rate limit, 5xx, transport, timeout
 	RateLimit  bool
 	RetryAfter string // the provider's Retry-After, if sent
 	Err        error

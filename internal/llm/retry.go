@@ -18,16 +18,38 @@ type RetryPolicy struct {
 	Attempts int           // total tries (default 3)
 	Base     time.Duration // first backoff (default 500 ms)
 	Max      time.Duration // longest wait, also for Retry-After (default 30 s)
+
+	// Sleep waits d, or until ctx ends (nil: a timer). Tests inject one
+	// that returns at once and records the waits.
+	Sleep func(ctx context.Context, d time.Duration) error
+	// Now is the clock a Retry-After date is read against (nil: time.Now).
+	Now func() time.Time
+}
+
+// Retried is one failed attempt that was tried again, as the trace
+// records it.
+type Retried struct {
+	Attempt int        `json:"attempt"` // which try failed, from 1
+	Class   ErrorClass `json:"class"`
+	Status  int        `json:"status,omitempty"`
+	Error   string     `json:"error"`
+	WaitMS  int64      `json:"wait_ms"` // the backoff before the next try
 }
 
 type retrying struct {
 	p      Provider
 	policy RetryPolicy
-	sleep  func(context.Context, time.Duration) error
 }
 
-// Retry wraps p: rate limits, overloads, 5xx and timeouts are retried with
-// jittered exponential backoff, waiting at least what Retry-After asks.
+// Retry wraps p: every failure Classify calls retryable (rate limits, 5xx,
+// connection failures, timeouts) is retried with full-jitter exponential
+// backoff, waiting at least what Retry-After asks, at most Attempts times
+// in all. A Retry-After longer than Max is not retried at all. A cancelled context is never retried and stops the wait. Once
+// text has been streamed to the caller nothing is retried: the caller
+// would see it twice.
+//
+// The provider SDKs' own retries are off (see each provider's New), so
+// these are the only ones and do not multiply.
 func Retry(p Provider, policy RetryPolicy) Provider {
 	if policy.Attempts <= 0 {
 		policy.Attempts = 3
@@ -38,7 +60,13 @@ func Retry(p Provider, policy RetryPolicy) Provider {
 	if policy.Max <= 0 {
 		policy.Max = 30 * time.Second
 	}
-	return &retrying{p: p, policy: policy, sleep: sleepCtx}
+	if policy.Sleep == nil {
+		policy.Sleep = sleepCtx
+	}
+	if policy.Now == nil {
+		policy.Now = time.Now
+	}
+	return &retrying{p: p, policy: policy}
 }
 
 func sleepCtx(ctx context.Context, d time.Duration) error {
@@ -53,7 +81,6 @@ func sleepCtx(ctx context.Context, d time.Duration) error {
 }
 
 func (r *retrying) Chat(ctx context.Context, req Request) (*Response, error) {
-	var err error
 	streamed := false
 	if onDelta := req.OnDelta; onDelta != nil {
 		req.OnDelta = func(text string) {
@@ -61,23 +88,45 @@ func (r *retrying) Chat(ctx context.Context, req Request) (*Response, error) {
 			onDelta(text)
 		}
 	}
-	for attempt := 0; attempt < r.policy.Attempts; attempt++ {
-		var resp *Response
-		resp, err = r.attempt(ctx, req, attempt)
+	for attempt := 0; ; attempt++ {
+		resp, err := r.attempt(ctx, req, attempt)
 		if err == nil {
 			return resp, nil
 		}
-		var le *Error
+		class := Classify(err)
 		// Once text has reached the listener a retry would repeat it, so a
-		// stream that breaks midway fails instead.
-		if !errors.As(err, &le) || !le.Retryable || streamed || attempt == r.policy.Attempts-1 {
+		// stream that breaks midway fails instead (the run decides what
+		// next: see run.Loop.chat).
+		if !class.Retryable() || streamed || attempt == r.policy.Attempts-1 || ctx.Err() != nil {
 			return nil, err
 		}
-		if serr := r.sleep(ctx, r.wait(attempt, le.RetryAfter)); serr != nil {
+		var le *Error
+		retryAfter := ""
+		if errors.As(err, &le) {
+			retryAfter = le.RetryAfter
+		}
+		wait, ok := r.wait(attempt, retryAfter)
+		if !ok {
+			// The provider asks for a longer wait than the policy allows:
+			// retrying sooner would ignore it, so give up now and let the
+			// caller fall back.
+			return nil, err
+		}
+		rec := Retried{Attempt: attempt + 1, Class: class, Error: err.Error(), WaitMS: wait.Milliseconds()}
+		if le != nil {
+			rec.Status = le.Status
+		}
+		if span := trace.SpanFromContext(ctx); span.IsRecording() {
+			span.AddEvent("retry", trace.WithAttributes(attribute.Int("pulse.attempt", rec.Attempt), attribute.String("error.type", string(class)),
+				attribute.Int("http.response.status_code", rec.Status), attribute.Int64("pulse.retry.wait_ms", rec.WaitMS)))
+		}
+		if req.OnRetry != nil {
+			req.OnRetry(rec)
+		}
+		if serr := r.policy.Sleep(ctx, wait); serr != nil {
 			return nil, err
 		}
 	}
-	return nil, err
 }
 
 // attempt is one call to the provider, traced as a client span under the
@@ -100,6 +149,7 @@ func (r *retrying) attempt(ctx context.Context, req Request, n int) (*Response, 
 				span.SetAttributes(attribute.Int("http.response.status_code", le.Status))
 			}
 		}
+		span.SetAttributes(attribute.String("error.type", string(Classify(err))))
 		span.SetStatus(codes.Error, err.Error())
 		return nil, err
 	}
@@ -110,18 +160,26 @@ func (r *retrying) attempt(ctx context.Context, req Request, n int) (*Response, 
 
 const tracerName = "github.com/pulse-run/pulse/internal/llm"
 
-// wait is full-jitter exponential backoff, but never less than the
-// provider's Retry-After (seconds or an HTTP date), capped at Max.
-func (r *retrying) wait(attempt int, retryAfter string) time.Duration {
-	backoff := r.policy.Base << attempt
-	d := time.Duration(rand.Int64N(int64(backoff)) + 1)
-	if ra := parseRetryAfter(retryAfter); ra > d {
+// wait is full-jitter exponential backoff (a uniform draw up to
+// Base·2^attempt, capped at Max), but never less than the provider's
+// Retry-After (seconds or an HTTP date). ok is false when Retry-After asks
+// for more than Max.
+func (r *retrying) wait(attempt int, retryAfter string) (d time.Duration, ok bool) {
+	backoff := r.policy.Max
+	if attempt < 30 {
+		backoff = min(r.policy.Base<<attempt, r.policy.Max)
+	}
+	d = time.Duration(rand.Int64N(int64(backoff)) + 1)
+	if ra := parseRetryAfter(retryAfter, r.policy.Now()); ra > d {
+		if ra > r.policy.Max {
+			return 0, false
+		}
 		d = ra
 	}
-	return min(d, r.policy.Max)
+	return d, true
 }
 
-func parseRetryAfter(v string) time.Duration {
+func parseRetryAfter(v string, now time.Time) time.Duration {
 	if v == "" {
 		return 0
 	}
@@ -129,7 +187,7 @@ func parseRetryAfter(v string) time.Duration {
 		return time.Duration(s * float64(time.Second))
 	}
 	if t, err := http.ParseTime(v); err == nil {
-		return time.Until(t)
+		return t.Sub(now)
 	}
 	return 0
 }

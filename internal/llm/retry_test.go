@@ -3,7 +3,10 @@ package llm
 import (
 	"context"
 	"errors"
+	"net"
 	"net/http"
+	"os"
+	"syscall"
 	"testing"
 	"time"
 
@@ -28,9 +31,8 @@ func TestRetry(t *testing.T) {
 	busy := &Error{Provider: "x", Status: 503, Retryable: true, Err: errors.New("overloaded")}
 	var waits []time.Duration
 	wrap := func(p Provider, attempts int) *retrying {
-		r := Retry(p, RetryPolicy{Attempts: attempts, Base: 100 * time.Millisecond, Max: 10 * time.Second}).(*retrying)
-		r.sleep = func(_ context.Context, d time.Duration) error { waits = append(waits, d); return nil }
-		return r
+		return Retry(p, RetryPolicy{Attempts: attempts, Base: 100 * time.Millisecond, Max: 10 * time.Second,
+			Sleep: func(_ context.Context, d time.Duration) error { waits = append(waits, d); return nil }}).(*retrying)
 	}
 
 	f := &flaky{errs: []error{busy, busy}}
@@ -60,12 +62,15 @@ func TestRetry(t *testing.T) {
 
 	waits = nil
 	f = &flaky{errs: []error{&Error{Status: 429, Retryable: true, RetryAfter: "3600", Err: errors.New("slow")}}}
-	_, _ = wrap(f, 2).Chat(context.Background(), Request{})
-	require.Equal(t, 10*time.Second, waits[0], "capped at Max")
+	_, err = wrap(f, 2).Chat(context.Background(), Request{})
+	require.Error(t, err)
+	require.Empty(t, waits, "a Retry-After beyond Max is not cut short: the caller falls back instead")
+	require.Equal(t, 1, f.calls)
 
-	require.Equal(t, 1500*time.Millisecond, parseRetryAfter("1.5"))
-	require.InDelta(t, float64(30*time.Second), float64(parseRetryAfter(time.Now().Add(30*time.Second).UTC().Format(http.TimeFormat))), float64(2*time.Second))
-	require.Zero(t, parseRetryAfter("soon"))
+	now := time.Now()
+	require.Equal(t, 1500*time.Millisecond, parseRetryAfter("1.5", now))
+	require.InDelta(t, float64(30*time.Second), float64(parseRetryAfter(now.Add(30*time.Second).UTC().Format(http.TimeFormat), now)), float64(time.Second))
+	require.Zero(t, parseRetryAfter("soon", now))
 
 	// A cancelled context stops the waiting.
 	r := Retry(&flaky{errs: []error{busy}}, RetryPolicy{Attempts: 3, Base: time.Hour}).(*retrying)
@@ -101,4 +106,28 @@ func TestRetryStopsOnceTextWasStreamed(t *testing.T) {
 	_, err = r.Chat(context.Background(), Request{})
 	require.Error(t, err)
 	require.Equal(t, 3, h.calls)
+}
+
+// Each retried attempt is reported with its class before the wait; a
+// cancelled call is not retried, even when the context is still live.
+func TestRetryReportsEachRetry(t *testing.T) {
+	t.Parallel()
+	reset := NewError("x", 0, nil, &net.OpError{Op: "read", Net: "tcp", Err: os.NewSyscallError("read", syscall.ECONNRESET)})
+	busy := NewError("x", 503, nil, errors.New("overloaded"))
+	var got []Retried
+	var waits []time.Duration
+	p := Retry(&flaky{errs: []error{reset, busy}}, RetryPolicy{Attempts: 3, Base: 10 * time.Millisecond,
+		Sleep: func(_ context.Context, d time.Duration) error { waits = append(waits, d); return nil }})
+	_, err := p.Chat(context.Background(), Request{OnRetry: func(r Retried) { got = append(got, r) }})
+	require.NoError(t, err)
+	require.Len(t, got, 2)
+	require.Equal(t, Retried{Attempt: 1, Class: ClassTransport, Error: reset.Error(), WaitMS: waits[0].Milliseconds()}, got[0])
+	require.Equal(t, 2, got[1].Attempt)
+	require.Equal(t, ClassServerError, got[1].Class)
+	require.Equal(t, 503, got[1].Status)
+
+	f := &flaky{errs: []error{NewError("x", 0, nil, context.Canceled)}}
+	_, err = Retry(f, RetryPolicy{Attempts: 3, Sleep: func(context.Context, time.Duration) error { t.Error("slept"); return nil }}).Chat(context.Background(), Request{})
+	require.Equal(t, ClassCancelled, Classify(err))
+	require.Equal(t, 1, f.calls)
 }

@@ -281,8 +281,7 @@ func (l *Loop) loop(ctx context.Context, p LoopParams, rec *stepper, st *State) 
 		}
 		if code, err := l.chat(ctx, rec, cur, req, apply); err != nil {
 			o := failed(code, err.Error(), st.Usage)
-			var le *llm.Error
-			o.Transient = (code == "storage_error" && !errors.Is(err, errLeaseLost)) || (errors.As(err, &le) && le.Retryable)
+			o.Transient = (code == "storage_error" && !errors.Is(err, errLeaseLost)) || (code == "provider_error" && llm.Classify(err).Retryable())
 			return o
 		}
 	}
@@ -353,10 +352,18 @@ func (l *Loop) switchTo(ctx context.Context, rec *stepper, st *State, handoff *b
 // fails, recording every attempt; apply puts a successful answer into the
 // state before its step is committed. It returns the failure code when all
 // fail.
+//
+// Each model's step records the attempts its provider retried (with their
+// error class) and, for a fallback, which model failed before it and why.
+// Once streamed text has reached a listener, a failure ends the chain: a
+// fallback would show the answer's start twice. Such a failure is transient
+// when its class is, so a background run is tried again from its
+// checkpoint (the stream is told with run.retrying).
 func (l *Loop) chat(ctx context.Context, rec *stepper, spec agent.Spec, req llm.Request, apply func(*llm.Response)) (string, error) {
 	chain := append([]string{spec.Model}, spec.ModelSettings.Fallbacks...)
 	var lastErr error
 	code := "provider_error"
+	var after *fallback // the model that failed before this one
 	for i, full := range chain {
 		key := llm.KeyOf(ctx, full)
 		last := i == len(chain)-1
@@ -370,18 +377,25 @@ func (l *Loop) chat(ctx context.Context, rec *stepper, spec agent.Spec, req llm.
 		}
 		req.Model = model
 		rec.emit("step.started", map[string]any{"seq": rec.seq + 1, "kind": StepModel, "name": full})
+		streamed := false
 		if rec.events != nil {
 			// Someone is watching: stream, so text reaches them as it is written.
 			seq := rec.seq + 1
-			req.OnDelta = func(text string) { rec.emit("message.delta", map[string]any{"seq": seq, "text": text}) }
+			req.OnDelta = func(text string) {
+				streamed = true
+				rec.emit("message.delta", map[string]any{"seq": seq, "text": text})
+			}
 		}
+		var retries []llm.Retried
+		req.OnRetry = func(r llm.Retried) { retries = append(retries, r) }
 		start := l.Now()
 		callCtx, span := l.startStep(ctx, StepModel, full)
 		resp, err := provider.Chat(callCtx, req)
 		if err == nil {
 			apply(resp)
 		}
-		if rerr := rec.model(ctx, span, full, len(req.Messages), start, resp, err); rerr != nil {
+		if rerr := rec.model(ctx, span, modelCall{model: full, messages: len(req.Messages), start: start, resp: resp, err: err,
+			retries: retries, after: after}); rerr != nil {
 			return "storage_error", rerr
 		}
 		if err == nil {
@@ -391,10 +405,14 @@ func (l *Loop) chat(ctx context.Context, rec *stepper, spec agent.Spec, req llm.
 			return "cancelled", errors.New("the run was cancelled")
 		}
 		lastErr, code = err, "provider_error"
-		var le *llm.Error
-		if errors.As(err, &le) && le.RateLimit {
+		class := llm.Classify(err)
+		if class == llm.ClassRateLimited {
 			l.cooling.Store(key, l.Now().Add(RateLimitCooldown))
 		}
+		if streamed {
+			break
+		}
+		after = &fallback{From: full, Class: class}
 	}
 	return code, lastErr
 }

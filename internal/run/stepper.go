@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"time"
 
+	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/pulse-run/pulse/internal/llm"
@@ -48,22 +49,64 @@ func (s *stepper) addSpan(ctx context.Context, st *Step, span trace.Span) error 
 	return nil
 }
 
-func (s *stepper) model(ctx context.Context, span trace.Span, model string, messages int, start time.Time, resp *llm.Response, err error) error {
+// fallback is why a model step runs at all: the model before it in the
+// chain failed.
+type fallback struct {
+	From  string         `json:"fallback_from"`
+	Class llm.ErrorClass `json:"fallback_class"`
+}
+
+// modelCall is one model's part of a model step: its answer or failure,
+// the attempts its provider retried, and the model it stands in for.
+type modelCall struct {
+	model    string
+	messages int
+	start    time.Time
+	resp     *llm.Response
+	err      error
+	retries  []llm.Retried
+	after    *fallback
+}
+
+// model records a model call as a step. Its input says how many messages
+// were sent and, for a fallback, which model failed before it; its output
+// holds the answer (or the failure's error_class) and the retried attempts.
+func (s *stepper) model(ctx context.Context, span trace.Span, c modelCall) error {
 	end := s.now()
-	st := &Step{Kind: StepModel, Name: model, Status: "succeeded", StartedAt: start, FinishedAt: end, LatencyMicros: end.Sub(start).Microseconds(),
-		Input: json.RawMessage(`{"messages":` + itoa(messages) + `}`), Output: json.RawMessage(`{}`)}
-	if err != nil {
-		st.Status, st.Error = "failed", err.Error()
+	in := struct {
+		Messages int `json:"messages"`
+		*fallback
+	}{c.messages, c.after}
+	st := &Step{Kind: StepModel, Name: c.model, Status: "succeeded", StartedAt: c.start, FinishedAt: end, LatencyMicros: end.Sub(c.start).Microseconds()}
+	st.Input, _ = json.Marshal(in)
+	class := llm.Classify(c.err)
+	if c.err != nil {
+		st.Status, st.Error = "failed", c.err.Error()
+		st.Output, _ = json.Marshal(struct {
+			Class   llm.ErrorClass `json:"error_class"`
+			Retries []llm.Retried  `json:"retries,omitempty"`
+		}{class, c.retries})
 	} else {
+		resp := c.resp
 		st.InputTokens, st.OutputTokens = resp.Usage.InputTokens, resp.Usage.OutputTokens
-		st.CostMicros = s.prices.Cost(model, resp.Usage)
+		st.CostMicros = s.prices.Cost(c.model, resp.Usage)
 		s.cost += st.CostMicros
 		out := struct {
 			Text      string         `json:"text,omitempty"`
 			ToolCalls []llm.ToolCall `json:"tool_calls,omitempty"`
 			Finish    string         `json:"finish_reason,omitempty"`
-		}{resp.Message.Content, redactCalls(resp.Message.ToolCalls), resp.FinishReason}
+			Retries   []llm.Retried  `json:"retries,omitempty"`
+		}{resp.Message.Content, redactCalls(resp.Message.ToolCalls), resp.FinishReason, c.retries}
 		st.Output, _ = json.Marshal(out)
+	}
+	if span != nil && span.IsRecording() {
+		span.SetAttributes(attribute.Int("pulse.retries", len(c.retries)))
+		if class != "" {
+			span.SetAttributes(attribute.String("error.type", string(class)))
+		}
+		if c.after != nil {
+			span.SetAttributes(attribute.String("pulse.fallback_from", c.after.From), attribute.String("pulse.fallback_class", string(c.after.Class)))
+		}
 	}
 	return s.addSpan(ctx, st, span)
 }

@@ -8,7 +8,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 
 	"github.com/anthropics/anthropic-sdk-go"
@@ -168,22 +167,17 @@ func isToolResults(m anthropic.MessageParam) bool {
 	return len(m.Content) > 0
 }
 
+// classify turns SDK errors into llm.Error; llm.Classify reads the status
+// (529 overloaded is a server error), or the transport failure the SDK
+// wraps.
 func classify(err error) error {
-	e := &llm.Error{Provider: "anthropic", Err: err}
 	var api *anthropic.Error
 	if errors.As(err, &api) {
-		e.Status = api.StatusCode
-		e.RateLimit = api.StatusCode == http.StatusTooManyRequests
-		e.Retryable = e.RateLimit || api.StatusCode >= 500 || api.StatusCode == http.StatusRequestTimeout
+		var h http.Header
 		if api.Response != nil {
-			e.RetryAfter = api.Response.Header.Get("Retry-After")
+			h = api.Response.Header
 		}
-		e.Err = fmt.Errorf("HTTP %d", api.StatusCode)
-		return e
+		return llm.NewError("anthropic", api.StatusCode, h, fmt.Errorf("HTTP %d", api.StatusCode))
 	}
-	var ne net.Error
-	if errors.As(err, &ne) && ne.Timeout() {
-		e.Retryable = true
-	}
-	return e
+	return llm.NewError("anthropic", 0, nil, err)
 }

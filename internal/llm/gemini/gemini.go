@@ -8,7 +8,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 
 	"google.golang.org/genai"
@@ -28,7 +27,9 @@ type Provider struct{ client *genai.Client }
 
 var _ llm.Provider = (*Provider)(nil)
 
-// New returns a provider.
+// New returns a provider. The SDK retries nothing unless
+// HTTPOptions.RetryOptions is set, and it is left unset: llm.Retry applies
+// one policy to every provider.
 func New(ctx context.Context, c Config) (*Provider, error) {
 	cc := &genai.ClientConfig{APIKey: c.APIKey, Backend: genai.BackendGeminiAPI, HTTPClient: c.HTTPClient}
 	if c.BaseURL != "" {
@@ -165,19 +166,12 @@ func add(out *llm.Response, resp *genai.GenerateContentResponse, onDelta func(st
 	return true
 }
 
+// classify turns SDK errors into llm.Error; llm.Classify reads the status,
+// or the transport failure the SDK wraps.
 func classify(err error) error {
-	e := &llm.Error{Provider: "gemini", Err: err}
 	var api genai.APIError
 	if errors.As(err, &api) {
-		e.Status = api.Code
-		e.RateLimit = api.Code == http.StatusTooManyRequests
-		e.Retryable = e.RateLimit || api.Code >= 500
-		e.Err = fmt.Errorf("HTTP %d: %s", api.Code, api.Message)
-		return e
+		return llm.NewError("gemini", api.Code, nil, fmt.Errorf("HTTP %d: %s", api.Code, api.Message))
 	}
-	var ne net.Error
-	if errors.As(err, &ne) && ne.Timeout() {
-		e.Retryable = true
-	}
-	return e
+	return llm.NewError("gemini", 0, nil, err)
 }

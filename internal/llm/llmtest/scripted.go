@@ -1,5 +1,7 @@
-// Package llmtest provides an in-process model for tests and benchmarks: it
-// answers from a script and records what it was sent.
+// Package llmtest provides models for tests and benchmarks: an in-process
+// one that answers from a script and records what it was sent, and a fake
+// provider API on a local port (Wire) that speaks the real wire formats and
+// fails connections on purpose.
 package llmtest
 
 import (

@@ -9,7 +9,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 
 	"github.com/openai/openai-go/v3"
@@ -151,26 +150,20 @@ func messages(in []llm.Message) []openai.ChatCompletionMessageParamUnion {
 }
 
 // classify turns SDK errors into llm.Error so the retry and fallback logic
-// can act on them.
+// can act on them; llm.Classify reads the status, or the transport failure
+// the SDK wraps.
 func (p *Provider) classify(err error) error {
-	e := &llm.Error{Provider: p.name, Err: err}
 	var api *openai.Error
 	if errors.As(err, &api) {
-		e.Status = api.StatusCode
-		e.RateLimit = api.StatusCode == http.StatusTooManyRequests
-		e.Retryable = e.RateLimit || api.StatusCode >= 500 || api.StatusCode == http.StatusRequestTimeout
-		if api.Response != nil {
-			e.RetryAfter = api.Response.Header.Get("Retry-After")
-		}
-		e.Err = fmt.Errorf("%s", api.Message)
+		msg := fmt.Errorf("%s", api.Message)
 		if api.Message == "" {
-			e.Err = fmt.Errorf("HTTP %d", api.StatusCode)
+			msg = fmt.Errorf("HTTP %d", api.StatusCode)
 		}
-		return e
+		var h http.Header
+		if api.Response != nil {
+			h = api.Response.Header
+		}
+		return llm.NewError(p.name, api.StatusCode, h, msg)
 	}
-	var ne net.Error
-	if errors.As(err, &ne) && ne.Timeout() {
-		e.Retryable = true
-	}
-	return e
+	return llm.NewError(p.name, 0, nil, err)
 }

@@ -97,7 +97,7 @@ type wfEmitOutput struct {
 
 func registerTriggers(v1 *httpx.API, s *Service) {
 	tag := []string{"Workflow triggers"}
-	httpx.Register(v1, huma.Operation{OperationID: "create-workflow-trigger", Method: http.MethodPost, Path: "/workflows/{id}/triggers", Tags: tag,
+	httpx.Register(v1, huma.Operation{OperationID: "create-workflow-trigger", Metadata: httpx.OneTimeSecret(), Method: http.MethodPost, Path: "/workflows/{id}/triggers", Tags: tag,
 		Summary: "Start runs on a schedule, a signed webhook call, or an event",
 		Description: "cron fires at each time of the expression on the zone's wall clock (a time skipped by daylight saving fires when the clocks change; " +
 			"a repeated one fires once). webhook answers a secret, shown once, and a URL to POST signed JSON to. event fires on a named platform or app event.",

@@ -159,7 +159,7 @@ func Middleware(api huma.API, p Params) func(huma.Context, func(huma.Context)) {
 					// key hashes the credential in. Checked anyway.)
 					fail(ctx, http.StatusUnprocessableEntity, "this Idempotency-Key was already used with a different request")
 					return
-				case prev.Done && prev.Withheld:
+				case prev.Done && (prev.Withheld || prev.Sealed != "" && p.Vault == nil):
 					_ = huma.WriteErr(api, ctx, http.StatusConflict, "", apperr.New(apperr.ReplayUnavailable,
 						"the first response to this Idempotency-Key carried a secret shown once, which is not kept: list the objects to find what it created"))
 					return

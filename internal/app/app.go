@@ -350,7 +350,7 @@ func (a *App) features(opts Options) features {
 		river.AddWorker(a.workers, jobs.Worker())
 	}
 	return features{auth: a.auth, agents: agents, keys: keys, catalog: catalog, mcp: mcpServers, runs: runs, realtime: a.realtime,
-		corsOrigins: a.cfg.CORSOrigins, kv: a.kv, jobs: jobs, workflows: flows, planner: plans}
+		corsOrigins: a.cfg.CORSOrigins, kv: a.kv, vault: a.vault, jobs: jobs, workflows: flows, planner: plans}
 }
 
 // Migrate applies Pulse's and the queue's migrations.
@@ -392,7 +392,11 @@ func buildRouter(p routerParams) *httpx.Router {
 		r.V1.UseMiddleware(auth.Middleware(r.V1, p.features.auth))
 	}
 	if p.features.kv != nil {
-		r.V1.UseMiddleware(idempotency.Middleware(r.V1, p.features.kv, nil))
+		ip := idempotency.Params{KV: p.features.kv}
+		if p.features.vault != nil {
+			ip.Vault = p.features.vault
+		}
+		r.V1.UseMiddleware(idempotency.Middleware(r.V1, ip))
 	}
 	registerRoutes(r.API, r.V1, p.features)
 	if p.opts.Routes != nil {

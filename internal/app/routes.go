@@ -13,6 +13,7 @@ import (
 	"github.com/pulse-run/pulse/internal/platform/buildinfo"
 	"github.com/pulse-run/pulse/internal/platform/httpx"
 	"github.com/pulse-run/pulse/internal/platform/kv"
+	"github.com/pulse-run/pulse/internal/platform/vault"
 	"github.com/pulse-run/pulse/internal/providerkey"
 	"github.com/pulse-run/pulse/internal/realtime"
 	"github.com/pulse-run/pulse/internal/run"
@@ -33,7 +34,8 @@ type features struct {
 	mcp         *tool.MCP
 	realtime    *realtime.Service
 	corsOrigins []string
-	kv          *kv.Store // idempotency records
+	kv          *kv.Store    // idempotency records
+	vault       *vault.Vault // seals kept responses with one-time secrets
 	jobs        *job.Service
 	workflows   *workflow.Service
 	planner     *planner.Service

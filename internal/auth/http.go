@@ -170,7 +170,7 @@ func registerTokenOps(v1 *httpx.API, s *Service) {
 	// added to the OpenAPI document afterwards for clients and the docs.
 	form := &huma.MediaType{}
 	json := &huma.MediaType{}
-	httpx.Register(v1, huma.Operation{OperationID: "token", Method: http.MethodPost, Path: "/auth/token", Tags: tag,
+	httpx.Register(v1, huma.Operation{OperationID: "token", Metadata: httpx.OneTimeSecret(), Method: http.MethodPost, Path: "/auth/token", Tags: tag,
 		Summary:     "Get tokens (OAuth2 token endpoint)",
 		Description: "grant_type=password (username is the email), refresh_token, or authorization_code (the one-time code an OAuth sign-in sends to the app). Form-encoded as OAuth2 clients send it, or JSON. A refresh token works once; reusing one signs the session out.",
 		RequestBody: &huma.RequestBody{Required: true, Content: map[string]*huma.MediaType{

@@ -75,7 +75,7 @@ func registerAccountOps(v1 *httpx.API, s *Service) {
 
 func registerAPIKeyOps(v1 *httpx.API, s *Service) {
 	ktag := []string{"API keys"}
-	httpx.Register(v1, huma.Operation{OperationID: "create-api-key", Method: http.MethodPost, Path: "/api-keys", Tags: ktag,
+	httpx.Register(v1, huma.Operation{OperationID: "create-api-key", Metadata: httpx.OneTimeSecret(), Method: http.MethodPost, Path: "/api-keys", Tags: ktag,
 		Summary: "Create an API key (the secret is shown once)", DefaultStatus: http.StatusCreated, Security: bearer},
 		func(ctx context.Context, in *createKeyInput) (*keyOutput, error) {
 			k, err := s.CreateAPIKey(ctx, CreateAPIKeyParams{Name: in.Body.Name, Scopes: in.Body.Scopes, ExpiresIn: time.Duration(in.Body.ExpiresInDays) * 24 * time.Hour})

@@ -32,7 +32,7 @@ type mfaVerifyInput struct {
 
 func registerMFAOps(v1 *httpx.API, s *Service) {
 	mtag := []string{"MFA"}
-	httpx.Register(v1, huma.Operation{OperationID: "enroll-totp", Method: http.MethodPost, Path: "/auth/mfa/totp", Tags: mtag,
+	httpx.Register(v1, huma.Operation{OperationID: "enroll-totp", Metadata: httpx.OneTimeSecret(), Method: http.MethodPost, Path: "/auth/mfa/totp", Tags: mtag,
 		Summary: "Start TOTP enrolment", Description: "Returns the secret and an otpauth:// URI for an authenticator app; confirm with a code to enable it.", Security: bearer},
 		func(ctx context.Context, _ *struct{}) (*enrollOutput, error) {
 			e, err := s.EnrollTOTP(ctx)
@@ -41,7 +41,7 @@ func registerMFAOps(v1 *httpx.API, s *Service) {
 			}
 			return &enrollOutput{Body: *e}, nil
 		})
-	httpx.Register(v1, huma.Operation{OperationID: "confirm-totp", Method: http.MethodPost, Path: "/auth/mfa/totp/confirm", Tags: mtag,
+	httpx.Register(v1, huma.Operation{OperationID: "confirm-totp", Metadata: httpx.OneTimeSecret(), Method: http.MethodPost, Path: "/auth/mfa/totp/confirm", Tags: mtag,
 		Summary: "Enable TOTP with a first code; returns recovery codes once", Security: bearer},
 		func(ctx context.Context, in *codeInput) (*recoveryOutput, error) {
 			codes, err := s.ConfirmTOTP(ctx, in.Body.Code)
@@ -57,7 +57,7 @@ func registerMFAOps(v1 *httpx.API, s *Service) {
 		func(ctx context.Context, in *codeInput) (*struct{}, error) {
 			return nil, s.DisableTOTP(ctx, in.Body.Code)
 		})
-	httpx.Register(v1, huma.Operation{OperationID: "verify-mfa", Method: http.MethodPost, Path: "/auth/mfa/verify", Tags: mtag,
+	httpx.Register(v1, huma.Operation{OperationID: "verify-mfa", Metadata: httpx.OneTimeSecret(), Method: http.MethodPost, Path: "/auth/mfa/verify", Tags: mtag,
 		Summary:     "Finish a sign-in that answered mfa_required",
 		Description: "When an account has MFA, the password grant answers 401 with error mfa_required and an mfa_token. Send it here with a TOTP or recovery code to get tokens (aal2)."},
 		func(ctx context.Context, in *mfaVerifyInput) (*tokenOutput, error) {

@@ -36,7 +36,7 @@ func (in *connectInput) lastID() string {
 func Register(v1 *httpx.API, s *Service, corsOrigins []string) {
 	tag := []string{"Realtime"}
 	bearer := []map[string][]string{{"bearer": {}}, {"oauth2": {}}}
-	httpx.Register(v1, huma.Operation{OperationID: "create-realtime-ticket", Method: http.MethodPost, Path: "/realtime/tickets", Tags: tag,
+	httpx.Register(v1, huma.Operation{OperationID: "create-realtime-ticket", Metadata: httpx.OneTimeSecret(), Method: http.MethodPost, Path: "/realtime/tickets", Tags: tag,
 		Summary: "Get a single-use ticket (30 s) to open /events or /ws from a browser", DefaultStatus: http.StatusCreated, Security: bearer},
 		func(ctx context.Context, _ *struct{}) (*ticketOutput, error) {
 			t, err := s.IssueTicket(ctx)

@@ -206,7 +206,7 @@ func Register(v1 *httpx.API, c Catalog) {
 			}
 			return out, nil
 		})
-	httpx.Register(v1, huma.Operation{OperationID: "create-function-tool", Method: http.MethodPost, Path: "/tools", Tags: tag,
+	httpx.Register(v1, huma.Operation{OperationID: "create-function-tool", Metadata: httpx.OneTimeSecret(), Method: http.MethodPost, Path: "/tools", Tags: tag,
 		Summary: "Define a tool backed by your webhook", DefaultStatus: http.StatusCreated, Security: bearer},
 		func(ctx context.Context, in *createFunctionInput) (*functionBody, error) {
 			var params json.RawMessage

@@ -16,8 +16,10 @@ import (
 	"github.com/pulse-run/pulse/internal/platform/db"
 	"github.com/pulse-run/pulse/internal/platform/events"
 	"github.com/pulse-run/pulse/internal/platform/ids"
+	"github.com/pulse-run/pulse/internal/platform/kv"
 	"github.com/pulse-run/pulse/internal/platform/queue"
 	"github.com/pulse-run/pulse/internal/platform/runctl"
+	"github.com/pulse-run/pulse/internal/platform/webhook"
 	"github.com/pulse-run/pulse/internal/workflow/graph"
 )
 
@@ -38,6 +40,7 @@ type Service struct {
 	secrets  Secrets
 	userZone func(ctx context.Context) (string, error) // the caller's profile time zone; nil: UTC
 	hookURL  string                                    // the public URL webhook triggers are called at, before the id
+	hooks    *webhook.Receiver                         // checks signed webhook calls, once each
 	now      func() time.Time
 	instance string
 	lease    time.Duration
@@ -57,6 +60,9 @@ type Params struct {
 	Batch   *db.Batcher
 	Queue   *queue.Queue // nil: no background runs
 	Secrets Secrets      // webhook secrets at rest
+	// Webhooks checks signed calls and refuses replays (nil: a receiver
+	// on DB).
+	Webhooks *webhook.Receiver
 	// UserZone gives the caller's time zone from their profile: cron
 	// triggers without a timezone use it.
 	UserZone func(ctx context.Context) (string, error)
@@ -82,6 +88,9 @@ func New(p Params) *Service {
 	s := &Service{db: p.DB, store: &store{db: p.DB}, bus: p.Bus, queue: p.Queue, now: p.Now, lease: p.Lease, timeout: p.Timeout,
 		secrets: p.Secrets, tracer: p.Tracer, batch: p.Batch, userZone: p.UserZone, hookURL: strings.TrimRight(p.PublicURL, "/") + "/api/v1/hooks/workflow-triggers/",
 		instance: fmt.Sprintf("%s/%d/%s", host, os.Getpid(), ids.New()[24:]), ctl: runctl.New("workflow.cancel")}
+	if s.hooks = p.Webhooks; s.hooks == nil {
+		s.hooks = webhook.New(webhook.Params{KV: kv.New(p.DB, p.Now), Now: p.Now})
+	}
 	if p.Effects != nil {
 		p.Effects.sub = s
 		s.effects = p.Effects

@@ -2,21 +2,18 @@ package workflow
 
 import (
 	"context"
-	"crypto/hmac"
 	"crypto/rand"
-	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"regexp"
-	"strconv"
 	"strings"
-	"time"
 
 	"github.com/pulse-run/pulse/internal/platform/apperr"
 	"github.com/pulse-run/pulse/internal/platform/authn"
 	"github.com/pulse-run/pulse/internal/platform/db"
 	"github.com/pulse-run/pulse/internal/platform/ids"
+	"github.com/pulse-run/pulse/internal/platform/webhook"
 )
 
 // Secrets encrypts webhook secrets at rest.
@@ -252,12 +249,10 @@ func (s *Service) FireDue(ctx context.Context) error {
 	return nil
 }
 
-// webhookTolerance bounds the age of a signed webhook call (replays).
-const webhookTolerance = 5 * time.Minute
-
 // Webhook verifies a signed call and starts the trigger's run with the
-// trigger's input overlaid by the body. The signature header is
-// "t=<unix seconds>,v1=<hex HMAC-SHA256 of '<t>.<body>' under the secret>".
+// trigger's input overlaid by the body. The signature header and its
+// rules (tolerance, one acceptance per signature) are package webhook's.
+// A replayed call answers webhook_replayed and starts nothing.
 func (s *Service) Webhook(ctx context.Context, id, signature string, body []byte) (*Run, error) {
 	t := &Trigger{}
 	if err := s.db.W.NewSelect().Model(t).Where("id = ? AND type = ?", id, TriggerWebhook).Scan(ctx); err != nil {
@@ -267,7 +262,10 @@ func (s *Service) Webhook(ctx context.Context, id, signature string, body []byte
 	if err != nil {
 		return nil, err
 	}
-	if err := verify(secret, signature, body, s.now()); err != nil {
+	call := webhook.AcceptParams{Receiver: "workflow_trigger:" + t.ID, Secret: secret, Header: signature, Body: body}
+	// Checked before anything else is said about the trigger, and without
+	// claiming the signature yet: a call refused below stays retryable.
+	if _, err := webhook.Verify(secret, signature, body, s.now()); err != nil {
 		return nil, apperr.Wrap(err, apperr.Unauthenticated, "the signature does not match: sign '<t>.<body>' with HMAC-SHA256 and the trigger's secret")
 	}
 	if !t.Enabled {
@@ -285,49 +283,19 @@ func (s *Service) Webhook(ctx context.Context, id, signature string, body []byte
 		input[k] = v
 	}
 	merged, _ := json.Marshal(input)
+	accepted, err := s.hooks.Accept(ctx, call)
+	if err != nil {
+		return nil, err
+	}
 	r, err := s.fire(ctx, t, TriggerWebhook, merged)
+	if r == nil {
+		// No run started: the sender's retry of this call may start it.
+		_ = accepted.Release(ctx)
+	}
 	if err != nil {
 		return nil, err
 	}
 	return r, nil
-}
-
-// Sign is the signature header a webhook caller sends.
-func Sign(secret []byte, at time.Time, body []byte) string {
-	ts := strconv.FormatInt(at.Unix(), 10)
-	mac := hmac.New(sha256.New, secret)
-	mac.Write([]byte(ts + "."))
-	mac.Write(body)
-	return "t=" + ts + ",v1=" + hex.EncodeToString(mac.Sum(nil))
-}
-
-func verify(secret []byte, header string, body []byte, now time.Time) error {
-	var ts string
-	var sigs []string
-	for _, part := range strings.Split(header, ",") {
-		k, v, _ := strings.Cut(strings.TrimSpace(part), "=")
-		switch k {
-		case "t":
-			ts = v
-		case "v1":
-			sigs = append(sigs, v)
-		}
-	}
-	sec, err := strconv.ParseInt(ts, 10, 64)
-	if err != nil || len(sigs) == 0 {
-		return fmt.Errorf("malformed signature header")
-	}
-	if age := now.Sub(time.Unix(sec, 0)); age > webhookTolerance || age < -webhookTolerance {
-		return fmt.Errorf("timestamp outside the tolerance")
-	}
-	want := Sign(secret, time.Unix(sec, 0), body)
-	_, wantSig, _ := strings.Cut(want, ",v1=")
-	for _, sig := range sigs {
-		if hmac.Equal([]byte(sig), []byte(wantSig)) {
-			return nil
-		}
-	}
-	return fmt.Errorf("no signature matches")
 }
 
 // Dispatch starts the runs of the owner's event triggers for a named

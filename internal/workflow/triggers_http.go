@@ -97,7 +97,7 @@ type wfEmitOutput struct {
 
 func registerTriggers(v1 *httpx.API, s *Service) {
 	tag := []string{"Workflow triggers"}
-	httpx.Register(v1, huma.Operation{OperationID: "create-workflow-trigger", Method: http.MethodPost, Path: "/workflows/{id}/triggers", Tags: tag,
+	httpx.Register(v1, huma.Operation{OperationID: "create-workflow-trigger", Metadata: httpx.OneTimeSecret(), Method: http.MethodPost, Path: "/workflows/{id}/triggers", Tags: tag,
 		Summary: "Start runs on a schedule, a signed webhook call, or an event",
 		Description: "cron fires at each time of the expression on the zone's wall clock (a time skipped by daylight saving fires when the clocks change; " +
 			"a repeated one fires once). webhook answers a secret, shown once, and a URL to POST signed JSON to. event fires on a named platform or app event.",
@@ -141,7 +141,8 @@ func registerTriggers(v1 *httpx.API, s *Service) {
 	httpx.Register(v1, huma.Operation{OperationID: "call-workflow-webhook", Method: http.MethodPost, Path: "/hooks/workflow-triggers/{id}", Tags: tag,
 		Summary: "Start a run from a signed webhook call",
 		Description: "No bearer token: the Pulse-Signature header proves the caller holds the trigger's secret. The JSON object body is laid over " +
-			"the trigger's input. Calls older than five minutes are refused (replays). Answers 202 with the queued run.",
+			"the trigger's input. Calls more than five minutes off the server's clock are refused, and each signed call is accepted once: " +
+			"the same call again answers 409 webhook_replayed and starts nothing (sign each delivery anew). Answers 202 with the queued run.",
 		DefaultStatus: http.StatusAccepted},
 		func(ctx context.Context, in *wfWebhookInput) (*wfRunBody, error) {
 			r, err := s.Webhook(ctx, in.ID, in.Signature, in.RawBody)

@@ -15,7 +15,7 @@ import (
 	"github.com/pulse-run/pulse/internal/platform/config"
 	"github.com/pulse-run/pulse/internal/platform/db/dbtest"
 	"github.com/pulse-run/pulse/internal/platform/httpx/apitest"
-	"github.com/pulse-run/pulse/internal/workflow"
+	"github.com/pulse-run/pulse/internal/platform/webhook"
 )
 
 const echo = `{"entry":"e","nodes":[{"id":"e","type":"transform","format":{"seen":"{{ state.who }}/{{ state.event?.name }}/{{ state.event?.data?.title }}"}}]}`
@@ -34,7 +34,7 @@ func TestWebhookTriggers(t *testing.T) {
 		hook := "/api/v1/hooks/workflow-triggers/" + id
 		body := `{"who":"stripe"}`
 		sig := func(at time.Time, s, b string) map[string]string {
-			return map[string]string{"Pulse-Signature": workflow.Sign([]byte(s), at, []byte(b))}
+			return map[string]string{"Pulse-Signature": webhook.Sign([]byte(s), at, []byte(b))}
 		}
 		apitest.Run(t, b.H, []apitest.Scenario{
 			{Name: "the secret is shown once", Method: "GET", Path: "/api/v1/workflows/" + wf + "/triggers", Auth: b.alice.Token, ExpectedStatus: 200,
@@ -182,5 +182,5 @@ func TestWebhookSecretsSurviveKeyRotation(t *testing.T) {
 	require.NotEqual(t, before, stored(), "re-encrypted under the new key")
 	body := `{"who":"after rotation"}`
 	apitest.Scenario{Method: "POST", Path: "/api/v1/hooks/workflow-triggers/" + id, Body: body,
-		Headers: map[string]string{"Pulse-Signature": workflow.Sign([]byte(secret), time.Now(), []byte(body))}, ExpectedStatus: 202}.Test(t, b.H)
+		Headers: map[string]string{"Pulse-Signature": webhook.Sign([]byte(secret), time.Now(), []byte(body))}, ExpectedStatus: 202}.Test(t, b.H)
 }

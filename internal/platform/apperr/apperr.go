@@ -28,10 +28,16 @@ const (
 	RateLimited      Code = "rate_limited"      // too many requests
 	Unavailable      Code = "unavailable"       // a dependency is down; retry later
 	Internal         Code = "internal"          // a bug or unexpected failure
+
+	// ReplayUnavailable: an Idempotency-Key's first response carried a
+	// one-time secret that was not kept, so it cannot be replayed.
+	ReplayUnavailable Code = "replay_unavailable"
+	// WebhookReplayed: a signed webhook call already accepted once.
+	WebhookReplayed Code = "webhook_replayed"
 )
 
 // Codes lists every code, so the HTTP layer can prove it maps each one.
-var Codes = []Code{BadRequest, UnsupportedMedia, Invalid, Unauthenticated, PermissionDenied, NotFound, Conflict, TooLarge, RateLimited, Unavailable, Internal}
+var Codes = []Code{BadRequest, UnsupportedMedia, Invalid, Unauthenticated, PermissionDenied, NotFound, Conflict, TooLarge, RateLimited, Unavailable, Internal, ReplayUnavailable, WebhookReplayed}
 
 // FieldError names one invalid input field by its path (e.g. "body.email").
 type FieldError struct {

@@ -85,6 +85,9 @@ var statusOf = map[apperr.Code]int{
 	apperr.RateLimited:      http.StatusTooManyRequests,
 	apperr.Unavailable:      http.StatusServiceUnavailable,
 	apperr.Internal:         http.StatusInternalServerError,
+	// Both are a clash with what already happened: 409.
+	apperr.ReplayUnavailable: http.StatusConflict,
+	apperr.WebhookReplayed:   http.StatusConflict,
 }
 
 // codeOfStatus names errors that arise in the HTTP layer itself (routing,

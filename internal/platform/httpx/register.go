@@ -28,3 +28,22 @@ func Register[I, O any](api *API, op huma.Operation, h func(context.Context, *I)
 	}
 	huma.Register(api.API, op, h)
 }
+
+// metaOneTimeSecret is the operation metadata key of OneTimeSecret.
+const metaOneTimeSecret = "pulse.oneTimeSecret"
+
+// OneTimeSecret is the Metadata of an operation whose response carries a
+// secret shown only once (a new API key, a webhook or tool signing secret,
+// a TOTP secret, recovery codes, tokens, a realtime ticket). Whatever keeps
+// responses (idempotency replays) must not keep such a body in the clear.
+// Set it where the operation is registered: Metadata: httpx.OneTimeSecret().
+func OneTimeSecret() map[string]any { return map[string]any{metaOneTimeSecret: true} }
+
+// ShowsSecretOnce reports whether op was registered with OneTimeSecret.
+func ShowsSecretOnce(op *huma.Operation) bool {
+	if op == nil {
+		return false
+	}
+	v, _ := op.Metadata[metaOneTimeSecret].(bool)
+	return v
+}

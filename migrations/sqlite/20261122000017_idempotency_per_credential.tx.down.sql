@@ -1,0 +1,2 @@
+-- Nothing to restore: the dropped records were unreachable.
+SELECT 1;

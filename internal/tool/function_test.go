@@ -65,7 +65,7 @@ func TestFunctionTools(t *testing.T) {
 	dbtest.EachEngine(t, func(t *testing.T, e config.Engine) {
 		hook := startWebhook(t)
 		model := llmtest.New(llmtest.Call(llm.ToolCall{ID: "c1", Name: "weather", Arguments: json.RawMessage(`{"city":"Paris"}`)}), llmtest.Say("21 degrees."))
-		b := apptest.New(t, e, nil, app.Options{Models: map[string]llm.Provider{"openai": model}, OutboundClient: hook.srv.Client()})
+		b := apptest.New(t, e, map[string]string{"PULSE_OUTBOUND_ALLOW": "127.0.0.1/32"}, app.Options{Models: map[string]llm.Provider{"openai": model}})
 		alice, bob := b.NewUser(t), b.NewUser(t)
 
 		created := apitest.Scenario{Method: "POST", Path: "/api/v1/tools", Auth: alice.Token, ExpectedStatus: 201,
@@ -129,7 +129,7 @@ func TestFunctionToolFailures(t *testing.T) {
 	hook := startWebhook(t)
 	hook.status = []int{500, 502, 503}
 	model := llmtest.New(llmtest.Call(llm.ToolCall{ID: "c1", Name: "flaky", Arguments: json.RawMessage(`{}`)}), llmtest.Say("It failed."))
-	b := apptest.New(t, config.SQLite, nil, app.Options{Models: map[string]llm.Provider{"openai": model}, OutboundClient: hook.srv.Client()})
+	b := apptest.New(t, config.SQLite, map[string]string{"PULSE_OUTBOUND_ALLOW": "127.0.0.1/32"}, app.Options{Models: map[string]llm.Provider{"openai": model}})
 	u := b.NewUser(t)
 	toolID := decodeStr(t, apitest.Scenario{Method: "POST", Path: "/api/v1/tools", Auth: u.Token, ExpectedStatus: 201,
 		Body: `{"name":"flaky","description":"x","url":"` + hook.srv.URL + `","timeout_seconds":1}`}.Test(t, b.H).Body, "id")
@@ -173,7 +173,7 @@ func TestHangingWebhookTimesOut(t *testing.T) {
 	defer hang.Close()
 	defer close(stop)
 	model := llmtest.New(llmtest.Call(llm.ToolCall{ID: "c1", Name: "slow", Arguments: json.RawMessage(`{}`)}), llmtest.Say("It timed out."))
-	b := apptest.New(t, config.SQLite, nil, app.Options{Models: map[string]llm.Provider{"openai": model}, OutboundClient: hang.Client()})
+	b := apptest.New(t, config.SQLite, map[string]string{"PULSE_OUTBOUND_ALLOW": "127.0.0.1/32"}, app.Options{Models: map[string]llm.Provider{"openai": model}})
 	u := b.NewUser(t)
 	toolID := decodeStr(t, apitest.Scenario{Method: "POST", Path: "/api/v1/tools", Auth: u.Token, ExpectedStatus: 201,
 		Body: `{"name":"slow","description":"x","url":"` + hang.URL + `","timeout_seconds":1}`}.Test(t, b.H).Body, "id")

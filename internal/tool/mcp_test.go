@@ -58,7 +58,7 @@ func TestMCPTools(t *testing.T) {
 		var calls atomic.Int32
 		srv := startMCP(t, &calls)
 		model := llmtest.New(llmtest.Call(llm.ToolCall{ID: "c1", Name: "add", Arguments: json.RawMessage(`{"a":2,"b":3}`)}), llmtest.Say("2 + 3 = 5"))
-		b := apptest.New(t, e, nil, app.Options{Models: map[string]llm.Provider{"openai": model}, OutboundClient: srv.Client()})
+		b := apptest.New(t, e, map[string]string{"PULSE_OUTBOUND_ALLOW": "127.0.0.1/32"}, app.Options{Models: map[string]llm.Provider{"openai": model}})
 		alice, bob := b.NewUser(t), b.NewUser(t)
 
 		created := apitest.Scenario{Method: "POST", Path: "/api/v1/mcp-servers", Auth: alice.Token, ExpectedStatus: 201,
@@ -116,7 +116,7 @@ func TestMCPSessionReuse(t *testing.T) {
 	t.Cleanup(srv.Close)
 	add := llmtest.Call(llm.ToolCall{ID: "c1", Name: "add", Arguments: json.RawMessage(`{"a":2,"b":3}`)})
 	model := llmtest.New(add, llmtest.Say("5"), add, llmtest.Say("5"), add, llmtest.Say("5"))
-	b := apptest.New(t, config.SQLite, nil, app.Options{Models: map[string]llm.Provider{"openai": model}, OutboundClient: srv.Client()})
+	b := apptest.New(t, config.SQLite, map[string]string{"PULSE_OUTBOUND_ALLOW": "127.0.0.1/32"}, app.Options{Models: map[string]llm.Provider{"openai": model}})
 	u := b.NewUser(t)
 	serverID := decodeStr(t, apitest.Scenario{Method: "POST", Path: "/api/v1/mcp-servers", Auth: u.Token, ExpectedStatus: 201,
 		Body: `{"name":"calc","url":"` + srv.URL + `"}`}.Test(t, b.H).Body, "id")

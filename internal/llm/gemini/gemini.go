@@ -10,10 +10,12 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"time"
 
 	"google.golang.org/genai"
 
 	"github.com/pulse-run/pulse/internal/llm"
+	"github.com/pulse-run/pulse/internal/platform/outbound"
 )
 
 // Config reaches the Gemini API.
@@ -30,6 +32,10 @@ var _ llm.Provider = (*Provider)(nil)
 
 // New returns a provider.
 func New(ctx context.Context, c Config) (*Provider, error) {
+	if c.HTTPClient == nil {
+		// Never the SDK's default client: calls go through the policy.
+		c.HTTPClient = outbound.Public().Client(outbound.ClientOptions{Timeout: 5 * time.Minute})
+	}
 	cc := &genai.ClientConfig{APIKey: c.APIKey, Backend: genai.BackendGeminiAPI, HTTPClient: c.HTTPClient}
 	if c.BaseURL != "" {
 		cc.HTTPOptions.BaseURL = c.BaseURL

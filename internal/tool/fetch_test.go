@@ -38,7 +38,10 @@ func TestFetchRefusesPrivateAddresses(t *testing.T) {
 	} {
 		_, err := f.Fetch(context.Background(), u)
 		require.ErrorContains(t, err, "not public", u)
-		require.NotContains(t, err.Error(), "127.0.0.1:", "a resolved address is never shown")
+		if strings.Contains(u, "localhost") {
+			require.NotContains(t, err.Error(), "127.0.0.1", "a resolved address is never shown")
+			require.NotContains(t, err.Error(), "::1", "a resolved address is never shown")
+		}
 	}
 	for _, u := range []string{"ftp://example.com/", "file:///etc/passwd", "http://user:pw@example.com/", "not a url"} {
 		_, err := f.Fetch(context.Background(), u)

@@ -64,11 +64,19 @@ func Public() *Policy { return New(Options{}) }
 func (p *Policy) TrustingURLs(urls ...string) *Policy {
 	q := *p
 	q.allowHosts = slices.Clone(p.allowHosts)
+	q.allowPrefixes = slices.Clone(p.allowPrefixes)
 	for _, raw := range urls {
-		if u, ok := parseHTTPURL(raw); ok {
-			if h := normalHost(u.Hostname()); h != "" {
-				q.allowHosts = append(q.allowHosts, h)
+		u, ok := parseHTTPURL(raw)
+		if !ok {
+			continue
+		}
+		h := normalHost(u.Hostname())
+		if a, ok := literalIP(h); ok {
+			if a.Zone() == "" {
+				q.allowPrefixes = append(q.allowPrefixes, netip.PrefixFrom(a, a.BitLen()))
 			}
+		} else if h != "" {
+			q.allowHosts = append(q.allowHosts, h)
 		}
 	}
 	return &q

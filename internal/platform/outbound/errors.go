@@ -43,7 +43,9 @@ func hide(host string, err error) error {
 	if errors.As(err, &e) {
 		return err
 	}
-	if errors.Is(err, context.Canceled) {
+	// A bare context error carries no address; anything wrapping one
+	// (a net.OpError "dial tcp 10.0.0.5:80: operation was canceled") may.
+	if err == context.Canceled || err == context.DeadlineExceeded {
 		return err
 	}
 	return &Error{Host: host, Err: err}

@@ -355,3 +355,29 @@ func TestRedirectLimitAndScheme(t *testing.T) {
 	_, err = client.Get(srv.URL + "/file")
 	require.ErrorContains(t, err, `redirect to a "file" URL refused`)
 }
+
+// An allowed host name admits whatever it resolves to, except cloud
+// metadata; other names resolving to the same address stay refused.
+func TestAllowedHostAdmitsWhatItResolvesTo(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	svc := listenCounter(t, "tcp4", "127.0.0.2:0")
+	p := port(t, svc.url)
+	b.dns["svc.internal"] = []netip.Addr{netip.MustParseAddr("127.0.0.2")}
+	b.dns["other.internal"] = []netip.Addr{netip.MustParseAddr("127.0.0.2")}
+	b.dns["meta.internal"] = []netip.Addr{netip.MustParseAddr("169.254.169.254")}
+	client := b.policy(outbound.Options{AllowHosts: []string{"SVC.internal.", "meta.internal"}}).Client(outbound.ClientOptions{})
+
+	res, err := client.Get("http://svc.internal:" + p + "/")
+	require.NoError(t, err)
+	body, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	require.Equal(t, "inside", string(body))
+	require.EqualValues(t, 1, svc.hits.Load())
+
+	for _, u := range []string{"http://other.internal:" + p + "/", "http://127.0.0.2:" + p + "/", "http://meta.internal/"} {
+		_, err := client.Get(u)
+		require.ErrorIs(t, err, outbound.ErrRefused, u)
+	}
+	require.EqualValues(t, 1, svc.hits.Load())
+}

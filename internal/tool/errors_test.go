@@ -17,10 +17,11 @@ import (
 	"github.com/pulse-run/pulse/internal/platform/httpx/apitest"
 )
 
-// Issue 13: a tool's error never shows the address its host resolved to
+// TestFinding13ToolErrorsHideResolvedAddresses is issue 13 (smaller ones):
+// a tool's error never shows the address its host resolved to
 // ("dial tcp 127.0.0.1:PORT: connect: connection refused" would map the
 // inside); it names the host the user gave.
-func TestFunctionToolErrorsNameOnlyTheHost(t *testing.T) {
+func TestFinding13ToolErrorsHideResolvedAddresses(t *testing.T) {
 	t.Parallel()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)

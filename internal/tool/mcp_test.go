@@ -138,9 +138,10 @@ func TestMCPSessionReuse(t *testing.T) {
 	require.EqualValues(t, 2, sessions.Load())
 }
 
-// The MCP client sends a server's configured headers (its credentials) to
+// TestFinding13MCPDropsAuthHeadersOnCrossHostRedirect is issue 13 (smaller
+// ones): the MCP client sends a server's configured headers (its credentials) to
 // that server only: a redirect to another host gets none of them.
-func TestMCPDropsAuthHeadersOnCrossHostRedirect(t *testing.T) {
+func TestFinding13MCPDropsAuthHeadersOnCrossHostRedirect(t *testing.T) {
 	t.Parallel()
 	var calls atomic.Int32
 	var mu sync.Mutex

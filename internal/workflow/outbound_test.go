@@ -50,10 +50,11 @@ func TestHTTPNodeURLsCheckedAtSave(t *testing.T) {
 	})
 }
 
-// Issue 13: errors from http nodes never include resolved internal
+// TestFinding13HTTPNodeErrorsHideResolvedAddresses is issue 13 (smaller
+// ones): errors from http nodes never include resolved internal
 // addresses; the run records a refusal naming only the host given, and the
 // local service gets no request.
-func TestHTTPNodeErrorsNameOnlyTheHost(t *testing.T) {
+func TestFinding13HTTPNodeErrorsHideResolvedAddresses(t *testing.T) {
 	t.Parallel()
 	var hits atomic.Int32
 	srv := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { hits.Add(1) }))

@@ -33,6 +33,7 @@ import (
 	"github.com/pulse-run/pulse/internal/platform/ids"
 	"github.com/pulse-run/pulse/internal/platform/kv"
 	"github.com/pulse-run/pulse/internal/platform/mail"
+	"github.com/pulse-run/pulse/internal/platform/outbound"
 	"github.com/pulse-run/pulse/internal/platform/queue"
 	"github.com/pulse-run/pulse/internal/platform/ratelimit"
 	"github.com/pulse-run/pulse/internal/platform/telemetry"
@@ -72,9 +73,6 @@ type Options struct {
 	// ProviderFactory builds providers from users' own keys (cmd/pulse
 	// passes providers.FromKey).
 	ProviderFactory providerkey.Factory
-	// OutboundClient replaces the public-only client of webhook and MCP
-	// tools (tests reach local servers with it).
-	OutboundClient *http.Client
 }
 
 // providers builds the sign-in providers enabled by the configuration.
@@ -196,9 +194,10 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opts Options
 			sc.APIKey = cfg.BraveSearchAPIKey
 		case tool.SearchSearXNG:
 			// The operator's own instance, often on a private network: its
-			// client may reach private addresses.
+			// host is admitted, as the operator chose it.
 			sc.BaseURL = cfg.SearXNGURL
 		}
+		sc.Client = outbound.FromConfig(cfg).TrustingURLs(sc.BaseURL).Client(outbound.ClientOptions{Timeout: 20 * time.Second})
 		if a.search, err = tool.NewSearcher(sc); err != nil {
 			return nil, err
 		}
@@ -282,16 +281,15 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opts Options
 }
 
 func (a *App) features(opts Options) features {
-	// Webhook and MCP tools only reach public addresses, unless a test says
-	// otherwise.
-	outbound := opts.OutboundClient
-	if outbound == nil {
-		outbound = &http.Client{Timeout: 2 * time.Minute, Transport: &http.Transport{DialContext: tool.PublicDialer(30*time.Second, nil).DialContext}}
-	}
-	fns := tool.NewFunctions(a.db, a.vault, outbound)
-	mcpServers := tool.NewMCP(a.db, a.vault, outbound)
+	// Every call users can aim (tools, MCP, http nodes, their provider base
+	// URLs) reaches public addresses only, plus what PULSE_OUTBOUND_ALLOW
+	// admits.
+	policy := outbound.FromConfig(a.cfg)
+	fns := tool.NewFunctions(a.db, a.vault, policy)
+	mcpServers := tool.NewMCP(a.db, a.vault, policy)
 	a.mcp = mcpServers
 	runtime := tool.NewRuntime(nil)
+	runtime.Fetcher = tool.NewFetcher(tool.FetchPolicy{Outbound: policy})
 	runtime.Functions, runtime.MCP, runtime.Search = fns, mcpServers, a.search
 	catalog := tool.Catalog{Functions: fns, MCP: mcpServers, Search: a.search}
 	agents := agent.New(a.db, catalog, nil)
@@ -305,7 +303,7 @@ func (a *App) features(opts Options) features {
 		models.Register(name, p)
 	}
 	keys := providerkey.New(providerkey.Params{DB: a.db, Vault: a.vault, Factory: opts.ProviderFactory, Providers: agent.Providers,
-		Client: &http.Client{Timeout: 5 * time.Minute, Transport: &http.Transport{DialContext: tool.PublicDialer(30*time.Second, nil).DialContext}}})
+		Outbound: policy, Client: policy.Client(outbound.ClientOptions{Timeout: 5 * time.Minute})})
 	observer := &runEvents{}
 	runs := run.New(run.Params{Observer: observer, DB: a.db, Agents: agents, Keys: keys, Models: models, Prices: a.prices, Tools: runtime,
 		Tracer: a.tel.Tracer(run.TracerName), Bus: a.bus, Queue: a.queue, Lease: a.cfg.RunLease, Timeout: a.cfg.RunTimeout})
@@ -322,7 +320,8 @@ func (a *App) features(opts Options) features {
 	a.batch = db.NewBatcher(a.db)
 	flows := workflow.New(workflow.Params{DB: a.db, Batch: a.batch, Bus: a.bus, Queue: a.queue, Lease: a.cfg.RunLease, Timeout: a.cfg.RunTimeout,
 		Secrets: a.vault, PublicURL: a.cfg.PublicURL, UserZone: a.userZone, Tracer: a.tel.Tracer(workflow.TracerName),
-		Effects: &workflow.Effects{Agents: agentNodes{runs}, Models: models, Tools: toolNodes(runtime), Client: outbound}})
+		Outbound: policy,
+		Effects:  &workflow.Effects{Agents: agentNodes{runs}, Models: models, Tools: toolNodes(runtime), Client: policy.Client(outbound.ClientOptions{Timeout: 2 * time.Minute})}})
 	observer.flows = flows
 	a.flows = flows
 	if a.workers != nil {

@@ -14,6 +14,8 @@ import (
 
 	"github.com/coreos/go-oidc/v3/oidc"
 	"golang.org/x/oauth2"
+
+	"github.com/pulse-run/pulse/internal/platform/outbound"
 )
 
 // Provider is one external identity provider. The constructors fill in the
@@ -79,8 +81,12 @@ func (p *Provider) client() *http.Client {
 	if p.HTTPClient != nil {
 		return p.HTTPClient
 	}
-	return &http.Client{Timeout: 15 * time.Second}
+	return signInClient
 }
+
+// signInClient reaches the sign-in providers through the outbound policy:
+// their endpoints are public, nothing else may be.
+var signInClient = outbound.Public().Client(outbound.ClientOptions{Timeout: 15 * time.Second})
 
 func (p *Provider) isOIDC() bool { return p.JWKSURL != "" }
 

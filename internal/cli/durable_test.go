@@ -216,6 +216,7 @@ func twoProcesses(t *testing.T, redisURL string) {
 	env := map[string]string{
 		"PULSE_ADDR": "127.0.0.1:0", "PULSE_DATA_DIR": t.TempDir(), "DATABASE_URL": dbtest.DatabaseURL(t, config.Postgres),
 		"PULSE_SECRET_KEY": "cluster-test-secret-0123456789abcdef", "PULSE_TEST_MODEL_DELAY": "700ms",
+		"PULSE_OUTBOUND_ALLOW": "127.0.0.1/32", // the workflow's http node reaches a local server
 	}
 	if redisURL != "" {
 		env["REDIS_URL"] = redisURL

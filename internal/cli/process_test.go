@@ -41,8 +41,9 @@ type slowOutput struct {
 // configuration enables (OPENAI_BASE_URL pointing at a local fake), as in
 // cmd/pulse; otherwise an in-process fake.
 func childOptions() app.Options {
-	// Workflow http nodes reach the test's own local servers.
-	opts := app.Options{Models: childModel(), OutboundClient: &http.Client{Timeout: time.Minute}, Routes: func(api *httpx.API) {
+	// Workflow http nodes reach the test's own local servers through
+	// PULSE_OUTBOUND_ALLOW in the child's environment, as an operator would.
+	opts := app.Options{Models: childModel(), Routes: func(api *httpx.API) {
 		httpx.Register(api, huma.Operation{OperationID: "test-slow", Method: http.MethodGet, Path: "/test/slow"},
 			func(ctx context.Context, in *slowInput) (*slowOutput, error) {
 				time.Sleep(time.Duration(in.MS) * time.Millisecond)

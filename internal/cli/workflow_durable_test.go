@@ -67,6 +67,7 @@ func TestWorkflowRunsSurviveSIGKILL(t *testing.T) {
 		env := map[string]string{
 			"PULSE_ADDR": "127.0.0.1:0", "PULSE_DATA_DIR": t.TempDir(), "DATABASE_URL": dbtest.DatabaseURL(t, e),
 			"PULSE_SECRET_KEY": "durable-test-secret-0123456789abcdef", "PULSE_RUN_LEASE": "2s",
+			"PULSE_OUTBOUND_ALLOW": "127.0.0.1/32",
 		}
 		first := startChild(t, t.TempDir(), env, "serve")
 		first.drain()

@@ -50,6 +50,12 @@ func TestProviderKeys(t *testing.T) {
 			{Name: "unknown provider", Method: "POST", Path: "/api/v1/provider-keys", Auth: alice.Token, Body: `{"provider":"skynet","key":"sk-xxxxxxxx"}`, ExpectedStatus: 422},
 			{Name: "too short", Method: "POST", Path: "/api/v1/provider-keys", Auth: alice.Token, Body: `{"provider":"anthropic","key":"short"}`, ExpectedStatus: 422},
 			{Name: "bad base url", Method: "POST", Path: "/api/v1/provider-keys", Auth: alice.Token, Body: `{"provider":"ollama","key":"sk-xxxxxxxx","base_url":"file:///etc"}`, ExpectedStatus: 422},
+			{Name: "zoned base url", Method: "POST", Path: "/api/v1/provider-keys", Auth: alice.Token, Body: `{"provider":"ollama","key":"sk-xxxxxxxx","base_url":"http://[::%25lo]:11434"}`,
+				ExpectedStatus: 422, ExpectedJSON: map[string]any{"errors.0.location": "body.base_url"}, ExpectedContent: []string{"public address"}},
+			{Name: "localhost base url", Method: "POST", Path: "/api/v1/provider-keys", Auth: alice.Token, Body: `{"provider":"ollama","key":"sk-xxxxxxxx","base_url":"http://localhost:11434"}`,
+				ExpectedStatus: 422, ExpectedJSON: map[string]any{"errors.0.location": "body.base_url"}},
+			{Name: "metadata base url", Method: "POST", Path: "/api/v1/provider-keys", Auth: alice.Token, Body: `{"provider":"ollama","key":"sk-xxxxxxxx","base_url":"http://0xa9.254.169.254"}`,
+				ExpectedStatus: 422, ExpectedJSON: map[string]any{"errors.0.location": "body.base_url"}},
 			{Name: "bob sees none", Method: "GET", Path: "/api/v1/provider-keys", Auth: bob.Token, ExpectedStatus: 200, ExpectedJSON: map[string]any{"items.#": 0}},
 			{Name: "bob cannot delete alice's", Method: "DELETE", Path: "/api/v1/provider-keys/" + k.ID, Auth: bob.Token, ExpectedStatus: 404},
 		})

@@ -7,7 +7,6 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"net/url"
 	"slices"
 	"strings"
 	"time"
@@ -19,6 +18,7 @@ import (
 	"github.com/pulse-run/pulse/internal/platform/authn"
 	"github.com/pulse-run/pulse/internal/platform/db"
 	"github.com/pulse-run/pulse/internal/platform/ids"
+	"github.com/pulse-run/pulse/internal/platform/outbound"
 	"github.com/pulse-run/pulse/internal/platform/vault"
 )
 
@@ -51,6 +51,7 @@ type Service struct {
 	db      *db.DB
 	vault   *vault.Vault
 	factory Factory
+	policy  *outbound.Policy
 	client  *http.Client
 	known   []string
 	now     func() time.Time
@@ -58,16 +59,24 @@ type Service struct {
 
 // Params builds the service.
 type Params struct {
-	DB        *db.DB
-	Vault     *vault.Vault
-	Factory   Factory      // nil: keys are stored but cannot be used
-	Client    *http.Client // for user providers: public addresses only
+	DB      *db.DB
+	Vault   *vault.Vault
+	Factory Factory // nil: keys are stored but cannot be used
+	// Outbound judges users' base URLs when saved (nil: public only).
+	Outbound  *outbound.Policy
+	Client    *http.Client // for user providers: the policy's (nil: built from it)
 	Providers []string     // the provider names a key may be for
 }
 
 // New returns the service.
 func New(p Params) *Service {
-	return &Service{db: p.DB, vault: p.Vault, factory: p.Factory, client: p.Client, known: p.Providers, now: time.Now}
+	if p.Outbound == nil {
+		p.Outbound = outbound.Public()
+	}
+	if p.Client == nil {
+		p.Client = p.Outbound.Client(outbound.ClientOptions{Timeout: 5 * time.Minute})
+	}
+	return &Service{db: p.DB, vault: p.Vault, factory: p.Factory, policy: p.Outbound, client: p.Client, known: p.Providers, now: time.Now}
 }
 
 // CreateParams is a new key.
@@ -92,9 +101,8 @@ func (s *Service) Create(ctx context.Context, p CreateParams) (*Key, error) {
 		return nil, apperr.InvalidField("body.key", "must be 8 to 500 characters")
 	}
 	if p.BaseURL != "" {
-		u, err := url.Parse(p.BaseURL)
-		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.User != nil {
-			return nil, apperr.InvalidField("body.base_url", "must be an http(s) URL of an OpenAI-compatible API")
+		if err := s.policy.CheckURL(p.BaseURL); err != nil {
+			return nil, apperr.InvalidField("body.base_url", err.Error())
 		}
 	}
 	id := ids.New()

@@ -7,80 +7,34 @@ import (
 	"fmt"
 	"io"
 	"mime"
-	"net"
 	"net/http"
-	"net/netip"
 	"net/url"
 	"strings"
-	"syscall"
 	"time"
 
 	"golang.org/x/net/html"
+
+	"github.com/pulse-run/pulse/internal/platform/outbound"
 )
 
-// Fetcher gets public web pages for the web_fetch tool. It refuses to
-// reach private, loopback, link-local and cloud-metadata addresses: the
-// check runs on the address actually being dialled, for every connection,
-// so redirects and DNS answers cannot lead it inside. A refused address is
-// never contacted.
+// Fetcher gets public web pages for the web_fetch tool. Its client is the
+// outbound policy's: the check runs on the address actually being dialled,
+// for every connection, so redirects and DNS answers cannot lead it inside.
+// A refused address is never contacted.
 type Fetcher struct {
 	client   *http.Client
 	maxBytes int64
 	maxChars int
 }
 
-// FetchPolicy tunes the fetcher. Allow, when set, admits extra prefixes
-// (tests use it for their local server); everything else follows Blocked.
+// FetchPolicy tunes the fetcher. Outbound decides which addresses it may
+// reach (nil: public ones only); tests allow their local server through it
+// as an operator would, with PULSE_OUTBOUND_ALLOW.
 type FetchPolicy struct {
 	Timeout  time.Duration
 	MaxBytes int64
 	MaxChars int
-	Allow    []netip.Prefix
-}
-
-// blocked are the ranges a fetch must never reach.
-var blocked = mustPrefixes(
-	"0.0.0.0/8", "10.0.0.0/8", "100.64.0.0/10", "127.0.0.0/8", "169.254.0.0/16", "172.16.0.0/12",
-	"192.0.0.0/24", "192.168.0.0/16", "198.18.0.0/15", "224.0.0.0/4", "240.0.0.0/4",
-	"::/128", "::1/128", "fc00::/7", "fe80::/10", "ff00::/8", "64:ff9b::/96",
-)
-
-func mustPrefixes(s ...string) []netip.Prefix {
-	out := make([]netip.Prefix, len(s))
-	for i, p := range s {
-		out[i] = netip.MustParsePrefix(p)
-	}
-	return out
-}
-
-// ErrBlockedAddress is a refused destination.
-var ErrBlockedAddress = errors.New("address is not public")
-
-// PublicDialer dials only public addresses (plus allow): the check runs on
-// the address being connected to, so no hostname, redirect or DNS answer
-// can lead it to a private one, and a refused address gets no packet.
-func PublicDialer(timeout time.Duration, allow []netip.Prefix) *net.Dialer {
-	allowed := func(ip netip.Addr) bool {
-		ip = ip.Unmap()
-		for _, a := range allow {
-			if a.Contains(ip) {
-				return true
-			}
-		}
-		for _, b := range blocked {
-			if b.Contains(ip) {
-				return false
-			}
-		}
-		return ip.IsGlobalUnicast()
-	}
-	return &net.Dialer{Timeout: timeout, Control: func(_, address string, _ syscall.RawConn) error {
-		ap, err := netip.ParseAddrPort(address)
-		if err != nil || !allowed(ap.Addr()) {
-			return fmt.Errorf("%w: %s", ErrBlockedAddress, address)
-		}
-		return nil
-	}}
+	Outbound *outbound.Policy
 }
 
 // NewFetcher returns a fetcher with the policy's limits.
@@ -94,18 +48,10 @@ func NewFetcher(p FetchPolicy) *Fetcher {
 	if p.MaxChars <= 0 {
 		p.MaxChars = 20_000
 	}
-	dialer := PublicDialer(p.Timeout, p.Allow)
-	transport := &http.Transport{DialContext: dialer.DialContext, Proxy: nil, TLSHandshakeTimeout: p.Timeout,
-		ResponseHeaderTimeout: p.Timeout, MaxIdleConns: 10, IdleConnTimeout: 30 * time.Second}
-	client := &http.Client{Transport: transport, Timeout: p.Timeout, CheckRedirect: func(req *http.Request, via []*http.Request) error {
-		if len(via) >= 5 {
-			return errors.New("too many redirects")
-		}
-		if req.URL.Scheme != "http" && req.URL.Scheme != "https" {
-			return fmt.Errorf("redirect to a %s URL refused", req.URL.Scheme)
-		}
-		return nil
-	}}
+	if p.Outbound == nil {
+		p.Outbound = outbound.Public()
+	}
+	client := p.Outbound.Client(outbound.ClientOptions{Timeout: p.Timeout, ResponseHeaderTimeout: p.Timeout, MaxRedirects: 5})
 	return &Fetcher{client: client, maxBytes: p.MaxBytes, maxChars: p.MaxChars}
 }
 
@@ -126,8 +72,8 @@ func (f *Fetcher) Fetch(ctx context.Context, raw string) (string, error) {
 	req.Header.Set("Accept", "text/html, text/plain, application/json;q=0.9, */*;q=0.1")
 	res, err := f.client.Do(req)
 	if err != nil {
-		if errors.Is(err, ErrBlockedAddress) {
-			return "", fmt.Errorf("refused: the URL leads to an %v", ErrBlockedAddress)
+		if errors.Is(err, outbound.ErrRefused) {
+			return "", fmt.Errorf("refused: the URL leads to an address that is not public (%s)", u.Host)
 		}
 		return "", fmt.Errorf("fetch failed: %v", err)
 	}

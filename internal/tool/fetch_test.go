@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/pulse-run/pulse/internal/platform/outbound"
 )
 
 func TestFetchRefusesPrivateAddresses(t *testing.T) {
@@ -29,9 +31,17 @@ func TestFetchRefusesPrivateAddresses(t *testing.T) {
 		"http://192.168.1.1/",                      // private
 		"http://[fd00::1]/",                        // unique local
 		"http://0.0.0.0:" + port,                   // "this host"
+		"http://[::%25lo]:" + port,                 // zoned unspecified
+		"http://[::1%25lo]:" + port,                // zoned loopback
+		"http://[fe80::1%251]:" + port,             // zoned link-local
+		"http://2130706433:" + port,                // decimal loopback
 	} {
 		_, err := f.Fetch(context.Background(), u)
 		require.ErrorContains(t, err, "not public", u)
+		if strings.Contains(u, "localhost") {
+			require.NotContains(t, err.Error(), "127.0.0.1", "a resolved address is never shown")
+			require.NotContains(t, err.Error(), "::1", "a resolved address is never shown")
+		}
 	}
 	for _, u := range []string{"ftp://example.com/", "file:///etc/passwd", "http://user:pw@example.com/", "not a url"} {
 		_, err := f.Fetch(context.Background(), u)
@@ -63,7 +73,7 @@ func TestFetchPages(t *testing.T) {
 	mux.HandleFunc("/gone", func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(404) })
 	srv := httptest.NewServer(mux)
 	defer srv.Close()
-	f := NewFetcher(FetchPolicy{Timeout: 500 * time.Millisecond, MaxBytes: 4096, Allow: []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}})
+	f := NewFetcher(FetchPolicy{Timeout: 500 * time.Millisecond, MaxBytes: 4096, Outbound: outbound.New(outbound.Options{AllowPrefixes: []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}})})
 	ctx := context.Background()
 
 	text, err := f.Fetch(ctx, srv.URL+"/page")
@@ -84,7 +94,7 @@ func TestFetchPages(t *testing.T) {
 	_, err = f.Fetch(ctx, srv.URL+"/gone")
 	require.ErrorContains(t, err, "404")
 
-	short := NewFetcher(FetchPolicy{MaxChars: 9, Allow: []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}})
+	short := NewFetcher(FetchPolicy{MaxChars: 9, Outbound: outbound.New(outbound.Options{AllowPrefixes: []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}})})
 	text, err = short.Fetch(ctx, srv.URL+"/page")
 	require.NoError(t, err)
 	require.Equal(t, "Week plan\n[truncated]", text)

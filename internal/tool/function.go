@@ -13,7 +13,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/url"
 	"regexp"
 	"strconv"
 	"strings"
@@ -25,6 +24,7 @@ import (
 	"github.com/pulse-run/pulse/internal/platform/authn"
 	"github.com/pulse-run/pulse/internal/platform/db"
 	"github.com/pulse-run/pulse/internal/platform/ids"
+	"github.com/pulse-run/pulse/internal/platform/outbound"
 	"github.com/pulse-run/pulse/internal/platform/schema"
 	"github.com/pulse-run/pulse/internal/platform/vault"
 )
@@ -54,15 +54,20 @@ var toolName = regexp.MustCompile(`^[a-z][a-z0-9_]{0,63}$`)
 type Functions struct {
 	db     *db.DB
 	vault  *vault.Vault
-	client *http.Client // public addresses only in production
+	policy *outbound.Policy
+	client *http.Client // the policy's: public addresses unless allowed
 	now    func() time.Time
 	sleep  func(time.Duration)
 }
 
-// NewFunctions returns the function tool service. client must refuse
-// private addresses (PublicDialer) outside tests.
-func NewFunctions(d *db.DB, v *vault.Vault, client *http.Client) *Functions {
-	return &Functions{db: d, vault: v, client: client, now: time.Now, sleep: time.Sleep}
+// NewFunctions returns the function tool service. Its webhooks are called
+// through p (nil: public addresses only); each call's own timeout applies
+// under the client's.
+func NewFunctions(d *db.DB, v *vault.Vault, p *outbound.Policy) *Functions {
+	if p == nil {
+		p = outbound.Public()
+	}
+	return &Functions{db: d, vault: v, policy: p, client: p.Client(outbound.ClientOptions{Timeout: 2 * time.Minute}), now: time.Now, sleep: time.Sleep}
 }
 
 // CreateFunctionParams is a new tool.
@@ -97,9 +102,8 @@ func (f *Functions) Create(ctx context.Context, p CreateFunctionParams) (*Functi
 	if _, err := schema.Compile(p.Parameters); err != nil {
 		return nil, "", apperr.InvalidField("body.parameters", err.Error())
 	}
-	u, err := url.Parse(p.URL)
-	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.User != nil {
-		return nil, "", apperr.InvalidField("body.url", "must be an http(s) URL")
+	if err := f.policy.CheckURL(p.URL); err != nil {
+		return nil, "", apperr.InvalidField("body.url", err.Error())
 	}
 	if p.Timeout <= 0 {
 		p.Timeout = 10 * time.Second
@@ -229,8 +233,8 @@ func (f *Functions) post(ctx context.Context, fn *Function, secret, key string, 
 	req.Header.Set("X-Pulse-Signature", Sign(secret, f.now(), body))
 	res, err := f.client.Do(req)
 	if err != nil {
-		if errors.Is(err, ErrBlockedAddress) {
-			return "", false, fmt.Errorf("refused: the tool's URL leads to an %v", ErrBlockedAddress)
+		if errors.Is(err, outbound.ErrRefused) {
+			return "", false, fmt.Errorf("refused: the tool's URL leads to an address that is not public: %v", err)
 		}
 		return "", true, fmt.Errorf("the tool's webhook did not answer: %v", err)
 	}

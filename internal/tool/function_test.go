@@ -65,7 +65,7 @@ func TestFunctionTools(t *testing.T) {
 	dbtest.EachEngine(t, func(t *testing.T, e config.Engine) {
 		hook := startWebhook(t)
 		model := llmtest.New(llmtest.Call(llm.ToolCall{ID: "c1", Name: "weather", Arguments: json.RawMessage(`{"city":"Paris"}`)}), llmtest.Say("21 degrees."))
-		b := apptest.New(t, e, nil, app.Options{Models: map[string]llm.Provider{"openai": model}, OutboundClient: hook.srv.Client()})
+		b := apptest.New(t, e, map[string]string{"PULSE_OUTBOUND_ALLOW": "127.0.0.1/32"}, app.Options{Models: map[string]llm.Provider{"openai": model}})
 		alice, bob := b.NewUser(t), b.NewUser(t)
 
 		created := apitest.Scenario{Method: "POST", Path: "/api/v1/tools", Auth: alice.Token, ExpectedStatus: 201,
@@ -129,7 +129,7 @@ func TestFunctionToolFailures(t *testing.T) {
 	hook := startWebhook(t)
 	hook.status = []int{500, 502, 503}
 	model := llmtest.New(llmtest.Call(llm.ToolCall{ID: "c1", Name: "flaky", Arguments: json.RawMessage(`{}`)}), llmtest.Say("It failed."))
-	b := apptest.New(t, config.SQLite, nil, app.Options{Models: map[string]llm.Provider{"openai": model}, OutboundClient: hook.srv.Client()})
+	b := apptest.New(t, config.SQLite, map[string]string{"PULSE_OUTBOUND_ALLOW": "127.0.0.1/32"}, app.Options{Models: map[string]llm.Provider{"openai": model}})
 	u := b.NewUser(t)
 	toolID := decodeStr(t, apitest.Scenario{Method: "POST", Path: "/api/v1/tools", Auth: u.Token, ExpectedStatus: 201,
 		Body: `{"name":"flaky","description":"x","url":"` + hook.srv.URL + `","timeout_seconds":1}`}.Test(t, b.H).Body, "id")
@@ -144,17 +144,14 @@ func TestFunctionToolFailures(t *testing.T) {
 	apitest.Scenario{Method: "GET", Path: "/api/v1/runs/" + decodeStr(t, run.Body, "id") + "/steps", Auth: u.Token, ExpectedStatus: 200,
 		ExpectedJSON: map[string]any{"items.1.status": "failed", "items.1.error": "the tool's webhook answered 503"}}.Test(t, b.H)
 
-	// The default client refuses the same loopback webhook.
-	strict := apptest.New(t, config.SQLite, nil, app.Options{Models: map[string]llm.Provider{"openai": llmtest.New(
-		llmtest.Call(llm.ToolCall{ID: "c1", Name: "local", Arguments: json.RawMessage(`{}`)}), llmtest.Say("refused"))}})
+	// Without the allow-list the same loopback webhook is refused when
+	// saved, at its field.
+	strict := apptest.New(t, config.SQLite, nil, app.Options{Models: map[string]llm.Provider{"openai": model}})
 	su := strict.NewUser(t)
-	localID := decodeStr(t, apitest.Scenario{Method: "POST", Path: "/api/v1/tools", Auth: su.Token, ExpectedStatus: 201,
-		Body: `{"name":"local","description":"x","url":"` + hook.srv.URL + `"}`}.Test(t, strict.H).Body, "id")
-	strictAgent := decodeStr(t, apitest.Scenario{Method: "POST", Path: "/api/v1/agents", Auth: su.Token, ExpectedStatus: 201,
-		Body: `{"name":"L","instructions":"x","model":"openai/gpt-test","tools":[{"type":"function","id":"` + localID + `"}]}`}.Test(t, strict.H).Body, "id")
-	sr := apitest.Scenario{Method: "POST", Path: "/api/v1/agents/" + strictAgent + "/runs", Auth: su.Token, Body: `{"input":"go"}`, ExpectedStatus: 200}.Test(t, strict.H)
-	apitest.Scenario{Method: "GET", Path: "/api/v1/runs/" + decodeStr(t, sr.Body, "id") + "/steps", Auth: su.Token, ExpectedStatus: 200,
-		ExpectedContent: []string{"not public"}}.Test(t, strict.H)
+	apitest.Scenario{Method: "POST", Path: "/api/v1/tools", Auth: su.Token, ExpectedStatus: 422,
+		Body:            `{"name":"local","description":"x","url":"` + hook.srv.URL + `"}`,
+		ExpectedJSON:    map[string]any{"errors.0.location": "body.url"},
+		ExpectedContent: []string{"public address"}}.Test(t, strict.H)
 }
 
 // A webhook that never answers times out on every attempt; the model is
@@ -173,7 +170,7 @@ func TestHangingWebhookTimesOut(t *testing.T) {
 	defer hang.Close()
 	defer close(stop)
 	model := llmtest.New(llmtest.Call(llm.ToolCall{ID: "c1", Name: "slow", Arguments: json.RawMessage(`{}`)}), llmtest.Say("It timed out."))
-	b := apptest.New(t, config.SQLite, nil, app.Options{Models: map[string]llm.Provider{"openai": model}, OutboundClient: hang.Client()})
+	b := apptest.New(t, config.SQLite, map[string]string{"PULSE_OUTBOUND_ALLOW": "127.0.0.1/32"}, app.Options{Models: map[string]llm.Provider{"openai": model}})
 	u := b.NewUser(t)
 	toolID := decodeStr(t, apitest.Scenario{Method: "POST", Path: "/api/v1/tools", Auth: u.Token, ExpectedStatus: 201,
 		Body: `{"name":"slow","description":"x","url":"` + hang.URL + `","timeout_seconds":1}`}.Test(t, b.H).Body, "id")

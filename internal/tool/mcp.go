@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"net/url"
 	"slices"
 	"strings"
 	"time"
@@ -18,6 +17,7 @@ import (
 	"github.com/pulse-run/pulse/internal/platform/authn"
 	"github.com/pulse-run/pulse/internal/platform/db"
 	"github.com/pulse-run/pulse/internal/platform/ids"
+	"github.com/pulse-run/pulse/internal/platform/outbound"
 	"github.com/pulse-run/pulse/internal/platform/vault"
 )
 
@@ -37,13 +37,19 @@ type MCPServer struct {
 type MCP struct {
 	db     *db.DB
 	vault  *vault.Vault
-	client *http.Client // public addresses only outside tests
+	policy *outbound.Policy
+	client *http.Client // the policy's: public addresses unless allowed
 	pool   *mcpSessions
 }
 
-// NewMCP returns the MCP service.
-func NewMCP(d *db.DB, v *vault.Vault, client *http.Client) *MCP {
-	return &MCP{db: d, vault: v, client: client, pool: &mcpSessions{open: map[string]*pooledSession{}, now: time.Now}}
+// NewMCP returns the MCP service; servers are reached through p (nil:
+// public addresses only). The client's 2 min timeout bounds each request
+// of a pooled session, not the session.
+func NewMCP(d *db.DB, v *vault.Vault, p *outbound.Policy) *MCP {
+	if p == nil {
+		p = outbound.Public()
+	}
+	return &MCP{db: d, vault: v, policy: p, client: p.Client(outbound.ClientOptions{Timeout: 2 * time.Minute}), pool: &mcpSessions{open: map[string]*pooledSession{}, now: time.Now}}
 }
 
 // Close ends the open sessions to MCP servers.
@@ -65,9 +71,8 @@ func (m *MCP) Create(ctx context.Context, p CreateMCPParams) (*MCPServer, error)
 	if !toolName.MatchString(p.Name) {
 		return nil, apperr.InvalidField("body.name", "must be lowercase letters, digits and _, starting with a letter, up to 64")
 	}
-	u, err := url.Parse(p.URL)
-	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.User != nil {
-		return nil, apperr.InvalidField("body.url", "must be the http(s) URL of a streamable-HTTP MCP endpoint")
+	if err := m.policy.CheckURL(p.URL); err != nil {
+		return nil, apperr.InvalidField("body.url", err.Error()+" (the streamable-HTTP MCP endpoint)")
 	}
 	id := ids.New()
 	s := &MCPServer{ID: id, OwnerID: pr.UserID, Name: p.Name, URL: p.URL, CreatedAt: time.Now().UTC()}
@@ -212,20 +217,6 @@ func sessionBroken(err error) bool {
 	return errors.Is(err, mcp.ErrConnectionClosed) || errors.Is(err, mcp.ErrSessionMissing)
 }
 
-// headerTransport adds a server's configured headers to each request.
-type headerTransport struct {
-	base    http.RoundTripper
-	headers map[string]string
-}
-
-func (h headerTransport) RoundTrip(r *http.Request) (*http.Response, error) {
-	r = r.Clone(r.Context())
-	for k, v := range h.headers {
-		r.Header.Set(k, v)
-	}
-	return h.base.RoundTrip(r)
-}
-
 func (m *MCP) connect(ctx context.Context, srv *MCPServer) (*mcp.ClientSession, error) {
 	client := m.client
 	if srv.HeadersEnc != "" {
@@ -237,17 +228,15 @@ func (m *MCP) connect(ctx context.Context, srv *MCPServer) (*mcp.ClientSession, 
 		if err := json.Unmarshal(raw, &headers); err != nil {
 			return nil, err
 		}
-		base := client.Transport
-		if base == nil {
-			base = http.DefaultTransport
-		}
-		client = &http.Client{Transport: headerTransport{base: base, headers: headers}, Timeout: client.Timeout}
+		// The server's headers are its credentials: a redirect to another
+		// host must not carry them.
+		client = outbound.WithHeaders(client, headers)
 	}
 	c := mcp.NewClient(&mcp.Implementation{Name: "pulse", Version: "1"}, nil)
 	session, err := c.Connect(ctx, &mcp.StreamableClientTransport{Endpoint: srv.URL, HTTPClient: client, MaxRetries: 1}, nil)
 	if err != nil {
-		if errors.Is(err, ErrBlockedAddress) {
-			return nil, fmt.Errorf("refused: the MCP server's URL leads to an %v", ErrBlockedAddress)
+		if errors.Is(err, outbound.ErrRefused) {
+			return nil, fmt.Errorf("refused: the MCP server's URL leads to an address that is not public: %v", err)
 		}
 		return nil, fmt.Errorf("MCP server %s: %w", srv.Name, err)
 	}

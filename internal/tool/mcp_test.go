@@ -58,7 +58,7 @@ func TestMCPTools(t *testing.T) {
 		var calls atomic.Int32
 		srv := startMCP(t, &calls)
 		model := llmtest.New(llmtest.Call(llm.ToolCall{ID: "c1", Name: "add", Arguments: json.RawMessage(`{"a":2,"b":3}`)}), llmtest.Say("2 + 3 = 5"))
-		b := apptest.New(t, e, nil, app.Options{Models: map[string]llm.Provider{"openai": model}, OutboundClient: srv.Client()})
+		b := apptest.New(t, e, map[string]string{"PULSE_OUTBOUND_ALLOW": "127.0.0.1/32"}, app.Options{Models: map[string]llm.Provider{"openai": model}})
 		alice, bob := b.NewUser(t), b.NewUser(t)
 
 		created := apitest.Scenario{Method: "POST", Path: "/api/v1/mcp-servers", Auth: alice.Token, ExpectedStatus: 201,
@@ -116,7 +116,7 @@ func TestMCPSessionReuse(t *testing.T) {
 	t.Cleanup(srv.Close)
 	add := llmtest.Call(llm.ToolCall{ID: "c1", Name: "add", Arguments: json.RawMessage(`{"a":2,"b":3}`)})
 	model := llmtest.New(add, llmtest.Say("5"), add, llmtest.Say("5"), add, llmtest.Say("5"))
-	b := apptest.New(t, config.SQLite, nil, app.Options{Models: map[string]llm.Provider{"openai": model}, OutboundClient: srv.Client()})
+	b := apptest.New(t, config.SQLite, map[string]string{"PULSE_OUTBOUND_ALLOW": "127.0.0.1/32"}, app.Options{Models: map[string]llm.Provider{"openai": model}})
 	u := b.NewUser(t)
 	serverID := decodeStr(t, apitest.Scenario{Method: "POST", Path: "/api/v1/mcp-servers", Auth: u.Token, ExpectedStatus: 201,
 		Body: `{"name":"calc","url":"` + srv.URL + `"}`}.Test(t, b.H).Body, "id")
@@ -136,4 +136,52 @@ func TestMCPSessionReuse(t *testing.T) {
 	runOnce()
 	require.EqualValues(t, 3, calls.Load(), "the call went through on a new session")
 	require.EqualValues(t, 2, sessions.Load())
+}
+
+// TestFinding13MCPDropsAuthHeadersOnCrossHostRedirect is issue 13 (smaller
+// ones): the MCP client sends a server's configured headers (its credentials) to
+// that server only: a redirect to another host gets none of them.
+func TestFinding13MCPDropsAuthHeadersOnCrossHostRedirect(t *testing.T) {
+	t.Parallel()
+	var calls atomic.Int32
+	var mu sync.Mutex
+	var leaked []string
+	server := mcp.NewServer(&mcp.Implementation{Name: "calc", Version: "1"}, nil)
+	mcp.AddTool(server, &mcp.Tool{Name: "add", Description: "Add two numbers."},
+		func(_ context.Context, _ *mcp.CallToolRequest, in addIn) (*mcp.CallToolResult, any, error) {
+			calls.Add(1)
+			return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: fmt.Sprint(in.A + in.B)}}}, nil, nil
+		})
+	handler := mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return server }, nil)
+	var hits atomic.Int32
+	elsewhere := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hits.Add(1)
+		for _, h := range []string{"Authorization", "X-Server-Token"} {
+			if v := r.Header.Get(h); v != "" {
+				mu.Lock()
+				leaked = append(leaked, h+": "+v)
+				mu.Unlock()
+			}
+		}
+		handler.ServeHTTP(w, r)
+	}))
+	t.Cleanup(elsewhere.Close)
+	origin := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, elsewhere.URL+r.URL.Path, http.StatusTemporaryRedirect)
+	}))
+	t.Cleanup(origin.Close)
+
+	model := llmtest.New(llmtest.Call(llm.ToolCall{ID: "c1", Name: "add", Arguments: json.RawMessage(`{"a":2,"b":3}`)}), llmtest.Say("5"))
+	b := apptest.New(t, config.SQLite, map[string]string{"PULSE_OUTBOUND_ALLOW": "127.0.0.1/32"}, app.Options{Models: map[string]llm.Provider{"openai": model}})
+	u := b.NewUser(t)
+	serverID := decodeStr(t, apitest.Scenario{Method: "POST", Path: "/api/v1/mcp-servers", Auth: u.Token, ExpectedStatus: 201,
+		Body: `{"name":"calc","url":"` + origin.URL + `/mcp","headers":{"Authorization":"Bearer mcp-secret","X-Server-Token":"tok"}}`}.Test(t, b.H).Body, "id")
+	agentID := decodeStr(t, apitest.Scenario{Method: "POST", Path: "/api/v1/agents", Auth: u.Token, ExpectedStatus: 201,
+		Body: `{"name":"Calc","instructions":"x","model":"openai/gpt-test","tools":[{"type":"mcp","server_id":"` + serverID + `"}]}`}.Test(t, b.H).Body, "id")
+	apitest.Scenario{Method: "POST", Path: "/api/v1/agents/" + agentID + "/runs", Auth: u.Token, Body: `{"input":"2+3?"}`,
+		ExpectedStatus: 200}.Test(t, b.H)
+	require.Positive(t, hits.Load(), "the redirect was followed")
+	mu.Lock()
+	defer mu.Unlock()
+	require.Empty(t, leaked, "credentials crossed to another host")
 }

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"golang.org/x/net/html"
+
+	"github.com/pulse-run/pulse/internal/platform/outbound"
 )
 
 // Search providers the web_search tool can use.
@@ -30,10 +32,10 @@ const (
 
 // SearchConfig chooses and reaches one search API.
 type SearchConfig struct {
-	Provider string // tavily, brave or searxng
-	APIKey   string // tavily and brave
-	BaseURL  string // empty: the provider's public API; required for searxng
-	Client   *http.Client
+	Provider string       // tavily, brave or searxng
+	APIKey   string       // tavily and brave
+	BaseURL  string       // empty: the provider's public API; required for searxng
+	Client   *http.Client // nil: the public-only outbound client
 }
 
 // Searcher answers web_search calls through one provider's JSON API.
@@ -63,7 +65,7 @@ const (
 func NewSearcher(c SearchConfig) (*Searcher, error) {
 	s := &Searcher{provider: c.Provider, key: c.APIKey, base: strings.TrimSuffix(c.BaseURL, "/"), client: c.Client}
 	if s.client == nil {
-		s.client = &http.Client{Timeout: 20 * time.Second}
+		s.client = outbound.Public().Client(outbound.ClientOptions{Timeout: 20 * time.Second})
 	}
 	switch c.Provider {
 	case SearchTavily, SearchBrave:

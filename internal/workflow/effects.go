@@ -12,6 +12,7 @@ import (
 
 	"github.com/pulse-run/pulse/internal/llm"
 	"github.com/pulse-run/pulse/internal/platform/authn"
+	"github.com/pulse-run/pulse/internal/platform/outbound"
 	"github.com/pulse-run/pulse/internal/workflow/graph"
 )
 
@@ -42,7 +43,7 @@ type Effects struct {
 	Agents AgentRunner
 	Models Models
 	Tools  ToolCaller
-	Client *http.Client // http nodes: public addresses only in production
+	Client *http.Client // http nodes: an outbound.Policy client
 	sub    *Service     // subworkflows
 }
 
@@ -154,6 +155,11 @@ func (e *Effects) HTTP(ctx context.Context, c graph.Call, req graph.HTTPCall) (a
 	}
 	resp, err := e.Client.Do(hr)
 	if err != nil {
+		// The client's errors name the node's host, never the address
+		// it resolved to. A refused destination stays refused.
+		if errors.Is(err, outbound.ErrRefused) {
+			return nil, graph.Permanent(err)
+		}
 		return nil, err
 	}
 	defer resp.Body.Close()

@@ -249,7 +249,7 @@ func TestBackgroundRunsCancelAndStream(t *testing.T) {
 	dbtest.EachEngine(t, func(t *testing.T, e config.Engine) {
 		srv, _ := slowServer(t, 30*time.Second)
 		fast, _ := slowServer(t, 0)
-		b := setup(t, e, nil, app.Options{OutboundClient: srv.Client()})
+		b := setup(t, e, map[string]string{"PULSE_OUTBOUND_ALLOW": "127.0.0.1/32"}, app.Options{})
 		require.NoError(t, b.App.StartQueue(context.Background()))
 		slow := b.create(t, `{"entry":"h","nodes":[{"id":"h","type":"http","url":"`+srv.URL+`/slow","output_key":"r"}]}`)
 		res := apitest.Scenario{Method: "POST", Path: "/api/v1/workflows/" + slow + "/runs", Auth: b.alice.Token, Body: `{"background":true}`,

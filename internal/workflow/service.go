@@ -17,6 +17,7 @@ import (
 	"github.com/pulse-run/pulse/internal/platform/events"
 	"github.com/pulse-run/pulse/internal/platform/ids"
 	"github.com/pulse-run/pulse/internal/platform/kv"
+	"github.com/pulse-run/pulse/internal/platform/outbound"
 	"github.com/pulse-run/pulse/internal/platform/queue"
 	"github.com/pulse-run/pulse/internal/platform/runctl"
 	"github.com/pulse-run/pulse/internal/platform/webhook"
@@ -38,6 +39,7 @@ type Service struct {
 	bus      Publisher
 	queue    *queue.Queue
 	secrets  Secrets
+	urls     URLChecker
 	userZone func(ctx context.Context) (string, error) // the caller's profile time zone; nil: UTC
 	hookURL  string                                    // the public URL webhook triggers are called at, before the id
 	hooks    *webhook.Receiver                         // checks signed webhook calls, once each
@@ -63,6 +65,9 @@ type Params struct {
 	// Webhooks checks signed calls and refuses replays (nil: a receiver
 	// on DB).
 	Webhooks *webhook.Receiver
+	// Outbound refuses, at save, http node URLs that can never be public
+	// (nil: outbound.Public()).
+	Outbound URLChecker
 	// UserZone gives the caller's time zone from their profile: cron
 	// triggers without a timezone use it.
 	UserZone func(ctx context.Context) (string, error)
@@ -84,9 +89,12 @@ func New(p Params) *Service {
 	if p.Timeout == 0 {
 		p.Timeout = 30 * time.Minute
 	}
+	if p.Outbound == nil {
+		p.Outbound = outbound.Public()
+	}
 	host, _ := os.Hostname()
 	s := &Service{db: p.DB, store: &store{db: p.DB}, bus: p.Bus, queue: p.Queue, now: p.Now, lease: p.Lease, timeout: p.Timeout,
-		secrets: p.Secrets, tracer: p.Tracer, batch: p.Batch, userZone: p.UserZone, hookURL: strings.TrimRight(p.PublicURL, "/") + "/api/v1/hooks/workflow-triggers/",
+		secrets: p.Secrets, urls: p.Outbound, tracer: p.Tracer, batch: p.Batch, userZone: p.UserZone, hookURL: strings.TrimRight(p.PublicURL, "/") + "/api/v1/hooks/workflow-triggers/",
 		instance: fmt.Sprintf("%s/%d/%s", host, os.Getpid(), ids.New()[24:]), ctl: runctl.New("workflow.cancel")}
 	if s.hooks = p.Webhooks; s.hooks == nil {
 		s.hooks = webhook.New(webhook.Params{KV: kv.New(p.DB, p.Now), Now: p.Now})
@@ -114,7 +122,7 @@ type SaveParams struct {
 
 // parseDefinition reads and compiles a definition, answering every problem
 // with its path under body.definition.
-func parseDefinition(raw json.RawMessage) (*graph.Spec, json.RawMessage, error) {
+func parseDefinition(raw json.RawMessage, urls URLChecker) (*graph.Spec, json.RawMessage, error) {
 	doc := []byte(raw)
 	var yamlText string
 	if json.Unmarshal(raw, &yamlText) == nil {
@@ -130,6 +138,9 @@ func parseDefinition(raw json.RawMessage) (*graph.Spec, json.RawMessage, error) 
 			e.Fields = append(e.Fields, apperr.FieldError{Path: "body.definition." + p.Path, Message: p.Message})
 		}
 		return nil, nil, e
+	}
+	if err := checkURLs(spec, urls); err != nil {
+		return nil, nil, err
 	}
 	// The stored form is the parsed document as JSON, whatever was sent.
 	canonical, err := json.Marshal(spec)
@@ -171,7 +182,7 @@ func (s *Service) Create(ctx context.Context, p SaveParams) (*Workflow, *Version
 	if err := checkRetention(p.Retention); err != nil {
 		return nil, nil, err
 	}
-	_, canonical, err := parseDefinition(p.Definition)
+	_, canonical, err := parseDefinition(p.Definition, s.urls)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -227,7 +238,7 @@ func (s *Service) Update(ctx context.Context, id string, p SaveParams) (*Workflo
 	}
 	var canonical json.RawMessage
 	if len(p.Definition) > 0 {
-		if _, canonical, err = parseDefinition(p.Definition); err != nil {
+		if _, canonical, err = parseDefinition(p.Definition, s.urls); err != nil {
 			return nil, nil, err
 		}
 	}

@@ -163,7 +163,7 @@ func TestThreadInterruptsARunningRun(t *testing.T) {
 	t.Parallel()
 	dbtest.EachEngine(t, func(t *testing.T, e config.Engine) {
 		srv, calls := slowServer(t, 30*time.Second)
-		b := setup(t, e, nil, app.Options{OutboundClient: srv.Client()})
+		b := setup(t, e, map[string]string{"PULSE_OUTBOUND_ALLOW": "127.0.0.1/32"}, app.Options{})
 		require.NoError(t, b.App.StartQueue(context.Background()))
 		wf := b.create(t, `{"state":{"type":"object","properties":{"messages":{"type":"array"}}},"reducers":{"messages":"append"},
 		  "entry":"first","nodes":[

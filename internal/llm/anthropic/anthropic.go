@@ -9,11 +9,13 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"time"
 
 	"github.com/anthropics/anthropic-sdk-go"
 	"github.com/anthropics/anthropic-sdk-go/option"
 
 	"github.com/pulse-run/pulse/internal/llm"
+	"github.com/pulse-run/pulse/internal/platform/outbound"
 )
 
 // Config reaches the Anthropic API.
@@ -34,9 +36,11 @@ func New(c Config) *Provider {
 	if c.BaseURL != "" {
 		opts = append(opts, option.WithBaseURL(c.BaseURL))
 	}
-	if c.HTTPClient != nil {
-		opts = append(opts, option.WithHTTPClient(c.HTTPClient))
+	if c.HTTPClient == nil {
+		// Never the SDK's default client: calls go through the policy.
+		c.HTTPClient = outbound.Public().Client(outbound.ClientOptions{Timeout: 5 * time.Minute})
 	}
+	opts = append(opts, option.WithHTTPClient(c.HTTPClient))
 	return &Provider{client: anthropic.NewClient(opts...)}
 }
 

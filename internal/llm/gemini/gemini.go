@@ -9,10 +9,12 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"time"
 
 	"google.golang.org/genai"
 
 	"github.com/pulse-run/pulse/internal/llm"
+	"github.com/pulse-run/pulse/internal/platform/outbound"
 )
 
 // Config reaches the Gemini API.
@@ -31,6 +33,10 @@ var _ llm.Provider = (*Provider)(nil)
 // HTTPOptions.RetryOptions is set, and it is left unset: llm.Retry applies
 // one policy to every provider.
 func New(ctx context.Context, c Config) (*Provider, error) {
+	if c.HTTPClient == nil {
+		// Never the SDK's default client: calls go through the policy.
+		c.HTTPClient = outbound.Public().Client(outbound.ClientOptions{Timeout: 5 * time.Minute})
+	}
 	cc := &genai.ClientConfig{APIKey: c.APIKey, Backend: genai.BackendGeminiAPI, HTTPClient: c.HTTPClient}
 	if c.BaseURL != "" {
 		cc.HTTPOptions.BaseURL = c.BaseURL

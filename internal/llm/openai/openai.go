@@ -10,12 +10,14 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"time"
 
 	"github.com/openai/openai-go/v3"
 	"github.com/openai/openai-go/v3/option"
 	"github.com/openai/openai-go/v3/shared"
 
 	"github.com/pulse-run/pulse/internal/llm"
+	"github.com/pulse-run/pulse/internal/platform/outbound"
 )
 
 // Config reaches one OpenAI-compatible API.
@@ -41,9 +43,11 @@ func New(c Config) *Provider {
 	if c.BaseURL != "" {
 		opts = append(opts, option.WithBaseURL(c.BaseURL))
 	}
-	if c.HTTPClient != nil {
-		opts = append(opts, option.WithHTTPClient(c.HTTPClient))
+	if c.HTTPClient == nil {
+		// Never the SDK's default client: calls go through the policy.
+		c.HTTPClient = outbound.Public().Client(outbound.ClientOptions{Timeout: 5 * time.Minute})
 	}
+	opts = append(opts, option.WithHTTPClient(c.HTTPClient))
 	name := c.Name
 	if name == "" {
 		name = "openai"

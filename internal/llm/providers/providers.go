@@ -15,11 +15,15 @@ import (
 	"github.com/pulse-run/pulse/internal/llm/gemini"
 	"github.com/pulse-run/pulse/internal/llm/openai"
 	"github.com/pulse-run/pulse/internal/platform/config"
+	"github.com/pulse-run/pulse/internal/platform/outbound"
 )
 
 // FromConfig returns the platform providers, by name, each with retries.
+// Their client follows the outbound policy; the base URLs the operator
+// configured are admitted (an Ollama on localhost is the usual case).
 func FromConfig(cfg *config.Config) map[string]llm.Provider {
-	client := &http.Client{Timeout: 5 * time.Minute}
+	client := outbound.FromConfig(cfg).TrustingURLs(cfg.OpenAIBaseURL, cfg.AnthropicBaseURL, cfg.OllamaBaseURL).
+		Client(outbound.ClientOptions{Timeout: 5 * time.Minute})
 	out := map[string]llm.Provider{}
 	if cfg.OpenAIAPIKey != "" {
 		out["openai"] = llm.Retry(openai.New(openai.Config{Name: "openai", APIKey: cfg.OpenAIAPIKey, BaseURL: cfg.OpenAIBaseURL, HTTPClient: client}), llm.RetryPolicy{})
@@ -39,8 +43,8 @@ func FromConfig(cfg *config.Config) map[string]llm.Provider {
 	return out
 }
 
-// FromKey builds a provider from a user's own key. client only reaches
-// public addresses, so a user's base URL cannot lead inside the network.
+// FromKey builds a provider from a user's own key. client is an outbound
+// policy client, so a user's base URL cannot lead inside the network.
 func FromKey(provider, key, baseURL string, client *http.Client) (llm.Provider, error) {
 	switch provider {
 	case "openai":

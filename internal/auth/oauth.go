@@ -115,10 +115,36 @@ func (s *Service) StartOAuth(ctx context.Context, provider, redirectTo string, l
 	return p.authCodeURL(s.callbackURL(provider), state, st.Verifier, st.Nonce), nil
 }
 
-// oauthError is a failed sign-in reported back to the app.
-type oauthError struct{ code, description string }
+// OAuthErrorCode is the error a failed sign-in reports back to the app, in
+// the callback's redirect (?error=…&error_description=…).
+type OAuthErrorCode string
 
-func (e *oauthError) Error() string { return e.code + ": " + e.description }
+// The codes the app may receive from a provider callback.
+const (
+	OAuthAccessDenied   OAuthErrorCode = "access_denied"
+	OAuthEmailRequired  OAuthErrorCode = "email_required"
+	OAuthIdentityTaken  OAuthErrorCode = "identity_taken"
+	OAuthInvalidRequest OAuthErrorCode = "invalid_request"
+	OAuthInvalidState   OAuthErrorCode = "invalid_state"
+	OAuthProviderError  OAuthErrorCode = "provider_error"
+	OAuthServerError    OAuthErrorCode = "server_error"
+	// OAuthLinkRequired: an account with this email exists, but it cannot be
+	// joined automatically (the provider does not vouch for the address, or
+	// the account never proved it owns it). Sign in to it, then link.
+	OAuthLinkRequired OAuthErrorCode = "account_link_required"
+)
+
+// oauthError is a failed sign-in reported back to the app.
+type oauthError struct {
+	code        OAuthErrorCode
+	description string
+}
+
+func (e *oauthError) Error() string { return string(e.code) + ": " + e.description }
+
+func errLinkRequired(provider string) *oauthError {
+	return &oauthError{OAuthLinkRequired, "an account with this email exists; sign in to it (or reset its password), then link " + provider + " from your settings"}
+}
 
 // FinishOAuth handles the provider's callback and returns where to send
 // the browser: the app, with a one-time login code or an error. Nothing
@@ -131,10 +157,10 @@ func (s *Service) FinishOAuth(ctx context.Context, provider, code, state, provid
 		var oe *oauthError
 		if !errors.As(err, &oe) {
 			s.log.ErrorContext(ctx, "oauth callback", "provider", provider, "err", err)
-			oe = &oauthError{"server_error", "the sign-in could not be completed"}
+			oe = &oauthError{OAuthServerError, "the sign-in could not be completed"}
 		}
-		_ = s.audit.Record(ctx, audit.Event{Action: "auth.oauth_login", Outcome: audit.Failure, Details: map[string]any{"provider": provider, "error": oe.code}})
-		q.Set("error", oe.code)
+		_ = s.audit.Record(ctx, audit.Event{Action: "auth.oauth_login", Outcome: audit.Failure, Details: map[string]any{"provider": provider, "error": string(oe.code)}})
+		q.Set("error", string(oe.code))
 		q.Set("error_description", oe.description)
 	} else {
 		q.Set(result.key, result.value)
@@ -150,11 +176,11 @@ type oauthResult struct{ key, value string }
 
 func (s *Service) finishOAuth(ctx context.Context, provider, code, state, providerError string, redirectTo *string) (*oauthResult, error) {
 	if len(state) == 0 || len(state) > 200 {
-		return nil, &oauthError{"invalid_state", "the sign-in expired or was not started here; try again"}
+		return nil, &oauthError{OAuthInvalidState, "the sign-in expired or was not started here; try again"}
 	}
 	raw, err := s.kv.Take(ctx, stateNamespace, hashSecret(state))
 	if apperr.Is(err, apperr.NotFound) {
-		return nil, &oauthError{"invalid_state", "the sign-in expired or was not started here; try again"}
+		return nil, &oauthError{OAuthInvalidState, "the sign-in expired or was not started here; try again"}
 	}
 	if err != nil {
 		return nil, err
@@ -165,23 +191,23 @@ func (s *Service) finishOAuth(ctx context.Context, provider, code, state, provid
 	}
 	*redirectTo = st.RedirectTo
 	if st.Provider != provider {
-		return nil, &oauthError{"invalid_state", "the sign-in was started with another provider"}
+		return nil, &oauthError{OAuthInvalidState, "the sign-in was started with another provider"}
 	}
 	if providerError != "" {
-		return nil, &oauthError{"access_denied", "the provider did not sign you in (" + providerError + ")"}
+		return nil, &oauthError{OAuthAccessDenied, "the provider did not sign you in (" + providerError + ")"}
 	}
 	p, err := s.provider(provider)
 	if err != nil {
-		return nil, &oauthError{"invalid_request", "this provider is not enabled"}
+		return nil, &oauthError{OAuthInvalidRequest, "this provider is not enabled"}
 	}
 	if code == "" || len(code) > 2000 {
-		return nil, &oauthError{"invalid_request", "the provider sent no code"}
+		return nil, &oauthError{OAuthInvalidRequest, "the provider sent no code"}
 	}
 	ext, err := p.exchange(ctx, s.callbackURL(provider), code, st.Verifier, st.Nonce)
 	if err != nil {
 		if errors.Is(err, errProvider) {
 			s.log.WarnContext(ctx, "oauth exchange", "provider", provider, "err", err)
-			return nil, &oauthError{"provider_error", "the provider could not confirm the sign-in; try again"}
+			return nil, &oauthError{OAuthProviderError, "the provider could not confirm the sign-in; try again"}
 		}
 		return nil, err
 	}
@@ -204,7 +230,8 @@ func (s *Service) finishOAuth(ctx context.Context, provider, code, state, provid
 
 // userForIdentity finds or creates the account an external identity signs
 // in to. An existing account is linked only when the provider vouches for
-// the email; otherwise its owner must sign in and link explicitly.
+// the email and the account has verified it; otherwise its owner must sign
+// in and link explicitly.
 func (s *Service) userForIdentity(ctx context.Context, ext *externalIdentity) (*User, error) {
 	now := s.now().UTC()
 	var existing Identity
@@ -215,7 +242,7 @@ func (s *Service) userForIdentity(ctx context.Context, ext *externalIdentity) (*
 			return nil, err
 		}
 		if !u.Active {
-			return nil, &oauthError{"access_denied", "this account is deactivated"}
+			return nil, &oauthError{OAuthAccessDenied, "this account is deactivated"}
 		}
 		return u, s.saveProviderTokens(ctx, &existing, ext, now)
 	}
@@ -223,19 +250,25 @@ func (s *Service) userForIdentity(ctx context.Context, ext *externalIdentity) (*
 		return nil, err
 	}
 	if ext.Email == "" {
-		return nil, &oauthError{"email_required", "the provider did not share an email address"}
+		return nil, &oauthError{OAuthEmailRequired, "the provider did not share an email address"}
 	}
 	if _, err := normalizeEmail(ext.Email); err != nil {
-		return nil, &oauthError{"email_required", "the provider's email address is not usable"}
+		return nil, &oauthError{OAuthEmailRequired, "the provider's email address is not usable"}
 	}
 	u, err := s.store.userByEmail(ctx, ext.Email)
 	switch {
 	case err == nil:
 		if !ext.EmailVerified {
-			return nil, &oauthError{"account_exists", "an account with this email exists; sign in to it and link " + ext.Provider + " from your settings"}
+			return nil, errLinkRequired(ext.Provider)
+		}
+		// The local address must be proven too: otherwise whoever registered
+		// it first (without reading that inbox) would receive the owner's
+		// identity, and with it the owner's sign-ins (finding 6).
+		if u.EmailVerifiedAt == nil {
+			return nil, errLinkRequired(ext.Provider)
 		}
 		if !u.Active {
-			return nil, &oauthError{"access_denied", "this account is deactivated"}
+			return nil, &oauthError{OAuthAccessDenied, "this account is deactivated"}
 		}
 		return u, s.linkIdentity(ctx, u.ID, ext)
 	case !apperr.Is(err, apperr.NotFound):
@@ -270,7 +303,7 @@ func (s *Service) insertIdentity(ctx context.Context, idb bun.IDB, userID string
 	}
 	if _, err := idb.NewInsert().Model(id).Exec(ctx); err != nil {
 		if db.IsUniqueViolation(err) {
-			return &oauthError{"identity_taken", "this " + ext.Provider + " account is already linked to another account"}
+			return &oauthError{OAuthIdentityTaken, "this " + ext.Provider + " account is already linked to another account"}
 		}
 		return err
 	}
@@ -283,7 +316,7 @@ func (s *Service) linkIdentity(ctx context.Context, userID string, ext *external
 		err := tx.NewSelect().Model(&existing).Where("provider = ? AND subject = ?", ext.Provider, ext.Subject).Scan(ctx)
 		if err == nil {
 			if existing.UserID != userID {
-				return &oauthError{"identity_taken", "this " + ext.Provider + " account is already linked to another account"}
+				return &oauthError{OAuthIdentityTaken, "this " + ext.Provider + " account is already linked to another account"}
 			}
 			return nil
 		}

@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/stretchr/testify/require"
@@ -120,7 +121,7 @@ func TestOAuthLinkingRules(t *testing.T) {
 		unverified := person(false)
 		unverified.Email = email
 		back := b.callback(t, b.google.Authorize(t, b.start(t, "google", "/"), unverified))
-		require.Equal(t, "account_exists", back.Query().Get("error"))
+		require.Equal(t, "account_link_required", back.Query().Get("error"))
 		require.Empty(t, back.Query().Get("code"))
 		apitest.Scenario{Method: "GET", Path: "/api/v1/auth/identities", Auth: pwTok.AccessToken, ExpectedJSON: map[string]any{"identities.#": 0}}.Test(t, b.h)
 
@@ -128,9 +129,11 @@ func TestOAuthLinkingRules(t *testing.T) {
 		msUser := person(false)
 		msUser.Email = email
 		back = b.callback(t, b.microsoft.Authorize(t, b.start(t, "microsoft", "/"), msUser))
-		require.Equal(t, "account_exists", back.Query().Get("error"))
+		require.Equal(t, "account_link_required", back.Query().Get("error"))
 
-		// A verified, matching email links and signs in to the same account.
+		// A verified, matching email links and signs in to the same account
+		// (once the local address is verified too: finding 6).
+		b.markVerified(t, email)
 		verified := person(true)
 		verified.Email = email
 		tok := b.signIn(t, b.google, verified)
@@ -267,4 +270,39 @@ func TestProviderTokensRewrapped(t *testing.T) {
 	var after string
 	require.NoError(t, b.app.DB().R.NewSelect().Table("auth_identities").Column("access_token_enc").Scan(ctx, &after))
 	require.NotEqual(t, enc, after)
+}
+
+// markVerified records email as verified, as following the verification
+// link would (the outbox is encrypted; the link itself is tested in
+// email_test.go).
+func (b *oauthBundle) markVerified(t *testing.T, email string) {
+	t.Helper()
+	_, err := b.app.DB().W.NewUpdate().Table("users").Set("email_verified_at = ?", time.Now().UTC()).Where("email = ?", email).Exec(context.Background())
+	require.NoError(t, err)
+}
+
+// Someone registers the victim's address with a password and never
+// verifies it. When the real owner signs in with a provider that vouches for
+// the address, nothing is linked into the squatter's account.
+func TestFinding6PreRegisteredUnverifiedAccountIsNotLinked(t *testing.T) {
+	t.Parallel()
+	dbtest.EachEngine(t, func(t *testing.T, e config.Engine) {
+		b := setupOAuth(t, e)
+		victim := b.register(t) // the attacker's account, never verified
+		squatter := b.login(t, victim, password)
+
+		owner := person(true)
+		owner.Email = victim
+		back := b.callback(t, b.google.Authorize(t, b.start(t, "google", "/"), owner))
+		require.Equal(t, "account_link_required", back.Query().Get("error"), back.String())
+		require.Contains(t, back.Query().Get("error_description"), "sign in")
+		require.Empty(t, back.Query().Get("code"), "no sign-in")
+		apitest.Scenario{Method: "GET", Path: "/api/v1/auth/identities", Auth: squatter.AccessToken,
+			ExpectedJSON: map[string]any{"identities.#": 0}}.Test(t, b.h)
+
+		// Once the address is verified, the provider's word links it.
+		b.markVerified(t, victim)
+		tok := b.signIn(t, b.google, owner)
+		apitest.Scenario{Method: "GET", Path: "/api/v1/users/me", Auth: tok.AccessToken, ExpectedJSON: map[string]any{"email": victim}}.Test(t, b.h)
+	})
 }

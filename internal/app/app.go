@@ -387,6 +387,7 @@ func buildRouter(p routerParams) *httpx.Router {
 		Title: "Pulse", Version: buildinfo.Version, Description: apiDescription,
 		Logger: p.log, Registry: p.registry,
 		MaxBodyBytes: p.cfg.MaxBodyBytes, CORSOrigins: p.cfg.CORSOrigins, Checks: p.checks,
+		TrustedProxies: p.cfg.TrustedProxies,
 	})
 	if p.features.auth != nil {
 		r.V1.UseMiddleware(auth.Middleware(r.V1, p.features.auth))

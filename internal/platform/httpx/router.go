@@ -7,6 +7,7 @@ package httpx
 import (
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"strings"
 
 	"github.com/danielgtaylor/huma/v2"
@@ -14,6 +15,8 @@ import (
 	"github.com/go-chi/chi/v5"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/pulse-run/pulse/internal/platform/reqmeta"
 )
 
 // APIPrefix is where the versioned API lives.
@@ -29,6 +32,9 @@ type RouterParams struct {
 	MaxBodyBytes int64
 	CORSOrigins  []string
 	Checks       []Check
+	// TrustedProxies are the reverse proxies whose X-Forwarded-For /
+	// Forwarded headers name the client (PULSE_TRUSTED_PROXIES).
+	TrustedProxies []netip.Prefix
 }
 
 // Router is the assembled HTTP handler.
@@ -50,7 +56,7 @@ func NewRouter(p RouterParams) *Router {
 	}
 
 	mux := chi.NewRouter()
-	mux.Use(requestID(p.Logger), accessLog)
+	mux.Use(requestID(p.Logger, reqmeta.TrustedProxies(p.TrustedProxies)), accessLog)
 	if p.Registry != nil {
 		mux.Use(newHTTPMetrics(p.Registry).middleware)
 	}

@@ -32,7 +32,7 @@ type oauthBundle struct {
 	cookie string
 }
 
-func setupOAuth(t *testing.T, e config.Engine) *oauthBundle {
+func setupOAuth(t testing.TB, e config.Engine) *oauthBundle {
 	t.Helper()
 	g, gh, ms := oauthtest.Start(t, "google"), oauthtest.Start(t, "github"), oauthtest.Start(t, "microsoft")
 	b := setupWith(t, e, map[string]string{"PULSE_APP_URL": appURL, "PULSE_PUBLIC_URL": "https://api.example.com"},

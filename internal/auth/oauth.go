@@ -187,9 +187,13 @@ type CallbackParams struct {
 	Binding          string
 }
 
-var errStateNotBound = &apperr.Error{Code: apperr.PermissionDenied,
-	Message:    "this sign-in was not started in this browser, or it took too long; start it again from here",
-	Extensions: map[string]any{"error": "state_not_bound"}}
+// errStateNotBound is the one callback failure answered with a problem
+// (403) rather than a redirect to the app.
+func errStateNotBound() *apperr.Error {
+	return &apperr.Error{Code: apperr.PermissionDenied,
+		Message:    "this sign-in was not started in this browser, or it took too long; start it again from here",
+		Extensions: map[string]any{"error": "state_not_bound"}}
+}
 
 // FinishOAuth handles the provider's callback and returns where to send
 // the browser: the app, with a one-time login code or an error. Nothing
@@ -201,7 +205,7 @@ var errStateNotBound = &apperr.Error{Code: apperr.PermissionDenied,
 func (s *Service) FinishOAuth(ctx context.Context, in CallbackParams) (string, error) {
 	redirectTo := "/"
 	result, err := s.finishOAuth(ctx, in, &redirectTo)
-	if errors.Is(err, errStateNotBound) {
+	if e, ok := apperr.As(err); ok && e.Extensions["error"] == "state_not_bound" {
 		_ = s.audit.Record(ctx, audit.Event{Action: "auth.oauth_login", Outcome: audit.Failure, Details: map[string]any{"provider": in.Provider, "error": "state_not_bound"}})
 		return "", err
 	}
@@ -245,7 +249,7 @@ func (s *Service) finishOAuth(ctx context.Context, in CallbackParams, redirectTo
 		return nil, err
 	}
 	if !wellFormedSecret(in.Binding) || subtle.ConstantTimeCompare([]byte(hashSecret(in.Binding)), []byte(st.Binding)) != 1 {
-		return nil, errStateNotBound
+		return nil, errStateNotBound()
 	}
 	// Single use, from here on: whoever takes it first wins.
 	if _, err := s.kv.Take(ctx, stateNamespace, key); apperr.Is(err, apperr.NotFound) {

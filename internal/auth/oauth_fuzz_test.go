@@ -52,6 +52,15 @@ func FuzzOAuthCallback(f *testing.F) {
 		f.Add(s.mode, s.state, s.code, s.errCode, s.errDesc, s.iss, s.c)
 	}
 	f.Fuzz(func(t *testing.T, mode uint8, state, code, errCode, errDesc, iss, cookie string) {
+		fuzzCallback(t, b, mode, state, code, errCode, errDesc, iss, cookie)
+	})
+}
+
+// fuzzCallback is one fuzz input: a callback, checked against the
+// invariants above.
+func fuzzCallback(t *testing.T, b *oauthBundle, mode uint8, state, code, errCode, errDesc, iss, cookie string) {
+	t.Helper()
+	{
 		provider := fuzzProviders[mode&3]
 		browser := &oauthBundle{testBundle: b.testBundle, google: b.google, github: b.github, microsoft: b.microsoft}
 		real := mode&(fuzzRealState|fuzzRealCookie|fuzzRealCode) != 0
@@ -127,5 +136,5 @@ func FuzzOAuthCallback(f *testing.F) {
 		default:
 			t.Fatalf("status %d: %s", res.Status, res.Body)
 		}
-	})
+	}
 }

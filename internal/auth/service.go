@@ -258,7 +258,7 @@ func (s *Service) PasswordLogin(ctx context.Context, email, password string) (*T
 		return nil, err
 	}
 	email = strings.ToLower(strings.TrimSpace(email))
-	pairKey, accountKey := "login:fail:"+email+":"+ip, "login:fail:"+email
+	pairKey, accountKey := "login:fail-ip:"+ip+" "+email, "login:fail:"+email
 	for _, l := range []struct {
 		key   string
 		limit ratelimit.Limit

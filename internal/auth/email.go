@@ -3,6 +3,7 @@ package auth
 import (
 	"context"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -117,8 +118,9 @@ func (s *Service) ForgotPassword(ctx context.Context, email string) error {
 		return err
 	}
 	token := newSecret()
+	value := resetToken{UserID: u.ID, IssuedAt: s.now()}.encode()
 	return s.db.InTx(ctx, func(ctx context.Context, tx *db.Tx) error {
-		if err := s.kv.With(tx).Put(ctx, kv.PutParams{Namespace: resetNamespace, Key: hashSecret(token), Value: []byte(u.ID), TTL: resetTTL}); err != nil {
+		if err := s.kv.With(tx).Put(ctx, kv.PutParams{Namespace: resetNamespace, Key: hashSecret(token), Value: value, TTL: resetTTL}); err != nil {
 			return err
 		}
 		if err := s.audit.RecordTx(ctx, tx, audit.Event{Action: "user.password_reset_request", SubjectID: u.ID}); err != nil {
@@ -156,8 +158,12 @@ func (s *Service) ResetPassword(ctx context.Context, token, password string) err
 		if err != nil {
 			return err
 		}
-		u, err := s.store.userByID(ctx, tx, string(v))
-		if err != nil || !u.Active {
+		rt, ok := decodeResetToken(v)
+		if !ok {
+			return errBadEmailToken
+		}
+		u, err := s.store.userByID(ctx, tx, rt.UserID)
+		if err != nil || !u.Active || rt.predates(u.PasswordChangedAt) {
 			return errBadEmailToken
 		}
 		now := s.now().UTC()
@@ -175,4 +181,35 @@ func (s *Service) ResetPassword(ctx context.Context, token, password string) err
 		return err
 	}
 	return s.revokeSessions(ctx, revokeSessionsParams{UserID: userID, Reason: "password_reset"})
+}
+
+// resetToken is what a reset link stands for: whose password, asked for
+// when. A link asked for before the password last changed (by a reset or
+// from the settings) is dead, so one reset retires every other link still
+// sitting in an inbox.
+type resetToken struct {
+	UserID   string
+	IssuedAt time.Time
+}
+
+func (r resetToken) encode() []byte {
+	return []byte(r.UserID + " " + strconv.FormatInt(r.IssuedAt.UnixMicro(), 10))
+}
+
+// decodeResetToken refuses the older form (the user id alone): such links
+// predate this rule, and they expire within the hour anyway.
+func decodeResetToken(v []byte) (resetToken, bool) {
+	id, at, ok := strings.Cut(string(v), " ")
+	micros, err := strconv.ParseInt(at, 10, 64)
+	if !ok || id == "" || err != nil {
+		return resetToken{}, false
+	}
+	return resetToken{UserID: id, IssuedAt: time.UnixMicro(micros)}, true
+}
+
+// predates reports whether the link was asked for before the password last
+// changed. Both sides are compared to the microsecond, what the databases
+// keep.
+func (r resetToken) predates(changedAt *time.Time) bool {
+	return changedAt != nil && changedAt.Truncate(time.Microsecond).After(r.IssuedAt.Truncate(time.Microsecond))
 }

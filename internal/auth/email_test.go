@@ -107,3 +107,47 @@ func TestPasswordReset(t *testing.T) {
 		require.True(t, apperr.Is(b.svc.ResetPassword(ctx, late, "yet another password"), apperr.Invalid), "expired after an hour")
 	})
 }
+
+// A reset or a change of the password makes every other reset link still in
+// someone's inbox worthless (issue 13, smaller finding 13a).
+func TestFinding13aPasswordResetOrChangeInvalidatesOtherResetTokens(t *testing.T) {
+	t.Parallel()
+	dbtest.Each(t, func(t *testing.T, d *db.DB) {
+		ctx := context.Background()
+		b := setupService(t, d)
+		u, _ := b.user(t)
+
+		b.clock.Advance(time.Second)
+		require.NoError(t, b.svc.ForgotPassword(ctx, u.Email))
+		_, first := b.lastLink(t, u.Email)
+		require.NoError(t, b.svc.ForgotPassword(ctx, u.Email))
+		_, second := b.lastLink(t, u.Email)
+		require.NotEqual(t, first, second)
+
+		b.clock.Advance(time.Second)
+		require.NoError(t, b.svc.ResetPassword(ctx, second, "a brand new password"))
+		require.True(t, apperr.Is(b.svc.ResetPassword(ctx, first, "the attacker's password"), apperr.Invalid),
+			"the older link died with the reset")
+		_, err := b.svc.PasswordLogin(ctx, u.Email, "the attacker's password")
+		require.True(t, apperr.Is(err, apperr.Unauthenticated))
+
+		// A change from a signed-in session does the same.
+		b.clock.Advance(time.Second)
+		require.NoError(t, b.svc.ForgotPassword(ctx, u.Email))
+		_, third := b.lastLink(t, u.Email)
+		b.clock.Advance(time.Second)
+		tok, err := b.svc.PasswordLogin(ctx, u.Email, "a brand new password")
+		require.NoError(t, err)
+		p, err := b.svc.Authenticate(ctx, tok.AccessToken)
+		require.NoError(t, err)
+		require.NoError(t, b.svc.ChangePassword(authn.With(ctx, p), "a brand new password", "a changed password"))
+		require.True(t, apperr.Is(b.svc.ResetPassword(ctx, third, "the attacker's password"), apperr.Invalid),
+			"a link from before the change is dead")
+
+		// A link asked for after the change works.
+		b.clock.Advance(time.Second)
+		require.NoError(t, b.svc.ForgotPassword(ctx, u.Email))
+		_, fourth := b.lastLink(t, u.Email)
+		require.NoError(t, b.svc.ResetPassword(ctx, fourth, "the owner's new password"))
+	})
+}

@@ -27,12 +27,12 @@ type testBundle struct {
 	h   http.Handler
 }
 
-func setup(t *testing.T, e config.Engine, env map[string]string) *testBundle {
+func setup(t testing.TB, e config.Engine, env map[string]string) *testBundle {
 	t.Helper()
 	return setupWith(t, e, env, app.Options{})
 }
 
-func setupWith(t *testing.T, e config.Engine, env map[string]string, opts app.Options) *testBundle {
+func setupWith(t testing.TB, e config.Engine, env map[string]string, opts app.Options) *testBundle {
 	t.Helper()
 	vars := map[string]string{
 		"PULSE_DATA_DIR":     t.TempDir(),

@@ -16,32 +16,53 @@ type providersOutput struct {
 	}
 }
 
+// BindingCookies reads the binding cookie under either name (which one
+// the server sets depends on whether its public URL is https).
+type BindingCookies struct {
+	BindingSecure string `cookie:"__Host-pulse_oauth" maxLength:"100" doc:"binds the sign-in to this browser (set by authorize or link)"`
+	BindingPlain  string `cookie:"pulse_oauth" maxLength:"100" doc:"the same, when the public URL is plain http"`
+}
+
+func (c BindingCookies) value(s *Service) string {
+	if s.BindingCookieName() == BindingCookieSecure {
+		return c.BindingSecure
+	}
+	return c.BindingPlain
+}
+
 type authorizeInput struct {
 	Provider   string `path:"provider" maxLength:"32"`
 	RedirectTo string `query:"redirect_to" maxLength:"1000" doc:"a path on the app to return to, e.g. /dashboard"`
+	BindingCookies
 }
 
 type linkInput struct {
 	Provider string `path:"provider" maxLength:"32"`
-	Body     struct {
+	BindingCookies
+	Body struct {
 		RedirectTo string `json:"redirect_to,omitempty" maxLength:"1000"`
 	}
 }
 
 type callbackInput struct {
-	Provider string `path:"provider" maxLength:"32"`
-	Code     string `query:"code" maxLength:"2000"`
-	State    string `query:"state" maxLength:"200"`
-	Error    string `query:"error" maxLength:"200"`
+	Provider         string `path:"provider" maxLength:"32"`
+	Code             string `query:"code" maxLength:"2000"`
+	State            string `query:"state" maxLength:"200"`
+	Error            string `query:"error" maxLength:"200"`
+	ErrorDescription string `query:"error_description" maxLength:"1000"`
+	Issuer           string `query:"iss" maxLength:"500" doc:"RFC 9207: the issuer of this response"`
+	BindingCookies
 }
 
 type redirectOutput struct {
-	Status   int
-	Location string `header:"Location"`
+	Status    int
+	Location  string `header:"Location"`
+	SetCookie string `header:"Set-Cookie"`
 }
 
 type authURLOutput struct {
-	Body struct {
+	SetCookie string `header:"Set-Cookie"`
+	Body      struct {
 		AuthorizationURL string `json:"authorization_url"`
 	}
 }
@@ -74,27 +95,36 @@ func registerOAuthOps(v1 *httpx.API, s *Service) {
 		Description:   "The provider sends the browser back to the callback, which redirects to the app at redirect_to with ?code=… (exchange it at /auth/token with grant_type=authorization_code) or ?error=….",
 		DefaultStatus: http.StatusFound},
 		func(ctx context.Context, in *authorizeInput) (*redirectOutput, error) {
-			u, err := s.StartOAuth(ctx, in.Provider, in.RedirectTo, false)
+			st, err := s.StartOAuth(ctx, StartOAuthParams{Provider: in.Provider, RedirectTo: in.RedirectTo, Binding: in.value(s)})
 			if err != nil {
 				return nil, err
 			}
-			return &redirectOutput{Status: http.StatusFound, Location: u}, nil
+			return &redirectOutput{Status: http.StatusFound, Location: st.URL, SetCookie: st.Cookie.String()}, nil
 		})
 	httpx.Register(v1, huma.Operation{OperationID: "oauth-link", Method: http.MethodPost, Path: "/auth/oauth/{provider}/link", Tags: otag,
-		Summary: "Begin linking a provider to my account", Description: "Returns the URL to send the browser to.", Security: bearer},
+		Summary:     "Begin linking a provider to my account",
+		Description: "Returns the URL to send the browser to, and sets the cookie that binds the flow to this browser: call it from the browser with credentials, and finish in the same browser.",
+		Security:    bearer},
 		func(ctx context.Context, in *linkInput) (*authURLOutput, error) {
-			u, err := s.StartOAuth(ctx, in.Provider, in.Body.RedirectTo, true)
+			st, err := s.StartOAuth(ctx, StartOAuthParams{Provider: in.Provider, RedirectTo: in.Body.RedirectTo, Link: true, Binding: in.value(s)})
 			if err != nil {
 				return nil, err
 			}
-			out := &authURLOutput{}
-			out.Body.AuthorizationURL = u
+			out := &authURLOutput{SetCookie: st.Cookie.String()}
+			out.Body.AuthorizationURL = st.URL
 			return out, nil
 		})
 	httpx.Register(v1, huma.Operation{OperationID: "oauth-callback", Method: http.MethodGet, Path: "/auth/oauth/{provider}/callback", Tags: otag,
-		Summary: "Where the provider returns the browser (redirects to the app)", DefaultStatus: http.StatusFound},
+		Summary:       "Where the provider returns the browser (redirects to the app)",
+		Description:   "Redirects to the app with ?code=… or ?error=…. A callback without the binding cookie of the browser that started the flow is refused (403, error state_not_bound).",
+		DefaultStatus: http.StatusFound},
 		func(ctx context.Context, in *callbackInput) (*redirectOutput, error) {
-			return &redirectOutput{Status: http.StatusFound, Location: s.FinishOAuth(ctx, in.Provider, in.Code, in.State, in.Error)}, nil
+			loc, err := s.FinishOAuth(ctx, CallbackParams{Provider: in.Provider, Code: in.Code, State: in.State, Error: in.Error,
+				ErrorDescription: in.ErrorDescription, Issuer: in.Issuer, Binding: in.value(s)})
+			if err != nil {
+				return nil, err
+			}
+			return &redirectOutput{Status: http.StatusFound, Location: loc}, nil
 		})
 	httpx.Register(v1, huma.Operation{OperationID: "list-identities", Method: http.MethodGet, Path: "/auth/identities", Tags: otag,
 		Summary: "My linked providers", Security: bearer},

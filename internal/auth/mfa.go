@@ -151,8 +151,16 @@ func (s *Service) DisableTOTP(ctx context.Context, code string) error {
 	if err != nil || row.ConfirmedAt == nil {
 		return apperr.New(apperr.NotFound, "TOTP is not enabled")
 	}
+	// A stolen session must not get unlimited guesses either: the same
+	// per-account count as sign-in.
+	if _, err := s.reserveMFAGuess(ctx, p.UserID); err != nil {
+		return err
+	}
 	return s.db.InTx(ctx, func(ctx context.Context, tx *db.Tx) error {
 		if err := s.checkSecondFactor(ctx, tx, row, code); err != nil {
+			return err
+		}
+		if err := s.store.clearMFAFailures(ctx, tx, row.UserID); err != nil {
 			return err
 		}
 		if _, err := tx.NewDelete().Model((*totpRow)(nil)).Where("user_id = ?", row.UserID).Exec(ctx); err != nil {
@@ -184,7 +192,7 @@ var errBadChallenge = apperr.New(apperr.Unauthenticated, "invalid or expired MFA
 // VerifyMFA completes a password sign-in with a TOTP or recovery code and
 // returns tokens at assurance level aal2.
 func (s *Service) VerifyMFA(ctx context.Context, challenge, code string) (*Tokens, error) {
-	if err := s.limit(ctx, "mfa:ip:"+reqmeta.From(ctx).IP, s.cfg.Limits.LoginPerIP, 1); err != nil {
+	if err := s.limit(ctx, "mfa:ip:"+ipBucket(reqmeta.From(ctx).IP), s.cfg.Limits.LoginPerIP, 1); err != nil {
 		return nil, err
 	}
 	if challenge == "" || len(challenge) > 200 {
@@ -209,6 +217,10 @@ func (s *Service) VerifyMFA(ctx context.Context, challenge, code string) (*Token
 	if err != nil || row.ConfirmedAt == nil {
 		return nil, errBadChallenge
 	}
+	n, err := s.reserveMFAGuess(ctx, u.ID)
+	if err != nil {
+		return nil, err
+	}
 	err = s.db.InTx(ctx, func(ctx context.Context, tx *db.Tx) error {
 		if err := s.checkSecondFactor(ctx, tx, row, code); err != nil {
 			return err
@@ -216,11 +228,12 @@ func (s *Service) VerifyMFA(ctx context.Context, challenge, code string) (*Token
 		if _, err := s.kv.With(tx).Take(ctx, challengeNamespace, key); err != nil {
 			return errBadChallenge // used by a concurrent request
 		}
-		return nil
+		return s.store.clearMFAFailures(ctx, tx, u.ID)
 	})
 	if err != nil {
 		if apperr.Is(err, apperr.Invalid) {
 			_ = s.audit.Record(ctx, audit.Event{Action: "auth.mfa_verify", Outcome: audit.Failure, SubjectID: u.ID})
+			s.mfaGuessFailed(ctx, u, n)
 		}
 		return nil, err
 	}

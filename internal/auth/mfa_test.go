@@ -2,6 +2,7 @@ package auth
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
@@ -9,9 +10,11 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/pulse-run/pulse/internal/platform/apperr"
+	"github.com/pulse-run/pulse/internal/platform/audit"
 	"github.com/pulse-run/pulse/internal/platform/authn"
 	"github.com/pulse-run/pulse/internal/platform/db"
 	"github.com/pulse-run/pulse/internal/platform/db/dbtest"
+	"github.com/pulse-run/pulse/internal/platform/reqmeta"
 )
 
 func (b *svcBundle) code(t *testing.T, secret string) string {
@@ -131,5 +134,70 @@ func TestMFAGuessesAreLimited(t *testing.T) {
 		}
 		_, err := b.svc.VerifyMFA(ctx, ch, b.code(t, secret))
 		require.True(t, apperr.Is(err, apperr.RateLimited), "the sixth guess on a challenge is refused, even a right one: %v", err)
+	})
+}
+
+// An attacker who knows the password mints a fresh challenge per login and
+// spreads guesses over challenges and addresses. The account's own count of
+// failures caps what they learn: 50 wrong codes over 10 challenges get five
+// real checks, then a growing backoff refuses even the right code, and the
+// owner is told by email.
+func TestFinding8MFAGuessesAreCountedPerAccountAcrossChallenges(t *testing.T) {
+	t.Parallel()
+	dbtest.Each(t, func(t *testing.T, d *db.DB) {
+		ctx := context.Background()
+		b := setupService(t, d)
+		u, _, secret, _ := b.withTOTP(t)
+		b.clock.Advance(30 * time.Second)
+		mailsBefore := b.mailCount()
+
+		results := map[apperr.Code]int{}
+		for c := range 10 {
+			from := reqmeta.With(ctx, reqmeta.Client{IP: fmt.Sprintf("198.51.100.%d", c+1)})
+			ch := b.challenge(t, u.Email)
+			for g := range 5 {
+				_, err := b.svc.VerifyMFA(from, ch, fmt.Sprintf("%06d", c*5+g))
+				results[apperr.CodeOf(err)]++
+			}
+		}
+		require.Equal(t, map[apperr.Code]int{apperr.Invalid: 5, apperr.RateLimited: 45}, results)
+		events, _, err := b.audit.List(ctx, audit.Filter{Action: "auth.mfa_verify", SubjectID: u.ID})
+		require.NoError(t, err)
+		require.Len(t, events, 5, "only five guesses were checked at all")
+
+		// The right code is refused while backed off.
+		ch := b.challenge(t, u.Email)
+		_, err = b.svc.VerifyMFA(ctx, ch, b.code(t, secret))
+		e, ok := apperr.As(err)
+		require.True(t, ok && e.Code == apperr.RateLimited, "got %v", err)
+		require.NotNil(t, e.Retry)
+		require.LessOrEqual(t, e.Retry.After, 30*time.Second)
+
+		// The owner heard about it, once.
+		require.Equal(t, mailsBefore+1, b.mailCount())
+		b.mail.mu.Lock()
+		last := b.mail.got[len(b.mail.got)-1]
+		b.mail.mu.Unlock()
+		require.Equal(t, u.Email, last.To)
+		require.Contains(t, last.Text, "second factor")
+
+		// The backoff grows: after the first pause one guess is checked,
+		// then the pause is twice as long.
+		b.clock.Advance(31 * time.Second)
+		_, err = b.svc.VerifyMFA(ctx, ch, "000000")
+		require.True(t, apperr.Is(err, apperr.Invalid), "checked after the pause: %v", err)
+		b.clock.Advance(31 * time.Second)
+		_, err = b.svc.VerifyMFA(ctx, ch, b.code(t, secret))
+		require.True(t, apperr.Is(err, apperr.RateLimited), "still backed off (60 s now): %v", err)
+		b.clock.Advance(30 * time.Second)
+		_, err = b.svc.VerifyMFA(ctx, ch, b.code(t, secret))
+		require.NoError(t, err, "the owner gets in once the pause is over")
+
+		// Success forgets the streak: five fresh guesses are checked again.
+		ch = b.challenge(t, u.Email)
+		for range 5 {
+			_, err := b.svc.VerifyMFA(ctx, ch, "000000")
+			require.True(t, apperr.Is(err, apperr.Invalid), "got %v", err)
+		}
 	})
 }

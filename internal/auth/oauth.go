@@ -2,8 +2,10 @@ package auth
 
 import (
 	"context"
+	"crypto/subtle"
 	"encoding/json"
 	"errors"
+	"net/http"
 	"net/url"
 	"sort"
 	"strings"
@@ -51,6 +53,9 @@ type oauthState struct {
 	Nonce      string `json:"nonce"`
 	RedirectTo string `json:"redirect_to"`
 	LinkUserID string `json:"link_user_id,omitempty"` // linking to a signed-in account
+	// Binding is the hash of the random value in the binding cookie of the
+	// browser that started the flow: the callback must come from it.
+	Binding string `json:"binding"`
 }
 
 // Providers lists the enabled providers' names.
@@ -88,58 +93,136 @@ func safeRedirect(p string) (string, error) {
 	return p, nil
 }
 
-// StartOAuth returns the provider URL that begins a sign-in, or, when link
-// is set, a linking of the signed-in account.
-func (s *Service) StartOAuth(ctx context.Context, provider, redirectTo string, link bool) (string, error) {
-	if link { // who may link is checked before anything is looked up
+// StartOAuthParams begin a sign-in, or with Link a linking of the
+// signed-in account.
+type StartOAuthParams struct {
+	Provider   string
+	RedirectTo string
+	Link       bool
+	// Binding is the browser's binding cookie, if it sent one.
+	Binding string
+}
+
+// OAuthStart is where to send the browser, and the binding cookie to set
+// on it first.
+type OAuthStart struct {
+	URL    string
+	Cookie *http.Cookie
+}
+
+// StartOAuth returns the provider URL that begins a sign-in or a linking,
+// and the cookie that binds its state to this browser.
+func (s *Service) StartOAuth(ctx context.Context, in StartOAuthParams) (*OAuthStart, error) {
+	if in.Link { // who may link is checked before anything is looked up
 		if _, err := s.requireSession(ctx); err != nil {
-			return "", err
+			return nil, err
 		}
 	}
-	p, err := s.provider(provider)
+	p, err := s.provider(in.Provider)
 	if err != nil {
-		return "", err
+		return nil, err
 	}
-	redirectTo, err = safeRedirect(redirectTo)
+	redirectTo, err := safeRedirect(in.RedirectTo)
 	if err != nil {
-		return "", err
+		return nil, err
 	}
-	st := oauthState{Provider: provider, Verifier: oauth2.GenerateVerifier(), Nonce: newSecret(), RedirectTo: redirectTo}
-	if link {
+	st := oauthState{Provider: in.Provider, Verifier: oauth2.GenerateVerifier(), Nonce: newSecret(), RedirectTo: redirectTo}
+	if in.Link {
 		pr, err := s.requireSession(ctx)
 		if err != nil {
-			return "", err
+			return nil, err
 		}
 		st.LinkUserID = pr.UserID
 	}
+	// A browser already holding a binding keeps it, so two sign-ins started
+	// in two tabs both finish.
+	binding := in.Binding
+	if !wellFormedSecret(binding) {
+		binding = newSecret()
+	}
+	st.Binding = hashSecret(binding)
 	b, _ := json.Marshal(st)
 	state := newSecret()
 	if err := s.kv.Put(ctx, kv.PutParams{Namespace: stateNamespace, Key: hashSecret(state), Value: b, TTL: stateTTL}); err != nil {
-		return "", err
+		return nil, err
 	}
-	return p.authCodeURL(s.callbackURL(provider), state, st.Verifier, st.Nonce), nil
+	return &OAuthStart{URL: p.authCodeURL(s.callbackURL(in.Provider), state, st.Verifier, st.Nonce), Cookie: s.bindingCookie(binding)}, nil
 }
 
-// oauthError is a failed sign-in reported back to the app.
-type oauthError struct{ code, description string }
+// OAuthErrorCode is the error a failed sign-in reports back to the app, in
+// the callback's redirect (?error=…&error_description=…).
+type OAuthErrorCode string
 
-func (e *oauthError) Error() string { return e.code + ": " + e.description }
+// The codes the app may receive from a provider callback.
+const (
+	OAuthAccessDenied   OAuthErrorCode = "access_denied"
+	OAuthEmailRequired  OAuthErrorCode = "email_required"
+	OAuthIdentityTaken  OAuthErrorCode = "identity_taken"
+	OAuthInvalidRequest OAuthErrorCode = "invalid_request"
+	OAuthInvalidState   OAuthErrorCode = "invalid_state"
+	OAuthProviderError  OAuthErrorCode = "provider_error"
+	OAuthServerError    OAuthErrorCode = "server_error"
+	// OAuthLinkRequired: an account with this email exists, but it cannot be
+	// joined automatically (the provider does not vouch for the address, or
+	// the account never proved it owns it). Sign in to it, then link.
+	OAuthLinkRequired OAuthErrorCode = "account_link_required"
+)
+
+// oauthError is a failed sign-in reported back to the app.
+type oauthError struct {
+	code        OAuthErrorCode
+	description string
+}
+
+func (e *oauthError) Error() string { return string(e.code) + ": " + e.description }
+
+func errLinkRequired(provider string) *oauthError {
+	return &oauthError{OAuthLinkRequired, "an account with this email exists; sign in to it (or reset its password), then link " + provider + " from your settings"}
+}
+
+// CallbackParams are what the provider's redirect brings back (RFC 6749
+// 4.1.2, RFC 9207's iss) and the browser's binding cookie.
+type CallbackParams struct {
+	Provider         string
+	Code             string
+	State            string
+	Error            string
+	ErrorDescription string
+	Issuer           string
+	Binding          string
+}
+
+// errStateNotBound is the one callback failure answered with a problem
+// (403) rather than a redirect to the app.
+func errStateNotBound() *apperr.Error {
+	return &apperr.Error{Code: apperr.PermissionDenied,
+		Message:    "this sign-in was not started in this browser, or it took too long; start it again from here",
+		Extensions: map[string]any{"error": "state_not_bound"}}
+}
 
 // FinishOAuth handles the provider's callback and returns where to send
 // the browser: the app, with a one-time login code or an error. Nothing
-// about any account changes unless the whole sign-in is valid.
-func (s *Service) FinishOAuth(ctx context.Context, provider, code, state, providerError string) string {
+// about any account changes unless the whole sign-in is valid. A callback
+// the browser did not start (no binding cookie, or another browser's) is
+// refused with an error instead of a redirect: it is someone else's flow
+// pushed into this browser (login or link CSRF), and the state stays usable
+// by the browser that did start it.
+func (s *Service) FinishOAuth(ctx context.Context, in CallbackParams) (string, error) {
 	redirectTo := "/"
-	result, err := s.finishOAuth(ctx, provider, code, state, providerError, &redirectTo)
+	result, err := s.finishOAuth(ctx, in, &redirectTo)
+	if e, ok := apperr.As(err); ok && e.Extensions["error"] == "state_not_bound" {
+		_ = s.audit.Record(ctx, audit.Event{Action: "auth.oauth_login", Outcome: audit.Failure, Details: map[string]any{"provider": in.Provider, "error": "state_not_bound"}})
+		return "", err
+	}
 	q := url.Values{}
 	if err != nil {
 		var oe *oauthError
 		if !errors.As(err, &oe) {
-			s.log.ErrorContext(ctx, "oauth callback", "provider", provider, "err", err)
-			oe = &oauthError{"server_error", "the sign-in could not be completed"}
+			s.log.ErrorContext(ctx, "oauth callback", "provider", in.Provider, "err", err)
+			oe = &oauthError{OAuthServerError, "the sign-in could not be completed"}
 		}
-		_ = s.audit.Record(ctx, audit.Event{Action: "auth.oauth_login", Outcome: audit.Failure, Details: map[string]any{"provider": provider, "error": oe.code}})
-		q.Set("error", oe.code)
+		_ = s.audit.Record(ctx, audit.Event{Action: "auth.oauth_login", Outcome: audit.Failure, Details: map[string]any{"provider": in.Provider, "error": string(oe.code)}})
+		q.Set("error", string(oe.code))
 		q.Set("error_description", oe.description)
 	} else {
 		q.Set(result.key, result.value)
@@ -148,18 +231,20 @@ func (s *Service) FinishOAuth(ctx context.Context, provider, code, state, provid
 	if strings.Contains(redirectTo, "?") {
 		sep = "&"
 	}
-	return s.cfg.AppURL + redirectTo + sep + q.Encode()
+	return s.cfg.AppURL + redirectTo + sep + q.Encode(), nil
 }
 
 type oauthResult struct{ key, value string }
 
-func (s *Service) finishOAuth(ctx context.Context, provider, code, state, providerError string, redirectTo *string) (*oauthResult, error) {
-	if len(state) == 0 || len(state) > 200 {
-		return nil, &oauthError{"invalid_state", "the sign-in expired or was not started here; try again"}
+func (s *Service) finishOAuth(ctx context.Context, in CallbackParams, redirectTo *string) (*oauthResult, error) {
+	provider := in.Provider
+	if len(in.State) == 0 || len(in.State) > 200 {
+		return nil, &oauthError{OAuthInvalidState, "the sign-in expired or was not started here; try again"}
 	}
-	raw, err := s.kv.Take(ctx, stateNamespace, hashSecret(state))
+	key := hashSecret(in.State)
+	raw, err := s.kv.Get(ctx, stateNamespace, key)
 	if apperr.Is(err, apperr.NotFound) {
-		return nil, &oauthError{"invalid_state", "the sign-in expired or was not started here; try again"}
+		return nil, &oauthError{OAuthInvalidState, "the sign-in expired or was not started here; try again"}
 	}
 	if err != nil {
 		return nil, err
@@ -168,25 +253,46 @@ func (s *Service) finishOAuth(ctx context.Context, provider, code, state, provid
 	if err := json.Unmarshal(raw, &st); err != nil {
 		return nil, err
 	}
+	if !wellFormedSecret(in.Binding) || subtle.ConstantTimeCompare([]byte(hashSecret(in.Binding)), []byte(st.Binding)) != 1 {
+		return nil, errStateNotBound()
+	}
+	// Single use, from here on: whoever takes it first wins.
+	if _, err := s.kv.Take(ctx, stateNamespace, key); apperr.Is(err, apperr.NotFound) {
+		return nil, &oauthError{OAuthInvalidState, "the sign-in expired or was not started here; try again"}
+	} else if err != nil {
+		return nil, err
+	}
 	*redirectTo = st.RedirectTo
 	if st.Provider != provider {
-		return nil, &oauthError{"invalid_state", "the sign-in was started with another provider"}
+		return nil, &oauthError{OAuthInvalidState, "the sign-in was started with another provider"}
 	}
-	if providerError != "" {
-		return nil, &oauthError{"access_denied", "the provider did not sign you in (" + providerError + ")"}
+	if in.Error != "" {
+		// The provider's own words are not repeated to the app: only a
+		// well-formed error code (RFC 6749 5.2) is, never the free-text
+		// description, which anyone can put in a link.
+		s.log.InfoContext(ctx, "oauth provider refused", "provider", provider, "error", truncate(in.Error, 64), "description", truncate(in.ErrorDescription, 200))
+		msg := "the provider did not sign you in"
+		if oauthErrorToken(in.Error) {
+			msg += " (" + in.Error + ")"
+		}
+		return nil, &oauthError{OAuthAccessDenied, msg}
 	}
 	p, err := s.provider(provider)
 	if err != nil {
-		return nil, &oauthError{"invalid_request", "this provider is not enabled"}
+		return nil, &oauthError{OAuthInvalidRequest, "this provider is not enabled"}
 	}
-	if code == "" || len(code) > 2000 {
-		return nil, &oauthError{"invalid_request", "the provider sent no code"}
+	if in.Issuer != "" && !p.issuedBy(in.Issuer) {
+		// RFC 9207: the response names another issuer (a mix-up attack).
+		return nil, &oauthError{OAuthInvalidRequest, "the response came from another issuer"}
 	}
-	ext, err := p.exchange(ctx, s.callbackURL(provider), code, st.Verifier, st.Nonce)
+	if in.Code == "" || len(in.Code) > 2000 {
+		return nil, &oauthError{OAuthInvalidRequest, "the provider sent no code"}
+	}
+	ext, err := p.exchange(ctx, s.callbackURL(provider), in.Code, st.Verifier, st.Nonce)
 	if err != nil {
 		if errors.Is(err, errProvider) {
 			s.log.WarnContext(ctx, "oauth exchange", "provider", provider, "err", err)
-			return nil, &oauthError{"provider_error", "the provider could not confirm the sign-in; try again"}
+			return nil, &oauthError{OAuthProviderError, "the provider could not confirm the sign-in; try again"}
 		}
 		return nil, err
 	}
@@ -209,7 +315,8 @@ func (s *Service) finishOAuth(ctx context.Context, provider, code, state, provid
 
 // userForIdentity finds or creates the account an external identity signs
 // in to. An existing account is linked only when the provider vouches for
-// the email; otherwise its owner must sign in and link explicitly.
+// the email and the account has verified it; otherwise its owner must sign
+// in and link explicitly.
 func (s *Service) userForIdentity(ctx context.Context, ext *externalIdentity) (*User, error) {
 	now := s.now().UTC()
 	var existing Identity
@@ -220,7 +327,7 @@ func (s *Service) userForIdentity(ctx context.Context, ext *externalIdentity) (*
 			return nil, err
 		}
 		if !u.Active {
-			return nil, &oauthError{"access_denied", "this account is deactivated"}
+			return nil, &oauthError{OAuthAccessDenied, "this account is deactivated"}
 		}
 		return u, s.saveProviderTokens(ctx, &existing, ext, now)
 	}
@@ -228,19 +335,25 @@ func (s *Service) userForIdentity(ctx context.Context, ext *externalIdentity) (*
 		return nil, err
 	}
 	if ext.Email == "" {
-		return nil, &oauthError{"email_required", "the provider did not share an email address"}
+		return nil, &oauthError{OAuthEmailRequired, "the provider did not share an email address"}
 	}
 	if _, err := normalizeEmail(ext.Email); err != nil {
-		return nil, &oauthError{"email_required", "the provider's email address is not usable"}
+		return nil, &oauthError{OAuthEmailRequired, "the provider's email address is not usable"}
 	}
 	u, err := s.store.userByEmail(ctx, ext.Email)
 	switch {
 	case err == nil:
 		if !ext.EmailVerified {
-			return nil, &oauthError{"account_exists", "an account with this email exists; sign in to it and link " + ext.Provider + " from your settings"}
+			return nil, errLinkRequired(ext.Provider)
+		}
+		// The local address must be proven too: otherwise whoever registered
+		// it first (without reading that inbox) would receive the owner's
+		// identity, and with it the owner's sign-ins (finding 6).
+		if u.EmailVerifiedAt == nil {
+			return nil, errLinkRequired(ext.Provider)
 		}
 		if !u.Active {
-			return nil, &oauthError{"access_denied", "this account is deactivated"}
+			return nil, &oauthError{OAuthAccessDenied, "this account is deactivated"}
 		}
 		return u, s.linkIdentity(ctx, u.ID, ext)
 	case !apperr.Is(err, apperr.NotFound):
@@ -275,7 +388,7 @@ func (s *Service) insertIdentity(ctx context.Context, idb bun.IDB, userID string
 	}
 	if _, err := idb.NewInsert().Model(id).Exec(ctx); err != nil {
 		if db.IsUniqueViolation(err) {
-			return &oauthError{"identity_taken", "this " + ext.Provider + " account is already linked to another account"}
+			return &oauthError{OAuthIdentityTaken, "this " + ext.Provider + " account is already linked to another account"}
 		}
 		return err
 	}
@@ -288,7 +401,7 @@ func (s *Service) linkIdentity(ctx context.Context, userID string, ext *external
 		err := tx.NewSelect().Model(&existing).Where("provider = ? AND subject = ?", ext.Provider, ext.Subject).Scan(ctx)
 		if err == nil {
 			if existing.UserID != userID {
-				return &oauthError{"identity_taken", "this " + ext.Provider + " account is already linked to another account"}
+				return &oauthError{OAuthIdentityTaken, "this " + ext.Provider + " account is already linked to another account"}
 			}
 			return nil
 		}
@@ -331,7 +444,7 @@ var errBadLoginCode = apperr.New(apperr.Unauthenticated, "invalid or expired cod
 // ExchangeLoginCode turns the one-time code from an OAuth callback into
 // tokens (grant_type=authorization_code).
 func (s *Service) ExchangeLoginCode(ctx context.Context, code string) (*Tokens, error) {
-	if err := s.limit(ctx, "login:ip:"+reqmeta.From(ctx).IP, s.cfg.Limits.LoginPerIP, 1); err != nil {
+	if err := s.limit(ctx, "login:ip:"+ipBucket(reqmeta.From(ctx).IP), s.cfg.Limits.LoginPerIP, 1); err != nil {
 		return nil, err
 	}
 	if code == "" || len(code) > 200 {

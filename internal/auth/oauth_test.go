@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/stretchr/testify/require"
@@ -26,9 +27,12 @@ const appURL = "https://app.example.com"
 type oauthBundle struct {
 	*testBundle
 	google, github, microsoft *oauthtest.Provider
+	// cookie is the browser's binding cookie ("name=value"), as set by the
+	// last authorize or link and sent back on each callback.
+	cookie string
 }
 
-func setupOAuth(t *testing.T, e config.Engine) *oauthBundle {
+func setupOAuth(t testing.TB, e config.Engine) *oauthBundle {
 	t.Helper()
 	g, gh, ms := oauthtest.Start(t, "google"), oauthtest.Start(t, "github"), oauthtest.Start(t, "microsoft")
 	b := setupWith(t, e, map[string]string{"PULSE_APP_URL": appURL, "PULSE_PUBLIC_URL": "https://api.example.com"},
@@ -36,19 +40,47 @@ func setupOAuth(t *testing.T, e config.Engine) *oauthBundle {
 	return &oauthBundle{testBundle: b, google: g, github: gh, microsoft: ms}
 }
 
+func (b *oauthBundle) cookies() map[string]string {
+	if b.cookie == "" {
+		return nil
+	}
+	return map[string]string{"Cookie": b.cookie}
+}
+
+// keepCookie stores the binding cookie a response set, as a browser would.
+func (b *oauthBundle) keepCookie(t *testing.T, res apitest.Response) {
+	t.Helper()
+	c, err := http.ParseSetCookie(res.Header.Get("Set-Cookie"))
+	require.NoError(t, err, "the flow sets its binding cookie")
+	b.cookie = c.Name + "=" + c.Value
+}
+
 // start begins a sign-in and returns the provider URL Pulse redirected to.
 func (b *oauthBundle) start(t *testing.T, provider, redirectTo string) string {
 	t.Helper()
 	res := apitest.Scenario{Method: "GET", Path: "/api/v1/auth/oauth/" + provider + "/authorize?redirect_to=" + url.QueryEscape(redirectTo),
-		ExpectedStatus: http.StatusFound}.Test(t, b.h)
+		Headers: b.cookies(), ExpectedStatus: http.StatusFound}.Test(t, b.h)
+	b.keepCookie(t, res)
 	return res.Header.Get("Location")
+}
+
+// link begins linking provider to the account of token and returns the
+// provider URL.
+func (b *oauthBundle) link(t *testing.T, provider, token, body string) string {
+	t.Helper()
+	res := apitest.Scenario{Method: "POST", Path: "/api/v1/auth/oauth/" + provider + "/link", Auth: token, Body: body,
+		Headers: b.cookies(), ExpectedStatus: 200}.Test(t, b.h)
+	b.keepCookie(t, res)
+	return decode[struct {
+		AuthorizationURL string `json:"authorization_url"`
+	}](t, res.Body).AuthorizationURL
 }
 
 // callback follows the provider's redirect back to Pulse and returns the
 // app URL Pulse redirects to.
 func (b *oauthBundle) callback(t *testing.T, callbackPath string) *url.URL {
 	t.Helper()
-	res := apitest.Scenario{Method: "GET", Path: callbackPath, ExpectedStatus: http.StatusFound}.Test(t, b.h)
+	res := apitest.Scenario{Method: "GET", Path: callbackPath, Headers: b.cookies(), ExpectedStatus: http.StatusFound}.Test(t, b.h)
 	u, err := url.Parse(res.Header.Get("Location"))
 	require.NoError(t, err)
 	require.Equal(t, appURL, u.Scheme+"://"+u.Host, "always back to the app")
@@ -120,7 +152,7 @@ func TestOAuthLinkingRules(t *testing.T) {
 		unverified := person(false)
 		unverified.Email = email
 		back := b.callback(t, b.google.Authorize(t, b.start(t, "google", "/"), unverified))
-		require.Equal(t, "account_exists", back.Query().Get("error"))
+		require.Equal(t, "account_link_required", back.Query().Get("error"))
 		require.Empty(t, back.Query().Get("code"))
 		apitest.Scenario{Method: "GET", Path: "/api/v1/auth/identities", Auth: pwTok.AccessToken, ExpectedJSON: map[string]any{"identities.#": 0}}.Test(t, b.h)
 
@@ -128,19 +160,18 @@ func TestOAuthLinkingRules(t *testing.T) {
 		msUser := person(false)
 		msUser.Email = email
 		back = b.callback(t, b.microsoft.Authorize(t, b.start(t, "microsoft", "/"), msUser))
-		require.Equal(t, "account_exists", back.Query().Get("error"))
+		require.Equal(t, "account_link_required", back.Query().Get("error"))
 
-		// A verified, matching email links and signs in to the same account.
+		// A verified, matching email links and signs in to the same account
+		// (once the local address is verified too: finding 6).
+		b.markVerified(t, email)
 		verified := person(true)
 		verified.Email = email
 		tok := b.signIn(t, b.google, verified)
 		apitest.Scenario{Method: "GET", Path: "/api/v1/users/me", Auth: tok.AccessToken, ExpectedJSON: map[string]any{"id": meID}}.Test(t, b.h)
 
 		// Explicit linking from a signed-in session.
-		res := apitest.Scenario{Method: "POST", Path: "/api/v1/auth/oauth/github/link", Auth: pwTok.AccessToken, Body: `{"redirect_to":"/settings"}`, ExpectedStatus: 200}.Test(t, b.h)
-		authURL := decode[struct {
-			AuthorizationURL string `json:"authorization_url"`
-		}](t, res.Body).AuthorizationURL
+		authURL := b.link(t, "github", pwTok.AccessToken, `{"redirect_to":"/settings"}`)
 		ghUser := person(false) // linking does not need the provider's word on the email
 		back = b.callback(t, b.github.Authorize(t, authURL, ghUser))
 		require.Equal(t, "/settings", back.Path)
@@ -150,10 +181,7 @@ func TestOAuthLinkingRules(t *testing.T) {
 
 		// That GitHub account cannot be linked to someone else.
 		other := b.login(t, b.register(t), password)
-		res = apitest.Scenario{Method: "POST", Path: "/api/v1/auth/oauth/github/link", Auth: other.AccessToken, Body: `{}`, ExpectedStatus: 200}.Test(t, b.h)
-		back = b.callback(t, b.github.Authorize(t, decode[struct {
-			AuthorizationURL string `json:"authorization_url"`
-		}](t, res.Body).AuthorizationURL, ghUser))
+		back = b.callback(t, b.github.Authorize(t, b.link(t, "github", other.AccessToken, `{}`), ghUser))
 		require.Equal(t, "identity_taken", back.Query().Get("error"))
 
 		// Unlinking: allowed while a password remains.
@@ -267,4 +295,105 @@ func TestProviderTokensRewrapped(t *testing.T) {
 	var after string
 	require.NoError(t, b.app.DB().R.NewSelect().Table("auth_identities").Column("access_token_enc").Scan(ctx, &after))
 	require.NotEqual(t, enc, after)
+}
+
+// markVerified records email as verified, as following the verification
+// link would (the outbox is encrypted; the link itself is tested in
+// email_test.go).
+func (b *oauthBundle) markVerified(t *testing.T, email string) {
+	t.Helper()
+	_, err := b.app.DB().W.NewUpdate().Table("users").Set("email_verified_at = ?", time.Now().UTC()).Where("email = ?", email).Exec(context.Background())
+	require.NoError(t, err)
+}
+
+// Someone registers the victim's address with a password and never
+// verifies it. When the real owner signs in with a provider that vouches for
+// the address, nothing is linked into the squatter's account.
+func TestFinding6PreRegisteredUnverifiedAccountIsNotLinked(t *testing.T) {
+	t.Parallel()
+	dbtest.EachEngine(t, func(t *testing.T, e config.Engine) {
+		b := setupOAuth(t, e)
+		victim := b.register(t) // the attacker's account, never verified
+		squatter := b.login(t, victim, password)
+
+		owner := person(true)
+		owner.Email = victim
+		back := b.callback(t, b.google.Authorize(t, b.start(t, "google", "/"), owner))
+		require.Equal(t, "account_link_required", back.Query().Get("error"), back.String())
+		require.Contains(t, back.Query().Get("error_description"), "sign in")
+		require.Empty(t, back.Query().Get("code"), "no sign-in")
+		apitest.Scenario{Method: "GET", Path: "/api/v1/auth/identities", Auth: squatter.AccessToken,
+			ExpectedJSON: map[string]any{"identities.#": 0}}.Test(t, b.h)
+
+		// Once the address is verified, the provider's word links it.
+		b.markVerified(t, victim)
+		tok := b.signIn(t, b.google, owner)
+		apitest.Scenario{Method: "GET", Path: "/api/v1/users/me", Auth: tok.AccessToken, ExpectedJSON: map[string]any{"email": victim}}.Test(t, b.h)
+	})
+}
+
+// The state is bound to the browser that started the flow by a short-lived
+// cookie. A callback pushed into another browser (login CSRF: the
+// attacker's own sign-in; link CSRF: linking the victim's provider account
+// to the attacker's) is refused with a problem, and changes nothing.
+func TestFinding7OAuthStateIsBoundToTheBrowser(t *testing.T) {
+	t.Parallel()
+	dbtest.EachEngine(t, func(t *testing.T, e config.Engine) {
+		b := setupOAuth(t, e)
+		refused := func(t *testing.T, callbackPath, cookie string) {
+			t.Helper()
+			h := map[string]string{}
+			if cookie != "" {
+				h["Cookie"] = cookie
+			}
+			res := apitest.Scenario{Method: "GET", Path: callbackPath, Headers: h, ExpectedStatus: http.StatusForbidden,
+				ExpectedHeaders: map[string]string{"Content-Type": "application/problem+json"},
+				ExpectedJSON:    map[string]any{"error": "state_not_bound"}}.Test(t, b.h)
+			require.Empty(t, res.Header.Get("Location"))
+			require.Contains(t, res.Body, "not started in this browser")
+		}
+
+		// The cookie: short-lived, script-proof, sent on the provider's
+		// redirect back, https-only and host-only.
+		res := apitest.Scenario{Method: "GET", Path: "/api/v1/auth/oauth/google/authorize", ExpectedStatus: http.StatusFound}.Test(t, b.h)
+		c, err := http.ParseSetCookie(res.Header.Get("Set-Cookie"))
+		require.NoError(t, err)
+		require.Equal(t, "__Host-pulse_oauth", c.Name)
+		require.True(t, c.HttpOnly)
+		require.True(t, c.Secure, "the public URL is https")
+		require.Equal(t, http.SameSiteLaxMode, c.SameSite)
+		require.Equal(t, "/", c.Path)
+		require.Equal(t, 600, c.MaxAge)
+
+		// Login CSRF: the attacker starts a sign-in to their own account and
+		// sends the victim's browser the callback.
+		attacker := person(true)
+		cb := b.google.Authorize(t, b.start(t, "google", "/"), attacker)
+		attackerCookie := b.cookie
+		victimBrowser := &oauthBundle{testBundle: b.testBundle, google: b.google}
+		victimBrowser.start(t, "google", "/") // the victim's own, unrelated flow
+		refused(t, cb, "")                    // no cookie at all
+		refused(t, cb, victimBrowser.cookie)  // another browser's cookie
+		refused(t, cb, "__Host-pulse_oauth=forged")
+		// The browser that started it can still finish.
+		back := b.callback(t, cb)
+		require.NotEmpty(t, back.Query().Get("code"), back.String())
+
+		// Link CSRF: the attacker starts linking to their account; the
+		// victim's browser signs in at the provider and lands on the callback.
+		attackerTok := b.login(t, b.register(t), password)
+		b.cookie = attackerCookie
+		cb = b.github.Authorize(t, b.link(t, "github", attackerTok.AccessToken, `{}`), person(true))
+		refused(t, cb, "")
+		refused(t, cb, victimBrowser.cookie)
+		apitest.Scenario{Method: "GET", Path: "/api/v1/auth/identities", Auth: attackerTok.AccessToken,
+			ExpectedJSON: map[string]any{"identities.#": 0}}.Test(t, b.h)
+
+		// Two flows in two tabs of one browser share its cookie and both finish.
+		b.cookie = ""
+		first := b.google.Authorize(t, b.start(t, "google", "/"), person(true))
+		second := b.google.Authorize(t, b.start(t, "google", "/"), person(true))
+		require.NotEmpty(t, b.callback(t, second).Query().Get("code"))
+		require.NotEmpty(t, b.callback(t, first).Query().Get("code"))
+	})
 }

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/mail"
+	"net/netip"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -40,22 +41,29 @@ type Config struct {
 
 // Limits are the rate limits on the sensitive endpoints.
 type Limits struct {
-	LoginPerIP         ratelimit.Limit // every attempt
-	LoginFailsPerEmail ratelimit.Limit // failed attempts per account
-	RegisterPerIP      ratelimit.Limit
-	RefreshPerIP       ratelimit.Limit
-	TokenPerIP         ratelimit.Limit // verify, reset and forgot attempts
-	EmailPerAccount    ratelimit.Limit // verification and reset emails per account
+	LoginPerIP ratelimit.Limit // every attempt
+	// LoginFailsPerAccountIP counts failed attempts per (account, address):
+	// an attacker runs out at one account without touching its owner, who
+	// signs in from elsewhere.
+	LoginFailsPerAccountIP ratelimit.Limit
+	// LoginFailsPerAccount is the account's own ceiling, far above what one
+	// address can reach, so only a wide, distributed guessing hits it.
+	LoginFailsPerAccount ratelimit.Limit
+	RegisterPerIP        ratelimit.Limit
+	RefreshPerIP         ratelimit.Limit
+	TokenPerIP           ratelimit.Limit // verify, reset and forgot attempts
+	EmailPerAccount      ratelimit.Limit // verification and reset emails per account
 }
 
 // DefaultLimits are the production limits.
 var DefaultLimits = Limits{
-	LoginPerIP:         ratelimit.PerMinute(30),
-	LoginFailsPerEmail: ratelimit.PerMinute(10),
-	RegisterPerIP:      ratelimit.PerMinute(10),
-	RefreshPerIP:       ratelimit.PerMinute(60),
-	TokenPerIP:         ratelimit.PerMinute(20),
-	EmailPerAccount:    ratelimit.Limit{Rate: 5, Period: time.Hour, Burst: 5},
+	LoginPerIP:             ratelimit.PerMinute(30),
+	LoginFailsPerAccountIP: ratelimit.Limit{Rate: 10, Period: 15 * time.Minute, Burst: 10},
+	LoginFailsPerAccount:   ratelimit.Limit{Rate: 200, Period: time.Hour, Burst: 100},
+	RegisterPerIP:          ratelimit.PerMinute(10),
+	RefreshPerIP:           ratelimit.PerMinute(60),
+	TokenPerIP:             ratelimit.PerMinute(20),
+	EmailPerAccount:        ratelimit.Limit{Rate: 5, Period: time.Hour, Burst: 5},
 }
 
 // Deps are what the service is built from.
@@ -245,15 +253,20 @@ var errBadCredentials = apperr.New(apperr.Unauthenticated, "invalid email or pas
 // same to the caller and takes about as long, whether or not the account
 // exists.
 func (s *Service) PasswordLogin(ctx context.Context, email, password string) (*Tokens, error) {
-	ip := reqmeta.From(ctx).IP
+	ip := ipBucket(reqmeta.From(ctx).IP)
 	if err := s.limit(ctx, "login:ip:"+ip, s.cfg.Limits.LoginPerIP, 1); err != nil {
 		return nil, err
 	}
 	email = strings.ToLower(strings.TrimSpace(email))
-	accountKey := "login:fail:" + email
-	if err := s.limit(ctx, accountKey, s.cfg.Limits.LoginFailsPerEmail, 0); err != nil {
-		s.recordLogin(ctx, "", audit.Failure, "rate_limited")
-		return nil, err
+	pairKey, accountKey := "login:fail-ip:"+ip+" "+email, "login:fail:"+email
+	for _, l := range []struct {
+		key   string
+		limit ratelimit.Limit
+	}{{pairKey, s.cfg.Limits.LoginFailsPerAccountIP}, {accountKey, s.cfg.Limits.LoginFailsPerAccount}} {
+		if err := s.limit(ctx, l.key, l.limit, 0); err != nil {
+			s.recordLogin(ctx, "", audit.Failure, "rate_limited")
+			return nil, err
+		}
 	}
 	u, err := s.store.userByEmail(ctx, email)
 	if err != nil && !apperr.Is(err, apperr.NotFound) {
@@ -274,7 +287,8 @@ func (s *Service) PasswordLogin(ctx context.Context, email, password string) (*T
 		return nil, herr
 	}
 	if !ok || !u.Active {
-		_ = s.limit(ctx, accountKey, s.cfg.Limits.LoginFailsPerEmail, 1)
+		_ = s.limit(ctx, pairKey, s.cfg.Limits.LoginFailsPerAccountIP, 1)
+		_ = s.limit(ctx, accountKey, s.cfg.Limits.LoginFailsPerAccount, 1)
 		reason, subject := "bad_credentials", ""
 		if u != nil {
 			subject = u.ID
@@ -306,6 +320,18 @@ func (s *Service) recordLogin(ctx context.Context, userID, outcome, reason strin
 		Details: map[string]any{"reason": reason}}); err != nil {
 		s.log.ErrorContext(ctx, "audit", "err", err)
 	}
+}
+
+// ipBucket is the address a limit counts: an IPv4 address, or an IPv6
+// address's /64, since one subscriber gets a whole /64 and could otherwise
+// rotate through it.
+func ipBucket(ip string) string {
+	a, err := netip.ParseAddr(ip)
+	if err != nil || !a.Is6() || a.Is4In6() {
+		return ip
+	}
+	p, _ := a.Prefix(64)
+	return p.String()
 }
 
 func newSecret() string {

@@ -198,3 +198,30 @@ func (s *store) touchAPIKey(ctx context.Context, id string, at time.Time) error 
 	_, err := s.db.W.NewUpdate().Model((*APIKey)(nil)).Set("last_used_at = ?", at).Where("id = ?", id).Exec(ctx)
 	return err
 }
+
+func (s *store) mfaFailuresOf(ctx context.Context, idb bun.IDB, userID string) (*mfaFailures, error) {
+	row := &mfaFailures{}
+	err := idb.NewSelect().Model(row).Where("user_id = ?", userID).Scan(ctx)
+	return row, notFoundOr(err, "MFA failures")
+}
+
+func (s *store) createMFAFailures(ctx context.Context, userID string) error {
+	_, err := s.db.W.NewInsert().Model(&mfaFailures{UserID: userID}).On("CONFLICT (user_id) DO NOTHING").Exec(ctx)
+	return err
+}
+
+// claimMFAGuess stores next if the count is still prev.
+func (s *store) claimMFAGuess(ctx context.Context, prev int, next *mfaFailures) (bool, error) {
+	res, err := s.db.W.NewUpdate().Model(next).Column("failures", "last_failure_at", "locked_until").
+		Where("user_id = ? AND failures = ?", next.UserID, prev).Exec(ctx)
+	if err != nil {
+		return false, err
+	}
+	n, err := res.RowsAffected()
+	return n == 1, err
+}
+
+func (s *store) clearMFAFailures(ctx context.Context, idb bun.IDB, userID string) error {
+	_, err := idb.NewDelete().Model((*mfaFailures)(nil)).Where("user_id = ?", userID).Exec(ctx)
+	return err
+}

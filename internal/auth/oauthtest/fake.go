@@ -63,7 +63,7 @@ type Provider struct {
 }
 
 // Start runs a fake of the given kind.
-func Start(t *testing.T, kind string) *Provider {
+func Start(t testing.TB, kind string) *Provider {
 	t.Helper()
 	key, err := rsa.GenerateKey(rand.Reader, 2048)
 	require.NoError(t, err)

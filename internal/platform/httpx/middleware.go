@@ -3,7 +3,6 @@ package httpx
 import (
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
 	"runtime/debug"
 	"strings"
@@ -24,7 +23,7 @@ const RequestIDHeader = "X-Request-ID"
 // requestID accepts a well-formed incoming X-Request-ID (so a proxy's id
 // follows the request through) or makes one, echoes it, and puts it and the
 // logger in the context.
-func requestID(log *slog.Logger) func(http.Handler) http.Handler {
+func requestID(log *slog.Logger, proxies reqmeta.TrustedProxies) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			id := r.Header.Get(RequestIDHeader)
@@ -34,7 +33,7 @@ func requestID(log *slog.Logger) func(http.Handler) http.Handler {
 			w.Header().Set(RequestIDHeader, id)
 			ctx := logging.WithRequestID(r.Context(), id)
 			ctx = logging.WithLogger(ctx, log)
-			ctx = reqmeta.With(ctx, reqmeta.Client{IP: clientIP(r), UserAgent: r.UserAgent()})
+			ctx = reqmeta.With(ctx, reqmeta.Client{IP: proxies.ClientIP(r.RemoteAddr, r.Header), UserAgent: r.UserAgent()})
 			next.ServeHTTP(w, r.WithContext(ctx))
 		})
 	}
@@ -51,17 +50,6 @@ func validRequestID(id string) bool {
 		}
 	}
 	return true
-}
-
-// clientIP is the peer address. Forwarded headers are not trusted: behind a
-// proxy every client has the proxy's address until trusted proxies can be
-// configured.
-func clientIP(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
-	}
-	return host
 }
 
 // quietPaths are polled by machines; their access lines go to debug.

@@ -8,6 +8,7 @@ import (
 	"crypto/subtle"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"strings"
 
 	"github.com/danielgtaylor/huma/v2"
@@ -15,6 +16,8 @@ import (
 	"github.com/go-chi/chi/v5"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/pulse-run/pulse/internal/platform/reqmeta"
 )
 
 // APIPrefix is where the versioned API lives.
@@ -35,6 +38,9 @@ type RouterParams struct {
 	// MetricsElsewhere leaves /metrics off this router: it is served on a
 	// separate listener (PULSE_METRICS_ADDR) through MetricsHandler.
 	MetricsElsewhere bool
+	// TrustedProxies are the reverse proxies whose X-Forwarded-For /
+	// Forwarded headers name the client (PULSE_TRUSTED_PROXIES).
+	TrustedProxies []netip.Prefix
 }
 
 // Router is the assembled HTTP handler.
@@ -56,7 +62,7 @@ func NewRouter(p RouterParams) *Router {
 	}
 
 	mux := chi.NewRouter()
-	mux.Use(requestID(p.Logger), accessLog)
+	mux.Use(requestID(p.Logger, reqmeta.TrustedProxies(p.TrustedProxies)), accessLog)
 	if p.Registry != nil {
 		mux.Use(newHTTPMetrics(p.Registry).middleware)
 	}

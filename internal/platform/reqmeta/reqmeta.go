@@ -1,6 +1,8 @@
 // Package reqmeta carries facts about the client of a request (address,
 // user agent) through context.Context, so a service can record who did
-// something without handlers passing it down by hand.
+// something without handlers passing it down by hand. It also finds that
+// address behind trusted reverse proxies (X-Forwarded-For, Forwarded), in
+// one place, for every limit and record that keys on it.
 package reqmeta
 
 import "context"

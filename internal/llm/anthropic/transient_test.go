@@ -2,7 +2,6 @@ package anthropic_test
 
 import (
 	"context"
-	"net/http"
 	"testing"
 	"time"
 
@@ -38,7 +37,7 @@ func TestFinding5TransientFailuresAreRetried(t *testing.T) {
 				})
 				defer wire.Close()
 				var waits []time.Duration
-				p := llm.Retry(anthropic.New(anthropic.Config{APIKey: "sk-ant-test", BaseURL: wire.URL, HTTPClient: &http.Client{Timeout: 10 * time.Second}}),
+				p := llm.Retry(anthropic.New(anthropic.Config{APIKey: "sk-ant-test", BaseURL: wire.URL, HTTPClient: llmtest.Client()}),
 					llm.RetryPolicy{Attempts: 3, Base: 50 * time.Millisecond,
 						Sleep: func(_ context.Context, d time.Duration) error { waits = append(waits, d); return nil }})
 				var retried []llm.Retried
@@ -63,7 +62,7 @@ func TestFinding5TransientFailuresAreRetried(t *testing.T) {
 				// Past the attempts the error keeps its class.
 				always := llmtest.NewWire(func(int, string, []byte) llmtest.Fault { return tc.fault })
 				defer always.Close()
-				p = llm.Retry(anthropic.New(anthropic.Config{APIKey: "sk-ant-test", BaseURL: always.URL}),
+				p = llm.Retry(anthropic.New(anthropic.Config{APIKey: "sk-ant-test", BaseURL: always.URL, HTTPClient: llmtest.Client()}),
 					llm.RetryPolicy{Attempts: 2, Sleep: func(context.Context, time.Duration) error { return nil }})
 				_, err = p.Chat(context.Background(), req)
 				require.Equal(t, tc.class, llm.Classify(err), "%v", err)

@@ -2,7 +2,6 @@ package gemini_test
 
 import (
 	"context"
-	"net/http"
 	"testing"
 	"time"
 
@@ -74,7 +73,7 @@ func TestFinding5TransientFailuresAreRetried(t *testing.T) {
 }
 
 func newProvider(t *testing.T, baseURL string) llm.Provider {
-	p, err := gemini.New(context.Background(), gemini.Config{APIKey: "gm-test", BaseURL: baseURL, HTTPClient: &http.Client{Timeout: 10 * time.Second}})
+	p, err := gemini.New(context.Background(), gemini.Config{APIKey: "gm-test", BaseURL: baseURL, HTTPClient: llmtest.Client()})
 	require.NoError(t, err)
 	return p
 }

@@ -36,7 +36,7 @@ func setupTransient(t *testing.T, plan llmtest.Plan) *transientBundle {
 // retrying wraps a provider at baseURL in the retry policy, with a sleeper
 // that returns at once.
 func (b *transientBundle) retrying(baseURL string, attempts int) llm.Provider {
-	p := openai.New(openai.Config{APIKey: "sk-test", BaseURL: baseURL, HTTPClient: &http.Client{Timeout: 10 * time.Second}})
+	p := openai.New(openai.Config{APIKey: "sk-test", BaseURL: baseURL, HTTPClient: llmtest.Client()})
 	return llm.Retry(p, llm.RetryPolicy{Attempts: attempts, Base: 50 * time.Millisecond, Max: 5 * time.Second,
 		Sleep: func(ctx context.Context, d time.Duration) error {
 			b.mu.Lock()

@@ -62,6 +62,15 @@ type Run struct {
 	CancelRequested bool       `bun:"cancel_requested,notnull"`
 }
 
+// Finished reports whether the run reached a final status.
+func (r *Run) Finished() bool {
+	switch r.Status {
+	case StatusSucceeded, StatusFailed, StatusCancelled:
+		return true
+	}
+	return false
+}
+
 // Step is one recorded decision: a model call, a tool call…
 type Step struct {
 	bun.BaseModel `bun:"table:run_steps"`

@@ -318,6 +318,11 @@ func (s *Service) Cancel(ctx context.Context, id string) (*Run, error) {
 	if err != nil {
 		return nil, err
 	}
+	// A run that has ended is a conflict even while its executor is still
+	// unwinding here (registered, so Interrupt would accept it).
+	if r.Finished() {
+		return nil, apperr.Errorf(apperr.Conflict, "the run already ended (%s)", r.Status)
+	}
 	if s.ctl.Interrupt(r.ID) {
 		return s.awaitEnd(ctx, r)
 	}

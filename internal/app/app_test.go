@@ -223,7 +223,7 @@ func TestReadinessChecksRedisWhenConfigured(t *testing.T) {
 
 // A database that fails reads as unreachable on /readyz; the driver's text
 // (which names hosts and users) goes only to the log.
-func TestReadinessHidesDriverErrors(t *testing.T) {
+func TestFinding13ReadinessHidesDriverErrors(t *testing.T) {
 	t.Parallel()
 	dbtest.EachEngine(t, func(t *testing.T, e config.Engine) {
 		logs := &syncBuffer{}

@@ -297,7 +297,7 @@ func TestMetrics(t *testing.T) {
 
 // PULSE_METRICS_TOKEN: a scrape without the bearer token, or with another,
 // is a 401 problem that shows no metric.
-func TestMetricsToken(t *testing.T) {
+func TestFinding13MetricsToken(t *testing.T) {
 	t.Parallel()
 	const token = "scrape-token-0123456789"
 	b := setup(t, config.SQLite, map[string]string{"PULSE_METRICS_TOKEN": token})

@@ -11,7 +11,7 @@ import (
 
 // PULSE_METRICS_ADDR moves /metrics off the public listener onto its own,
 // which PULSE_METRICS_TOKEN still guards; both close at shutdown.
-func TestMetricsOnASeparateListener(t *testing.T) {
+func TestFinding13MetricsOnASeparateListener(t *testing.T) {
 	t.Parallel()
 	const token = "scrape-token-0123456789"
 	c := startChild(t, t.TempDir(), map[string]string{"PULSE_METRICS_ADDR": "127.0.0.1:0", "PULSE_METRICS_TOKEN": token},

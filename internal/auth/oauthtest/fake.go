@@ -14,6 +14,7 @@ import (
 	"math/big"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"net/url"
 	"strings"
 	"sync"
@@ -24,6 +25,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/pulse-run/pulse/internal/auth"
+	"github.com/pulse-run/pulse/internal/platform/outbound"
 )
 
 // User is who signs in at the fake.
@@ -86,11 +88,16 @@ func (p *Provider) issuer(u User) string {
 	return p.Server.URL
 }
 
+// loopback is the outbound policy with the fake's address allowed, as an
+// operator would allow a private identity provider (PULSE_OUTBOUND_ALLOW):
+// sign-in calls go through the production dialer, with no bypass.
+var loopback = outbound.New(outbound.Options{AllowPrefixes: []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}})
+
 // Provider returns the auth.Provider configuration pointing at the fake.
 func (p *Provider) Provider() *auth.Provider {
 	base := p.Server.URL
 	ap := &auth.Provider{Name: p.Kind, ClientID: p.ClientID, ClientSecret: p.Secret,
-		AuthURL: base + "/authorize", TokenURL: base + "/token", Scopes: []string{"openid", "email"}, HTTPClient: p.Server.Client()}
+		AuthURL: base + "/authorize", TokenURL: base + "/token", Scopes: []string{"openid", "email"}, HTTPClient: loopback.Client(outbound.ClientOptions{Timeout: 15 * time.Second})}
 	switch p.Kind {
 	case "github":
 		ap.UserURL, ap.EmailsURL = base+"/user", base+"/user/emails"

@@ -49,19 +49,41 @@ func (l *Loop) check(ctx context.Context, g agent.Guardrail, text string, usage 
 			return fmt.Sprintf("%d characters, more than the %d allowed", n, g.MaxChars), nil
 		}
 	case "blocked_patterns":
-		for i, p := range g.Patterns {
-			re, err := regexp.Compile(p)
-			if err != nil {
-				return "", err
-			}
-			if re.MatchString(text) {
-				return fmt.Sprintf("matches blocked pattern #%d", i+1), nil
-			}
-		}
+		return matchPatterns(ctx, g.Patterns, text)
 	case "model":
 		return l.judge(ctx, g, text, usage)
 	default:
 		return "", fmt.Errorf("unknown guardrail type %q", g.Type)
+	}
+	return "", nil
+}
+
+// matchPatterns says which blocked pattern text matches ("" if none).
+// Matching costs up to the program size times the text length and cannot
+// be interrupted, so a check whose bound exceeds agent.PatternWorkBudget
+// is refused (the guardrail fails closed) rather than started. Agents
+// saved before the save-time limits are held to them here too.
+func matchPatterns(ctx context.Context, patterns []string, text string) (string, error) {
+	res := make([]*regexp.Regexp, len(patterns))
+	total := 0
+	for i, p := range patterns {
+		re, n, err := agent.CompilePattern(p)
+		if err != nil {
+			return "", fmt.Errorf("pattern #%d %s", i+1, err)
+		}
+		res[i], total = re, total+n
+	}
+	if total*len(text) > agent.PatternWorkBudget {
+		return "", fmt.Errorf("the text (%d bytes) is too long to check against patterns of %d instructions: at most %d bytes",
+			len(text), total, agent.PatternWorkBudget/max(total, 1))
+	}
+	for i, re := range res {
+		if err := ctx.Err(); err != nil {
+			return "", err
+		}
+		if re.MatchString(text) {
+			return fmt.Sprintf("matches blocked pattern #%d", i+1), nil
+		}
 	}
 	return "", nil
 }

@@ -1,6 +1,7 @@
 package graph
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"strings"
@@ -10,23 +11,38 @@ import (
 )
 
 // Expressions are expr-lang programs over an environment holding the state
-// ("state.count > 3"). They are compiled once, when the graph is.
+// ("state.count > 3"). They are compiled once, when the graph is, within
+// the limits in limits.go, and evaluated under a meter that stops them at
+// the node's timeout, at a cancel, or past their work budget.
 
 func compileExpr(src string) (*vm.Program, error) {
-	p, err := expr.Compile(src, expr.Env(map[string]any{"state": map[string]any{}}), expr.AllowUndefinedVariables())
+	if len(src) > MaxExprLength {
+		return nil, fmt.Errorf("invalid expression: longer than %d characters", MaxExprLength)
+	}
+	pt := &meterPatch{}
+	p, err := expr.Compile(src, expr.Env(map[string]any{"state": map[string]any{}}), expr.AllowUndefinedVariables(),
+		expr.MaxNodes(MaxExprNodes), expr.Function(tickFunc, tick), expr.Function(addFunc, add), expr.Patch(pt))
 	if err != nil {
 		// expr's messages carry a caret diagram over several lines: keep
 		// the first, which says what is wrong.
 		msg, _, _ := strings.Cut(err.Error(), "\n")
 		return nil, fmt.Errorf("invalid expression: %s", msg)
 	}
+	if pt.reserved != "" {
+		return nil, fmt.Errorf("invalid expression: %s is a reserved name", pt.reserved)
+	}
 	return p, nil
 }
 
-func env(state map[string]any) map[string]any { return map[string]any{"state": state} }
-
-func run(p *vm.Program, state map[string]any) (any, error) {
-	v, err := expr.Run(p, env(state))
+func run(ctx context.Context, p *vm.Program, state map[string]any) (any, error) {
+	m := &meter{ctx: ctx}
+	machine := vm.VM{MemoryBudget: MaxExprMemory}
+	v, err := machine.Run(p, map[string]any{"state": state, meterVar: m})
+	if m.err != nil {
+		// Stopped by the meter: a timeout or cancel is the context's
+		// error, so the engine treats it as one.
+		return nil, m.err
+	}
 	if err != nil {
 		msg, _, _ := strings.Cut(err.Error(), "\n")
 		return nil, permanent(fmt.Errorf("expression failed: %s", msg))
@@ -34,8 +50,8 @@ func run(p *vm.Program, state map[string]any) (any, error) {
 	return v, nil
 }
 
-func truthy(p *vm.Program, state map[string]any) (bool, error) {
-	v, err := run(p, state)
+func truthy(ctx context.Context, p *vm.Program, state map[string]any) (bool, error) {
+	v, err := run(ctx, p, state)
 	if err != nil {
 		return false, err
 	}
@@ -75,14 +91,14 @@ func compileTemplate(src string) (*template, error) {
 	}
 }
 
-func (t *template) render(state map[string]any) (string, error) {
+func (t *template) render(ctx context.Context, state map[string]any) (string, error) {
 	if len(t.progs) == 0 {
 		return t.lits[0], nil
 	}
 	var b strings.Builder
 	for i, p := range t.progs {
 		b.WriteString(t.lits[i])
-		v, err := run(p, state)
+		v, err := run(ctx, p, state)
 		if err != nil {
 			return "", err
 		}
@@ -161,18 +177,20 @@ func compileValueRec(v any) (any, error) {
 	return v, nil
 }
 
-func (vt *valueTemplate) render(state map[string]any) (any, error) { return renderValue(vt.v, state) }
+func (vt *valueTemplate) render(ctx context.Context, state map[string]any) (any, error) {
+	return renderValue(ctx, vt.v, state)
+}
 
-func renderValue(v any, state map[string]any) (any, error) {
+func renderValue(ctx context.Context, v any, state map[string]any) (any, error) {
 	switch t := v.(type) {
 	case *vm.Program:
-		return run(t, state)
+		return run(ctx, t, state)
 	case *template:
-		return t.render(state)
+		return t.render(ctx, state)
 	case map[string]any:
 		m := make(map[string]any, len(t))
 		for k, e := range t {
-			r, err := renderValue(e, state)
+			r, err := renderValue(ctx, e, state)
 			if err != nil {
 				return nil, err
 			}
@@ -182,7 +200,7 @@ func renderValue(v any, state map[string]any) (any, error) {
 	case []any:
 		l := make([]any, len(t))
 		for i, e := range t {
-			r, err := renderValue(e, state)
+			r, err := renderValue(ctx, e, state)
 			if err != nil {
 				return nil, err
 			}

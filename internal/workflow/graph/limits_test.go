@@ -71,7 +71,7 @@ func TestFinding10ExpressionStopsAtNodeTimeout(t *testing.T) {
 		require.NoError(t, r.err)
 		require.Equal(t, Failed, r.out.Status)
 		require.Contains(t, r.out.ErrorMessage, "timed out after 0.2s")
-		require.Less(t, r.elapsed, 1500*time.Millisecond, "stopped at its timeout, not when it was done")
+		require.Less(t, r.elapsed, 3*time.Second, "stopped at its timeout, not when it was done")
 	case <-time.After(30 * time.Second):
 		t.Fatal("the expression ran on past its node's timeout")
 	}

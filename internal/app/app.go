@@ -322,7 +322,7 @@ func (a *App) features(opts Options) features {
 	}
 	a.batch = db.NewBatcher(a.db)
 	flows := workflow.New(workflow.Params{DB: a.db, Batch: a.batch, Bus: a.bus, Queue: a.queue, Lease: a.cfg.RunLease, Timeout: a.cfg.RunTimeout,
-		Secrets: a.vault, PublicURL: a.cfg.PublicURL, UserZone: a.userZone, Tracer: a.tel.Tracer(workflow.TracerName),
+		Secrets: a.vault, Accounts: a.auth, PublicURL: a.cfg.PublicURL, UserZone: a.userZone, Tracer: a.tel.Tracer(workflow.TracerName),
 		Effects: &workflow.Effects{Agents: agentNodes{runs}, Models: models, Tools: toolNodes(runtime), Client: outbound}})
 	observer.flows = flows
 	a.flows = flows

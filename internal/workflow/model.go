@@ -11,6 +11,7 @@ import (
 
 	"github.com/uptrace/bun"
 
+	"github.com/pulse-run/pulse/internal/platform/db"
 	"github.com/pulse-run/pulse/internal/workflow/graph"
 )
 
@@ -62,6 +63,9 @@ type Run struct {
 	ThreadID     string            `bun:"thread_id,notnull"`
 	Status       string            `bun:"status,notnull"`
 	Origin       string            `bun:"origin,notnull"` // api, cron, webhook, event, fork
+	// TriggerChain is the workflows whose runs' events led to this run,
+	// oldest first (empty unless an event trigger started it).
+	TriggerChain db.JSON[[]string] `bun:"trigger_chain,notnull"`
 	Input        json.RawMessage   `bun:"input,type:jsonb,notnull"`
 	Checkpoint   *graph.Checkpoint `bun:"checkpoint,type:jsonb"`
 	CheckpointID string            `bun:"checkpoint_id,notnull"`

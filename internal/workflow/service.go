@@ -36,6 +36,7 @@ type Service struct {
 	bus      Publisher
 	queue    *queue.Queue
 	secrets  Secrets
+	accounts Accounts                                  // nil: every owner counts as active
 	userZone func(ctx context.Context) (string, error) // the caller's profile time zone; nil: UTC
 	hookURL  string                                    // the public URL webhook triggers are called at, before the id
 	now      func() time.Time
@@ -57,6 +58,8 @@ type Params struct {
 	Batch   *db.Batcher
 	Queue   *queue.Queue // nil: no background runs
 	Secrets Secrets      // webhook secrets at rest
+	// Accounts tells deactivated owners, whose triggers start nothing.
+	Accounts Accounts
 	// UserZone gives the caller's time zone from their profile: cron
 	// triggers without a timezone use it.
 	UserZone func(ctx context.Context) (string, error)
@@ -80,7 +83,7 @@ func New(p Params) *Service {
 	}
 	host, _ := os.Hostname()
 	s := &Service{db: p.DB, store: &store{db: p.DB}, bus: p.Bus, queue: p.Queue, now: p.Now, lease: p.Lease, timeout: p.Timeout,
-		secrets: p.Secrets, tracer: p.Tracer, batch: p.Batch, userZone: p.UserZone, hookURL: strings.TrimRight(p.PublicURL, "/") + "/api/v1/hooks/workflow-triggers/",
+		secrets: p.Secrets, accounts: p.Accounts, tracer: p.Tracer, batch: p.Batch, userZone: p.UserZone, hookURL: strings.TrimRight(p.PublicURL, "/") + "/api/v1/hooks/workflow-triggers/",
 		instance: fmt.Sprintf("%s/%d/%s", host, os.Getpid(), ids.New()[24:]), ctl: runctl.New("workflow.cancel")}
 	if p.Effects != nil {
 		p.Effects.sub = s

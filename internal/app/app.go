@@ -471,6 +471,10 @@ func (a *App) RotateKeys(ctx context.Context) (vaultKey, signingKey string, rewr
 // Handler is the HTTP handler, for tests that drive it without a socket.
 func (a *App) Handler() http.Handler { return a.router.Handler }
 
+// Workflows is the workflow service (tests drive its internal entry
+// points, such as event dispatch, with it).
+func (a *App) Workflows() *workflow.Service { return a.flows }
+
 // Queue is the job queue.
 func (a *App) Queue() *queue.Queue { return a.queue }
 

@@ -2,6 +2,7 @@ package workflow_test
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -157,5 +158,29 @@ func TestFinding12DeactivatedUsersTriggersDoNotFire(t *testing.T) {
 		require.Contains(t, b.trigger(t, event).LastError, "deactivated")
 
 		require.Equal(t, 0, b.runCount(t, wf), "nothing ran for the deactivated user")
+	})
+}
+
+// Finding 10: what an expression may be is bounded when it is saved, at
+// its path in the definition; the finding's own expression is allowed
+// (it is stopped when it runs: graph's TestFinding10Expression* tests).
+func TestFinding10ExpressionLimitsAreRefusedAtSave(t *testing.T) {
+	t.Parallel()
+	dbtest.EachEngine(t, func(t *testing.T, e config.Engine) {
+		b := setup(t, e, nil, app.Options{})
+		long := strings.Repeat("state.a + ", 600) + "1"
+		def := func(set string) string {
+			return `{"name":"flow","definition":{"entry":"a","nodes":[{"id":"a","type":"transform","set":{"x":` + set + `}}]}}`
+		}
+		apitest.Run(t, b.H, []apitest.Scenario{
+			{Name: "too many nodes", Method: "POST", Path: "/api/v1/workflows", Auth: b.alice.Token, Body: def(`"` + long + `"`),
+				ExpectedStatus: 422, ExpectedJSON: map[string]any{"errors.0.location": "body.definition.nodes[0].set.x"}},
+			{Name: "too long", Method: "POST", Path: "/api/v1/workflows", Auth: b.alice.Token, Body: def(`"state.a` + strings.Repeat(" ", 5000) + `"`),
+				ExpectedStatus: 422, ExpectedJSON: map[string]any{"errors.0.location": "body.definition.nodes[0].set.x"}},
+			{Name: "the meter's names are reserved", Method: "POST", Path: "/api/v1/workflows", Auth: b.alice.Token, Body: def(`"__pulse_meter"`),
+				ExpectedStatus: 422, ExpectedJSON: map[string]any{"errors.0.location": "body.definition.nodes[0].set.x"}},
+			{Name: "the finding's expression is saved", Method: "POST", Path: "/api/v1/workflows", Auth: b.alice.Token,
+				Body: def(`"filter(state.a, any(state.a, any(state.a, # < 0)))"`), ExpectedStatus: 201},
+		})
 	})
 }

@@ -62,10 +62,8 @@ type Run struct {
 	OwnerID      string            `bun:"owner_id,notnull"`
 	ThreadID     string            `bun:"thread_id,notnull"`
 	Status       string            `bun:"status,notnull"`
-	Origin       string            `bun:"origin,notnull"` // api, cron, webhook, event, fork
-	// TriggerChain is the workflows whose runs' events led to this run,
-	// oldest first (empty unless an event trigger started it).
-	TriggerChain db.JSON[[]string] `bun:"trigger_chain,notnull"`
+	Origin       string            `bun:"origin,notnull"`        // api, cron, webhook, event, fork
+	TriggerChain db.JSON[[]string] `bun:"trigger_chain,notnull"` // the workflows whose runs' events led to this one, oldest first
 	Input        json.RawMessage   `bun:"input,type:jsonb,notnull"`
 	Checkpoint   *graph.Checkpoint `bun:"checkpoint,type:jsonb"`
 	CheckpointID string            `bun:"checkpoint_id,notnull"`

@@ -75,10 +75,12 @@ func TestFinding11EventTriggerLoopsAreRefused(t *testing.T) {
 		// A's refused firing was the only way on: the loop stopped.
 		require.Equal(t, 1, b.runCount(t, a))
 		require.Equal(t, 1, b.runCount(t, bb))
-		var chain string
-		require.NoError(t, b.App.DB().R.NewSelect().Table("workflow_runs").Column("trigger_chain").Where("workflow_id = ?", bb).
-			Scan(context.Background(), &chain))
+		var chain, runB string
+		require.NoError(t, b.App.DB().R.NewSelect().Table("workflow_runs").Column("trigger_chain", "id").Where("workflow_id = ?", bb).
+			Scan(context.Background(), &chain, &runB))
 		require.JSONEq(t, `["`+a+`"]`, chain, "B's run carries the chain that started it")
+		apitest.Scenario{Method: "GET", Path: "/api/v1/workflow-runs/" + runB, Auth: b.alice.Token, ExpectedStatus: 200,
+			ExpectedJSON: map[string]any{"trigger_chain.0": a, "origin": "event"}}.Test(t, b.H)
 
 		// Through an agent run: C's agent node ends an agent run, whose
 		// event would start C again.

@@ -112,7 +112,7 @@ func FuzzCronSpec(f *testing.F) {
 		{"0 7 * * *", "America/New_York"}, {"*/15 9-17 * * 1-5", "Europe/Paris"}, {"30 2 * * *", "Europe/Berlin"},
 		{"@daily", ""}, {"@hourly", "UTC"}, {"@every 1m", "UTC"}, {"0 0 31 2 *", "UTC"}, {"0 0 29 2 *", "Asia/Tokyo"},
 		{"0 25 * * *", "UTC"}, {"0 7 * * *", "Moon/Base"}, {"0 7 * * *", "Local"}, {"0 7 * * *", "../../etc/passwd"},
-		{"", ""}, {"* * * * * *", "UTC"}, {"CRON_TZ=Asia/Tokyo 0 7 * * *", "UTC"}, {"0 7 * * MON#2", "UTC"},
+		{"", ""}, {"* * * * * *", "UTC"}, {"CRON_TZ=Asia/Tokyo 0 7 * * *", "UTC"}, {"TZ=UTC", "UTC"}, {"CRON_TZ=", ""}, {"0 7 * * MON#2", "UTC"},
 	} {
 		f.Add(s[0], s[1])
 	}

@@ -32,8 +32,7 @@ func TestFinding10RegexGuardrailIsBoundedAtRunTime(t *testing.T) {
 	done := make(chan result, 1)
 	start := time.Now()
 	go func() {
-		var usage llm.Usage
-		reason, err := (&Loop{}).check(context.Background(), g, text, &usage)
+		reason, err := (&Loop{}).check(context.Background(), g, newCheck(text))
 		done <- result{reason, err}
 	}()
 	select {
@@ -45,13 +44,30 @@ func TestFinding10RegexGuardrailIsBoundedAtRunTime(t *testing.T) {
 		t.Fatal("the guardrail check was not bounded")
 	}
 
-	var usage llm.Usage
 	ok := agent.Guardrail{Type: "blocked_patterns", Stage: "input", Patterns: []string{`(?i)\bpassword\b`, `(?:(?:a|b|ab|ba){20})!`}}
-	reason, err := (&Loop{}).check(context.Background(), ok, strings.Repeat("x", 50_000)+" my Password is", &usage)
+	reason, err := (&Loop{}).check(context.Background(), ok, newCheck(strings.Repeat("x", 50_000)+" my Password is"))
 	require.NoError(t, err)
 	require.Equal(t, "matches blocked pattern #1", reason)
 
 	// A pattern stored before the save-time limits is refused here too.
-	_, err = (&Loop{}).check(context.Background(), agent.Guardrail{Type: "blocked_patterns", Patterns: []string{`(?:(?:a|b|ab|ba){1000})!`}}, "ab", &usage)
+	_, err = (&Loop{}).check(context.Background(), agent.Guardrail{Type: "blocked_patterns", Patterns: []string{`(?:(?:a|b|ab|ba){1000})!`}}, newCheck("ab"))
 	require.ErrorContains(t, err, "too complex")
+
+	// The stage's pattern guardrails share one budget for the text: many
+	// guardrails that each fit do not add up past it.
+	c := newCheck(strings.Repeat("x", 1000))
+	small := agent.Guardrail{Type: "blocked_patterns", Patterns: []string{`a+b`}}
+	n, err := agent.PatternSize(`a+b`)
+	require.NoError(t, err)
+	c.work = 2*n*1000 + n // two checks, not three
+	for range 2 {
+		_, err = (&Loop{}).check(context.Background(), small, c)
+		require.NoError(t, err)
+	}
+	_, err = (&Loop{}).check(context.Background(), small, c)
+	require.ErrorContains(t, err, "too long to check")
+}
+
+func newCheck(text string) *checkState {
+	return &checkState{text: text, usage: &llm.Usage{}, work: agent.PatternWorkBudget}
 }

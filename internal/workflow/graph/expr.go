@@ -20,8 +20,12 @@ func compileExpr(src string) (*vm.Program, error) {
 		return nil, fmt.Errorf("invalid expression: longer than %d characters", MaxExprLength)
 	}
 	pt := &meterPatch{}
-	p, err := expr.Compile(src, expr.Env(map[string]any{"state": map[string]any{}}), expr.AllowUndefinedVariables(),
-		expr.MaxNodes(MaxExprNodes), expr.Function(tickFunc, tick), expr.Function(addFunc, add), expr.Patch(pt))
+	opts := []expr.Option{expr.Env(map[string]any{"state": map[string]any{}}), expr.AllowUndefinedVariables(),
+		expr.MaxNodes(MaxExprNodes), expr.Patch(pt)}
+	for name, fn := range meterFunctions {
+		opts = append(opts, expr.Function(name, fn))
+	}
+	p, err := expr.Compile(src, opts...)
 	if err != nil {
 		// expr's messages carry a caret diagram over several lines: keep
 		// the first, which says what is wrong.
@@ -46,6 +50,11 @@ func run(ctx context.Context, p *vm.Program, state map[string]any) (any, error) 
 	if err != nil {
 		msg, _, _ := strings.Cut(err.Error(), "\n")
 		return nil, permanent(fmt.Errorf("expression failed: %s", msg))
+	}
+	// The result goes into the state, a checkpoint, a request: it is
+	// measured as JSON (shared parts each time).
+	if sizeOf(v, MaxExprValueBytes) > MaxExprValueBytes {
+		return nil, permanent(fmt.Errorf("%w: a result of more than %d bytes", ErrExprBudget, MaxExprValueBytes))
 	}
 	return v, nil
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"reflect"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/expr-lang/expr/ast"
 	"github.com/expr-lang/expr/vm/runtime"
@@ -32,16 +33,33 @@ const (
 	// MaxExprStringBytes bounds the bytes that "+" may build in one
 	// evaluation (string doubling).
 	MaxExprStringBytes = 4 << 20
+	// MaxExprValueBytes bounds the size of an evaluation's result, and of
+	// what string, toJSON and join render, counted as JSON would be
+	// without sharing: map(a, map(a, a)) is small in memory but a billion
+	// items in a checkpoint.
+	MaxExprValueBytes = 16 << 20
 )
 
 // How often (in steps) the meter looks at the context.
 const meterEvery = 256
 
 const (
-	meterVar = "__pulse_meter"
-	tickFunc = "__pulse_tick"
-	addFunc  = "__pulse_add"
+	meterVar    = "__pulse_meter"
+	tickFunc    = "__pulse_tick"
+	addFunc     = "__pulse_add"
+	sizedFunc   = "__pulse_sized"
+	repeatFunc  = "__pulse_repeat"
+	replaceFunc = "__pulse_replace"
 )
+
+// meterFunctions are the meter's functions, for expr.Function.
+var meterFunctions = map[string]func(params ...any) (any, error){
+	tickFunc: tick, addFunc: add, sizedFunc: sized, repeatFunc: repeat, replaceFunc: replace,
+}
+
+// rendered are the builtins whose output is their first argument
+// rendered as text: it is measured before they run.
+var rendered = map[string]bool{"string": true, "toJSON": true, "join": true}
 
 // ErrExprBudget is why an evaluation stopped past its budgets.
 var ErrExprBudget = errors.New("expression exceeded its work budget")
@@ -117,6 +135,138 @@ func add(params ...any) (any, error) {
 	return runtime.Add(params[1], params[2]), nil
 }
 
+// build charges n bytes of strings about to be built.
+func (m *meter) build(n int) error {
+	if m.err != nil {
+		return m.err
+	}
+	if n < 0 || n > MaxExprStringBytes-m.bytes {
+		m.err = permanent(fmt.Errorf("%w: strings of more than %d bytes", ErrExprBudget, MaxExprStringBytes))
+		return m.err
+	}
+	m.bytes += n
+	return nil
+}
+
+// sized(meter, v) is v, if it renders within MaxExprValueBytes.
+func sized(params ...any) (any, error) {
+	if len(params) != 2 {
+		return nil, errors.New("sized takes two arguments")
+	}
+	m, err := meterOf(params[0])
+	if err != nil {
+		return nil, err
+	}
+	if sizeOf(params[1], MaxExprValueBytes) > MaxExprValueBytes {
+		m.err = permanent(fmt.Errorf("%w: a value of more than %d bytes to render", ErrExprBudget, MaxExprValueBytes))
+		return nil, m.err
+	}
+	return params[1], nil
+}
+
+// repeat(meter, s, n) is expr's repeat, charged before it allocates.
+func repeat(params ...any) (any, error) {
+	if len(params) != 3 {
+		return nil, errors.New("repeat takes two arguments")
+	}
+	m, err := meterOf(params[0])
+	if err != nil {
+		return nil, err
+	}
+	s, ok := params[1].(string)
+	if !ok {
+		return nil, fmt.Errorf("repeat needs a string, not %T", params[1])
+	}
+	n, ok := params[2].(int)
+	if !ok {
+		f, isFloat := params[2].(float64)
+		if !isFloat || f != float64(int(f)) {
+			return nil, fmt.Errorf("repeat needs an integer count, not %T", params[2])
+		}
+		n = int(f)
+	}
+	if n < 0 {
+		return nil, errors.New("repeat needs a count of 0 or more")
+	}
+	if len(s) > 0 && n > MaxExprStringBytes/len(s) {
+		return nil, m.build(-1)
+	}
+	if err := m.build(len(s) * n); err != nil {
+		return nil, err
+	}
+	return strings.Repeat(s, n), nil
+}
+
+// replace(meter, s, old, new) is expr's replace (every occurrence),
+// charged before it allocates.
+func replace(params ...any) (any, error) {
+	if len(params) != 4 {
+		return nil, errors.New("replace takes three arguments")
+	}
+	m, err := meterOf(params[0])
+	if err != nil {
+		return nil, err
+	}
+	s, ok1 := params[1].(string)
+	old, ok2 := params[2].(string)
+	repl, ok3 := params[3].(string)
+	if !ok1 || !ok2 || !ok3 {
+		return nil, errors.New("replace needs three strings")
+	}
+	n := utf8.RuneCountInString(s) + 1
+	if old != "" {
+		n = strings.Count(s, old)
+	}
+	if len(repl) > 0 && n > MaxExprStringBytes/len(repl) {
+		return nil, m.build(-1)
+	}
+	if err := m.build(len(s) + n*len(repl)); err != nil {
+		return nil, err
+	}
+	return strings.ReplaceAll(s, old, repl), nil
+}
+
+// sizeOf is about the bytes v takes as JSON, counting shared values
+// each time they appear, or more than limit (it stops there, so it costs
+// at most about limit steps).
+func sizeOf(v any, limit int) int {
+	n := 0
+	var walk func(v reflect.Value)
+	walk = func(v reflect.Value) {
+		if n > limit {
+			return
+		}
+		switch v.Kind() {
+		case reflect.Interface, reflect.Pointer:
+			if v.IsNil() {
+				n += 4
+				return
+			}
+			walk(v.Elem())
+		case reflect.String:
+			n += v.Len() + 2
+		case reflect.Slice, reflect.Array:
+			n += 2
+			for i := 0; i < v.Len() && n <= limit; i++ {
+				n++
+				walk(v.Index(i))
+			}
+		case reflect.Map:
+			n += 2
+			it := v.MapRange()
+			for it.Next() && n <= limit {
+				n += 2
+				walk(it.Key())
+				walk(it.Value())
+			}
+		default:
+			n += 8
+		}
+	}
+	walk(reflect.ValueOf(v))
+	return n
+}
+
 // meterPatch routes predicate bodies and "+" through the meter, and
 // notes a user's use of the meter's reserved names.
 type meterPatch struct{ reserved string }
@@ -130,6 +280,17 @@ func (p *meterPatch) Visit(node *ast.Node) {
 		p.reserve(n.Name)
 	case *ast.PredicateNode:
 		n.Node = &ast.CallNode{Callee: &ast.IdentifierNode{Value: tickFunc}, Arguments: []ast.Node{meterArg(), n.Node}}
+	case *ast.BuiltinNode:
+		switch {
+		case n.Name == "repeat" || n.Name == "replace":
+			fn := repeatFunc
+			if n.Name == "replace" {
+				fn = replaceFunc
+			}
+			ast.Patch(node, &ast.CallNode{Callee: &ast.IdentifierNode{Value: fn}, Arguments: append([]ast.Node{meterArg()}, n.Arguments...)})
+		case rendered[n.Name] && len(n.Arguments) > 0:
+			n.Arguments[0] = &ast.CallNode{Callee: &ast.IdentifierNode{Value: sizedFunc}, Arguments: []ast.Node{meterArg(), n.Arguments[0]}}
+		}
 	case *ast.BinaryNode:
 		// Only where a string may come out: typed numbers or times cannot
 		// grow, and a known type error is left for the checker to report.

@@ -139,6 +139,35 @@ func TestFinding10ExpressionLimitsAtCompile(t *testing.T) {
 	_, err = run(context.Background(), p, map[string]any{"s": "xxxxxxxx"})
 	require.ErrorIs(t, err, ErrExprBudget)
 
+	// Builtins that build strings or render values are measured before
+	// they allocate, and results are measured as JSON.
+	big := strings.Repeat("x", 100_000)
+	for _, src := range []string{
+		`repeat("ab", 1000000000)`,
+		`replace(repeat("x", 3000000), "", "yy")`,
+		`let a = 1..1000; let b = map(a, a); map(a, b)`,
+		`let a = 1..1000; let b = map(a, a); toJSON(map(a, b))`,
+		`join(map(1..1000, state.big), "")`,
+		`string(map(1..1000, state.big))`,
+	} {
+		p, err := compileExpr(src)
+		require.NoError(t, err, src)
+		start := time.Now()
+		_, err = run(context.Background(), p, map[string]any{"big": big})
+		require.ErrorIs(t, err, ErrExprBudget, src)
+		require.Less(t, time.Since(start), 5*time.Second, src)
+	}
+	for src, want := range map[string]any{
+		`repeat("ab", 3)`: "ababab", `replace("a-b-c", "-", "+")`: "a+b+c", `replace("ab", "", ".")`: ".a.b.",
+		`join(["a", "b"], ",")`: "a,b", `toJSON({"a": 1})`: "{\n  \"a\": 1\n}", `string(12)`: "12", `len(repeat(state.s, 2))`: 6,
+	} {
+		p, err := compileExpr(src)
+		require.NoError(t, err, src)
+		v, err := run(context.Background(), p, map[string]any{"s": "xyz"})
+		require.NoError(t, err, src)
+		require.Equal(t, want, v, src)
+	}
+
 	// Ordinary expressions work as before.
 	p, err = compileExpr(`[filter(state.a, # > 1), map(state.a, # * 2), state.n + 1, "a" + "b", 1 + 2]`)
 	require.NoError(t, err)

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/expr-lang/expr"
 	"github.com/expr-lang/expr/vm"
@@ -32,6 +33,9 @@ func compileExpr(src string) (*vm.Program, error) {
 		msg, _, _ := strings.Cut(err.Error(), "\n")
 		return nil, fmt.Errorf("invalid expression: %s", msg)
 	}
+	if pt.pattern != nil {
+		return nil, fmt.Errorf("invalid expression: %w", pt.pattern)
+	}
 	if pt.reserved != "" {
 		return nil, fmt.Errorf("invalid expression: %s is a reserved name", pt.reserved)
 	}
@@ -39,7 +43,7 @@ func compileExpr(src string) (*vm.Program, error) {
 }
 
 func run(ctx context.Context, p *vm.Program, state map[string]any) (any, error) {
-	m := &meter{ctx: ctx}
+	m := &meter{ctx: ctx, start: time.Now()}
 	machine := vm.VM{MemoryBudget: MaxExprMemory}
 	v, err := machine.Run(p, map[string]any{"state": state, meterVar: m})
 	if m.err != nil {

@@ -5,11 +5,15 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"regexp"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"github.com/expr-lang/expr/ast"
 	"github.com/expr-lang/expr/vm/runtime"
+
+	"github.com/pulse-run/pulse/internal/platform/regexlimit"
 )
 
 // Bounds on expressions. Their authors are users, so an expression must
@@ -38,6 +42,13 @@ const (
 	// without sharing: map(a, map(a, a)) is small in memory but a billion
 	// items in a checkpoint.
 	MaxExprValueBytes = 16 << 20
+	// MaxExprRegexWork bounds instructions × bytes of the matches of one
+	// evaluation (about a second at worst).
+	MaxExprRegexWork = 100_000_000
+	// MaxExprDuration bounds an evaluation's time, whatever the node's
+	// timeout: steps cost more than their count (a builtin on a long
+	// string), so the meter also looks at the clock.
+	MaxExprDuration = 2 * time.Second
 )
 
 // How often (in steps) the meter looks at the context.
@@ -50,11 +61,12 @@ const (
 	sizedFunc   = "__pulse_sized"
 	repeatFunc  = "__pulse_repeat"
 	replaceFunc = "__pulse_replace"
+	matchesFunc = "__pulse_matches"
 )
 
 // meterFunctions are the meter's functions, for expr.Function.
 var meterFunctions = map[string]func(params ...any) (any, error){
-	tickFunc: tick, addFunc: add, sizedFunc: sized, repeatFunc: repeat, replaceFunc: replace,
+	tickFunc: tick, addFunc: add, sizedFunc: sized, repeatFunc: repeat, replaceFunc: replace, matchesFunc: matches,
 }
 
 // rendered are the builtins whose output is their first argument
@@ -68,8 +80,11 @@ var ErrExprBudget = errors.New("expression exceeded its work budget")
 // environment, so each evaluation has its own.
 type meter struct {
 	ctx   context.Context
+	start time.Time
 	steps int
 	bytes int
+	regex int                       // instructions × bytes matched
+	res   map[string]*regexp.Regexp // patterns compiled in this evaluation
 	err   error
 }
 
@@ -83,6 +98,8 @@ func (m *meter) step() error {
 	} else if m.steps%meterEvery == 0 {
 		if err := m.ctx.Err(); err != nil {
 			m.err = err
+		} else if time.Since(m.start) > MaxExprDuration {
+			m.err = permanent(fmt.Errorf("%w: more than %v", ErrExprBudget, MaxExprDuration))
 		}
 	}
 	return m.err
@@ -226,6 +243,46 @@ func replace(params ...any) (any, error) {
 	return strings.ReplaceAll(s, old, repl), nil
 }
 
+// matches(meter, s, pattern) is expr's matches operator with the
+// pattern bounded like a guardrail's, and the work of the evaluation's
+// matches bounded.
+func matches(params ...any) (any, error) {
+	if len(params) != 3 {
+		return nil, errors.New("matches takes two operands")
+	}
+	m, err := meterOf(params[0])
+	if err != nil {
+		return nil, err
+	}
+	if err := m.step(); err != nil {
+		return nil, err
+	}
+	s, ok1 := params[1].(string)
+	p, ok2 := params[2].(string)
+	if !ok1 || !ok2 {
+		return nil, fmt.Errorf("matches needs strings, not %T and %T", params[1], params[2])
+	}
+	re := m.res[p]
+	if re == nil {
+		var err error
+		if re, _, err = regexlimit.Compile(p); err != nil {
+			return nil, fmt.Errorf("the pattern %s", err)
+		}
+		if m.res == nil {
+			m.res = map[string]*regexp.Regexp{}
+		}
+		m.res[p] = re
+	}
+	n, _ := regexlimit.Size(p)
+	if cost := n * len(s); cost > MaxExprRegexWork-m.regex {
+		m.err = permanent(fmt.Errorf("%w: matches over more than %d instructions × bytes", ErrExprBudget, MaxExprRegexWork))
+		return nil, m.err
+	} else {
+		m.regex += cost
+	}
+	return re.MatchString(s), nil
+}
+
 // sizeOf is about the bytes v takes as JSON, counting shared values
 // each time they appear, or more than limit (it stops there, so it costs
 // at most about limit steps).
@@ -269,7 +326,10 @@ func sizeOf(v any, limit int) int {
 
 // meterPatch routes predicate bodies and "+" through the meter, and
 // notes a user's use of the meter's reserved names.
-type meterPatch struct{ reserved string }
+type meterPatch struct {
+	reserved string
+	pattern  error // a constant pattern out of bounds
+}
 
 func (p *meterPatch) Visit(node *ast.Node) {
 	meterArg := func() ast.Node { return &ast.IdentifierNode{Value: meterVar} }
@@ -292,6 +352,15 @@ func (p *meterPatch) Visit(node *ast.Node) {
 			n.Arguments[0] = &ast.CallNode{Callee: &ast.IdentifierNode{Value: sizedFunc}, Arguments: []ast.Node{meterArg(), n.Arguments[0]}}
 		}
 	case *ast.BinaryNode:
+		if n.Operator == "matches" {
+			if c, ok := n.Right.(*ast.StringNode); ok && p.pattern == nil {
+				if _, err := regexlimit.Size(c.Value); err != nil {
+					p.pattern = fmt.Errorf("the pattern %q %w", c.Value, err)
+				}
+			}
+			ast.Patch(node, &ast.CallNode{Callee: &ast.IdentifierNode{Value: matchesFunc}, Arguments: []ast.Node{meterArg(), n.Left, n.Right}})
+			return
+		}
 		// Only where a string may come out: typed numbers or times cannot
 		// grow, and a known type error is left for the checker to report.
 		if n.Operator == "+" && mayBeString(n.Left) && mayBeString(n.Right) {

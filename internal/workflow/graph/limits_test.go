@@ -168,10 +168,38 @@ func TestFinding10ExpressionLimitsAtCompile(t *testing.T) {
 		require.Equal(t, want, v, src)
 	}
 
+	// matches is bounded like a guardrail's pattern: when saved for a
+	// constant pattern, when run for one from the state, and in the work
+	// of an evaluation's matches.
+	_, err = compileExpr(`state.s matches "(?:(?:a|b|ab|ba){1000})!"`)
+	require.ErrorContains(t, err, "too complex")
+	p, err = compileExpr(`state.s matches state.p`)
+	require.NoError(t, err)
+	_, err = run(context.Background(), p, map[string]any{"s": "ab", "p": "(?:(?:a|b|ab|ba){1000})!"})
+	require.ErrorContains(t, err, "too complex")
+	start := time.Now()
+	_, err = run(context.Background(), p, map[string]any{"s": strings.Repeat("ab", 100_000), "p": "(?:(?:a|b|ab|ba){100})!"})
+	require.ErrorIs(t, err, ErrExprBudget)
+	require.Less(t, time.Since(start), time.Second, "refused before matching")
+	p, err = compileExpr(`"abc" matches "^a" && state.s matches state.p`)
+	require.NoError(t, err)
+	v, err := run(context.Background(), p, map[string]any{"s": "xyz", "p": "y+"})
+	require.NoError(t, err)
+	require.Equal(t, true, v)
+
+	// Steps that each cost much (a builtin on a long string) are
+	// stopped by the clock.
+	p, err = compileExpr(`filter(1..100000, upper(state.big) == "")`)
+	require.NoError(t, err)
+	start = time.Now()
+	_, err = run(context.Background(), p, map[string]any{"big": big})
+	require.ErrorIs(t, err, ErrExprBudget)
+	require.Less(t, time.Since(start), 2*MaxExprDuration)
+
 	// Ordinary expressions work as before.
 	p, err = compileExpr(`[filter(state.a, # > 1), map(state.a, # * 2), state.n + 1, "a" + "b", 1 + 2]`)
 	require.NoError(t, err)
-	v, err := run(context.Background(), p, map[string]any{"a": items(3), "n": 1})
+	v, err = run(context.Background(), p, map[string]any{"a": items(3), "n": 1})
 	require.NoError(t, err)
 	require.Equal(t, []any{[]any{float64(2)}, []any{float64(0), float64(2), float64(4)}, 2, "ab", 3}, v)
 	_, err = compileExpr("[1] + [2]")

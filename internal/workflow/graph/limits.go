@@ -83,8 +83,8 @@ type meter struct {
 	start time.Time
 	steps int
 	bytes int
-	regex int                       // instructions × bytes matched
-	res   map[string]*regexp.Regexp // patterns compiled in this evaluation
+	regex int                 // instructions × bytes matched
+	res   map[string]*pattern // patterns compiled in this evaluation
 	err   error
 }
 
@@ -262,25 +262,31 @@ func matches(params ...any) (any, error) {
 	if !ok1 || !ok2 {
 		return nil, fmt.Errorf("matches needs strings, not %T and %T", params[1], params[2])
 	}
-	re := m.res[p]
-	if re == nil {
-		var err error
-		if re, _, err = regexlimit.Compile(p); err != nil {
+	pat := m.res[p]
+	if pat == nil {
+		re, n, err := regexlimit.Compile(p)
+		if err != nil {
 			return nil, fmt.Errorf("the pattern %s", err)
 		}
 		if m.res == nil {
-			m.res = map[string]*regexp.Regexp{}
+			m.res = map[string]*pattern{}
 		}
-		m.res[p] = re
+		pat = &pattern{re: re, insts: n}
+		m.res[p] = pat
 	}
-	n, _ := regexlimit.Size(p)
-	if cost := n * len(s); cost > MaxExprRegexWork-m.regex {
+	cost := pat.insts * len(s)
+	if cost > MaxExprRegexWork-m.regex {
 		m.err = permanent(fmt.Errorf("%w: matches over more than %d instructions × bytes", ErrExprBudget, MaxExprRegexWork))
 		return nil, m.err
-	} else {
-		m.regex += cost
 	}
-	return re.MatchString(s), nil
+	m.regex += cost
+	return pat.re.MatchString(s), nil
+}
+
+// pattern is a compiled matches pattern and its size.
+type pattern struct {
+	re    *regexp.Regexp
+	insts int
 }
 
 // sizeOf is about the bytes v takes as JSON, counting shared values

@@ -221,8 +221,9 @@ func (s *Service) validate(ctx context.Context, ownerID, selfID string, in *Inpu
 			return err
 		}
 	}
+	insts := 0
 	for i, g := range in.Guardrails {
-		if err := checkGuardrail(fmt.Sprintf("body.guardrails[%d]", i), g); err != nil {
+		if err := checkGuardrail(fmt.Sprintf("body.guardrails[%d]", i), g, &insts); err != nil {
 			return err
 		}
 	}
@@ -287,7 +288,9 @@ func (s *Service) checkAgentRef(ctx context.Context, ownerID, selfID, field, id 
 	return nil
 }
 
-func checkGuardrail(field string, g Guardrail) error {
+// checkGuardrail checks one guardrail; insts sums the agent's compiled
+// pattern sizes.
+func checkGuardrail(field string, g Guardrail, insts *int) error {
 	if g.Stage != "input" && g.Stage != "output" {
 		return apperr.InvalidField(field+".stage", "must be input or output")
 	}
@@ -301,8 +304,13 @@ func checkGuardrail(field string, g Guardrail) error {
 			return apperr.InvalidField(field+".patterns", "give at least one pattern")
 		}
 		for i, p := range g.Patterns {
-			if _, err := regexp.Compile(p); err != nil || len(p) > 500 {
-				return apperr.InvalidField(fmt.Sprintf("%s.patterns[%d]", field, i), "is not a valid regular expression")
+			n, err := PatternSize(p)
+			if err != nil {
+				return apperr.InvalidField(fmt.Sprintf("%s.patterns[%d]", field, i), err.Error())
+			}
+			if *insts += n; *insts > MaxPatternInstsTotal {
+				return apperr.InvalidField(fmt.Sprintf("%s.patterns[%d]", field, i),
+					fmt.Sprintf("the agent's patterns compile to more than %d instructions in all; use fewer or simpler ones", MaxPatternInstsTotal))
 			}
 		}
 	case "model":

@@ -319,7 +319,7 @@ func (a *App) features(opts Options) features {
 	}
 	a.batch = db.NewBatcher(a.db)
 	flows := workflow.New(workflow.Params{DB: a.db, Batch: a.batch, Bus: a.bus, Queue: a.queue, Lease: a.cfg.RunLease, Timeout: a.cfg.RunTimeout,
-		Secrets: a.vault, PublicURL: a.cfg.PublicURL, UserZone: a.userZone, Tracer: a.tel.Tracer(workflow.TracerName),
+		Secrets: a.vault, Accounts: a.auth, PublicURL: a.cfg.PublicURL, UserZone: a.userZone, Tracer: a.tel.Tracer(workflow.TracerName),
 		Outbound: policy,
 		Effects:  &workflow.Effects{Agents: agentNodes{runs}, Models: models, Tools: toolNodes(runtime), Client: policy.Client(outbound.ClientOptions{Timeout: 2 * time.Minute})}})
 	observer.flows = flows
@@ -474,6 +474,10 @@ func (a *App) RotateKeys(ctx context.Context) (vaultKey, signingKey string, rewr
 
 // Handler is the HTTP handler, for tests that drive it without a socket.
 func (a *App) Handler() http.Handler { return a.router.Handler }
+
+// Workflows is the workflow service (tests drive its internal entry
+// points, such as event dispatch, with it).
+func (a *App) Workflows() *workflow.Service { return a.flows }
 
 // Queue is the job queue.
 func (a *App) Queue() *queue.Queue { return a.queue }

@@ -33,6 +33,11 @@ func ParseSchedule(expr, zone string) (*Schedule, error) {
 	if err != nil {
 		return nil, fmt.Errorf("unknown time zone %q: name an IANA zone such as Europe/Paris", zone)
 	}
+	// robfig/cron reads a zone prefix itself, and panics on one without a
+	// space after it ("TZ=UTC"); the zone is the timezone field's alone.
+	if t := strings.TrimSpace(expr); strings.HasPrefix(t, "TZ=") || strings.HasPrefix(t, "CRON_TZ=") {
+		return nil, fmt.Errorf("invalid cron expression: give the zone in the timezone field, not with TZ= in the expression")
+	}
 	if strings.HasPrefix(strings.TrimSpace(expr), "@every") {
 		return nil, fmt.Errorf("@every is not supported: use a cron expression")
 	}

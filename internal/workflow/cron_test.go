@@ -69,3 +69,15 @@ func TestParseScheduleRefusesBadInput(t *testing.T) {
 	_, err := ParseSchedule("@daily", "")
 	require.NoError(t, err)
 }
+
+// Found by fuzzing's seed corpus (FuzzCronSpec): robfig/cron panics on a
+// zone prefix without a space ("TZ=UTC"). Zone prefixes are refused: the
+// zone is the trigger's timezone field.
+func TestScheduleRefusesZonePrefixes(t *testing.T) {
+	t.Parallel()
+	for _, expr := range []string{"TZ=UTC", "CRON_TZ=", "TZ=Asia/Tokyo 0 7 * * *", " CRON_TZ=Asia/Tokyo 0 7 * * *"} {
+		s, err := ParseSchedule(expr, "UTC")
+		require.ErrorContains(t, err, "timezone field", expr)
+		require.Nil(t, s)
+	}
+}

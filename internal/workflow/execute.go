@@ -29,6 +29,7 @@ func (s *Service) execute(ctx context.Context, r *Run, local func(graph.Event)) 
 		return nil, err
 	}
 	ctx = authn.With(ctx, &authn.Principal{UserID: r.OwnerID, Role: authn.RoleUser})
+	ctx = withChain(ctx, r)
 	var done map[string]*graph.Record
 	if !r.fresh {
 		if done, err = s.store.done(ctx, r.ID, r.Checkpoint.Step+1); err != nil {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/uptrace/bun"
 
+	"github.com/pulse-run/pulse/internal/platform/db"
 	"github.com/pulse-run/pulse/internal/workflow/graph"
 )
 
@@ -61,7 +62,8 @@ type Run struct {
 	OwnerID      string            `bun:"owner_id,notnull"`
 	ThreadID     string            `bun:"thread_id,notnull"`
 	Status       string            `bun:"status,notnull"`
-	Origin       string            `bun:"origin,notnull"` // api, cron, webhook, event, fork
+	Origin       string            `bun:"origin,notnull"`        // api, cron, webhook, event, fork
+	TriggerChain db.JSON[[]string] `bun:"trigger_chain,notnull"` // the workflows whose runs' events led to this one, oldest first
 	Input        json.RawMessage   `bun:"input,type:jsonb,notnull"`
 	Checkpoint   *graph.Checkpoint `bun:"checkpoint,type:jsonb"`
 	CheckpointID string            `bun:"checkpoint_id,notnull"`

@@ -15,6 +15,7 @@ type WorkflowRunOut struct {
 	ThreadID     string           `json:"thread_id,omitempty"`
 	Status       string           `json:"status" enum:"pending,queued,running,interrupted,succeeded,failed,cancelled"`
 	Origin       string           `json:"origin" enum:"api,cron,webhook,event,fork,thread"`
+	TriggerChain []string         `json:"trigger_chain,omitempty" doc:"the workflows whose runs' events led to this run, oldest first"`
 	Input        json.RawMessage  `json:"input"`
 	State        map[string]any   `json:"state" doc:"the state at the last checkpoint"`
 	Step         int              `json:"step" doc:"super-steps completed"`
@@ -42,7 +43,8 @@ type WorkflowError struct {
 func RunOut(r *Run) WorkflowRunOut {
 	o := WorkflowRunOut{ID: r.ID, WorkflowID: r.WorkflowID, Version: r.Version, ThreadID: r.ThreadID, Status: r.Status, Origin: r.Origin,
 		Input: r.Input, CheckpointID: r.CheckpointID, ForkedFrom: r.ForkedFrom, Background: r.Background, Attempt: r.Attempt,
-		CreatedAt: r.CreatedAt, StartedAt: r.StartedAt, FinishedAt: r.FinishedAt, InterruptBy: r.InterruptUntil, CurrentNodes: []string{}}
+		CreatedAt: r.CreatedAt, StartedAt: r.StartedAt, FinishedAt: r.FinishedAt, InterruptBy: r.InterruptUntil, CurrentNodes: []string{},
+		TriggerChain: r.TriggerChain.V}
 	if cp := r.Checkpoint; cp != nil {
 		o.State, o.Step, o.Interrupt = cp.State, cp.Step, cp.Interrupt
 		if cp.Next != nil {

@@ -74,8 +74,10 @@ func (s *Service) Start(ctx context.Context, p StartParams) (*Run, error) {
 	if p.Origin == "" {
 		p.Origin = "api"
 	}
+	// A run started while another executes (an event trigger fired by
+	// its end or by its agent nodes' runs) inherits its chain.
 	r := &Run{ID: ids.New(), WorkflowID: w.ID, Version: version, OwnerID: pr.UserID, ThreadID: p.ThreadID, Origin: p.Origin,
-		Input: p.Input, CreatedAt: s.now().UTC(), Background: p.Background}
+		Input: p.Input, CreatedAt: s.now().UTC(), Background: p.Background, TriggerChain: db.JSON[[]string]{V: ChainOf(ctx)}}
 	if len(r.Input) == 0 || string(r.Input) == "null" {
 		r.Input = json.RawMessage("{}")
 	}

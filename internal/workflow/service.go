@@ -40,6 +40,7 @@ type Service struct {
 	queue    *queue.Queue
 	secrets  Secrets
 	urls     URLChecker
+	accounts Accounts                                  // nil: every owner counts as active
 	userZone func(ctx context.Context) (string, error) // the caller's profile time zone; nil: UTC
 	hookURL  string                                    // the public URL webhook triggers are called at, before the id
 	hooks    *webhook.Receiver                         // checks signed webhook calls, once each
@@ -68,6 +69,8 @@ type Params struct {
 	// Outbound refuses, at save, http node URLs that can never be public
 	// (nil: outbound.Public()).
 	Outbound URLChecker
+	// Accounts tells deactivated owners, whose triggers start nothing.
+	Accounts Accounts
 	// UserZone gives the caller's time zone from their profile: cron
 	// triggers without a timezone use it.
 	UserZone func(ctx context.Context) (string, error)
@@ -94,7 +97,7 @@ func New(p Params) *Service {
 	}
 	host, _ := os.Hostname()
 	s := &Service{db: p.DB, store: &store{db: p.DB}, bus: p.Bus, queue: p.Queue, now: p.Now, lease: p.Lease, timeout: p.Timeout,
-		secrets: p.Secrets, urls: p.Outbound, tracer: p.Tracer, batch: p.Batch, userZone: p.UserZone, hookURL: strings.TrimRight(p.PublicURL, "/") + "/api/v1/hooks/workflow-triggers/",
+		secrets: p.Secrets, urls: p.Outbound, accounts: p.Accounts, tracer: p.Tracer, batch: p.Batch, userZone: p.UserZone, hookURL: strings.TrimRight(p.PublicURL, "/") + "/api/v1/hooks/workflow-triggers/",
 		instance: fmt.Sprintf("%s/%d/%s", host, os.Getpid(), ids.New()[24:]), ctl: runctl.New("workflow.cancel")}
 	if s.hooks = p.Webhooks; s.hooks == nil {
 		s.hooks = webhook.New(webhook.Params{KV: kv.New(p.DB, p.Now), Now: p.Now})

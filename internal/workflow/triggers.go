@@ -199,7 +199,11 @@ func (s *Service) DeleteTrigger(ctx context.Context, id string) error {
 // on the trigger, not raised: a trigger's schedule goes on.
 func (s *Service) fire(ctx context.Context, t *Trigger, origin string, input json.RawMessage) (*Run, error) {
 	ctx = authn.With(ctx, &authn.Principal{UserID: t.OwnerID, Role: authn.RoleUser})
-	r, err := s.Start(ctx, StartParams{WorkflowID: t.WorkflowID, Input: input, ThreadID: t.ThreadID, Background: true, Origin: origin})
+	var r *Run
+	err := s.mayFire(ctx, t, origin)
+	if err == nil {
+		r, err = s.Start(ctx, StartParams{WorkflowID: t.WorkflowID, Input: input, ThreadID: t.ThreadID, Background: true, Origin: origin})
+	}
 	q := s.db.W.NewUpdate().Model((*Trigger)(nil)).Set("last_fired_at = ?", s.now().UTC()).Where("id = ?", t.ID)
 	if err != nil {
 		q = q.Set("last_error = ?", truncate(err.Error(), 500))
@@ -210,6 +214,25 @@ func (s *Service) fire(ctx context.Context, t *Trigger, origin string, input jso
 		err = uerr
 	}
 	return r, err
+}
+
+// mayFire refuses a firing for a deactivated owner, and an event's that
+// would close a loop of triggers or make a chain too long (ctx carries
+// the chain of the run whose event it is).
+func (s *Service) mayFire(ctx context.Context, t *Trigger, origin string) error {
+	if s.accounts != nil {
+		active, err := s.accounts.Active(ctx, t.OwnerID)
+		if err != nil {
+			return fmt.Errorf("the trigger's owner could not be checked: %w", err)
+		}
+		if !active {
+			return apperr.New(apperr.Conflict, "refused: the trigger's owner's account is deactivated")
+		}
+	}
+	if origin == TriggerEvent {
+		return checkChain(ChainOf(ctx), t.WorkflowID)
+	}
+	return nil
 }
 
 func truncate(s string, n int) string {

@@ -113,3 +113,14 @@ func TestCompileLeavesTheDocumentAsWritten(t *testing.T) {
 	require.Equal(t, "", s.Nodes[0].Method)
 	require.Equal(t, "GET", g.Node("h").Method)
 }
+
+// Found by FuzzWorkflowDocumentJSON: a node without an id made the cycle
+// search dereference a node that was never compiled (a panic, a 500 when
+// saved). It is a problem at its path like any other.
+func TestANodeWithoutAnIDIsAProblem(t *testing.T) {
+	t.Parallel()
+	s, err := Parse([]byte(`{"entry":"a","nodes":[{"id":"a","type":"noop"},{}]}`))
+	require.NoError(t, err)
+	_, problems := Compile(s)
+	require.Contains(t, problems, Problem{Path: "nodes[1].id", Message: "must start with a letter and hold at most 64 letters, digits, _ or -"})
+}

@@ -176,7 +176,10 @@ func (x *execution) superStep(ctx context.Context, cp *Checkpoint) (*Checkpoint,
 	next := &Checkpoint{Step: cp.Step + 1, State: state, Barriers: cloneBarriers(cp.Barriers)}
 	seen := map[string]bool{}
 	for _, r := range recs {
-		targets, err := x.targets(r, state, next)
+		targets, err := x.targets(ctx, r, state, next)
+		if err != nil && ctx.Err() != nil {
+			return nil, nil, err // a cancel or shutdown, not the routing's fault
+		}
 		if err != nil {
 			return nil, &Outcome{Status: Failed, ErrorCode: "routing_failed", FailedNode: r.Node,
 				ErrorMessage: fmt.Sprintf("after node %q: %v", r.Node, err)}, nil
@@ -223,7 +226,7 @@ func cloneBarriers(b map[string]*Barrier) map[string]*Barrier {
 }
 
 // targets are the nodes a finished node hands over to.
-func (x *execution) targets(r *Record, state map[string]any, next *Checkpoint) ([]string, error) {
+func (x *execution) targets(ctx context.Context, r *Record, state map[string]any, next *Checkpoint) ([]string, error) {
 	n := x.g.nodes[r.Node]
 	switch n.Type {
 	case TypeEnd:
@@ -240,7 +243,7 @@ func (x *execution) targets(r *Record, state map[string]any, next *Checkpoint) (
 	var out []string
 	for _, e := range n.edges {
 		if e.when != nil {
-			ok, err := truthy(e.when, state)
+			ok, err := truthy(ctx, e.when, state)
 			if err != nil {
 				return nil, err
 			}

@@ -1,41 +1,70 @@
 package graph
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/expr-lang/expr"
 	"github.com/expr-lang/expr/vm"
 )
 
 // Expressions are expr-lang programs over an environment holding the state
-// ("state.count > 3"). They are compiled once, when the graph is.
+// ("state.count > 3"). They are compiled once, when the graph is, within
+// the limits in limits.go, and evaluated under a meter that stops them at
+// the node's timeout, at a cancel, or past their work budget.
 
 func compileExpr(src string) (*vm.Program, error) {
-	p, err := expr.Compile(src, expr.Env(map[string]any{"state": map[string]any{}}), expr.AllowUndefinedVariables())
+	if len(src) > MaxExprLength {
+		return nil, fmt.Errorf("invalid expression: longer than %d characters", MaxExprLength)
+	}
+	pt := &meterPatch{}
+	opts := []expr.Option{expr.Env(map[string]any{"state": map[string]any{}}), expr.AllowUndefinedVariables(),
+		expr.MaxNodes(MaxExprNodes), expr.Patch(pt)}
+	for name, fn := range meterFunctions {
+		opts = append(opts, expr.Function(name, fn))
+	}
+	p, err := expr.Compile(src, opts...)
 	if err != nil {
 		// expr's messages carry a caret diagram over several lines: keep
 		// the first, which says what is wrong.
 		msg, _, _ := strings.Cut(err.Error(), "\n")
 		return nil, fmt.Errorf("invalid expression: %s", msg)
 	}
+	if pt.pattern != nil {
+		return nil, fmt.Errorf("invalid expression: %w", pt.pattern)
+	}
+	if pt.reserved != "" {
+		return nil, fmt.Errorf("invalid expression: %s is a reserved name", pt.reserved)
+	}
 	return p, nil
 }
 
-func env(state map[string]any) map[string]any { return map[string]any{"state": state} }
-
-func run(p *vm.Program, state map[string]any) (any, error) {
-	v, err := expr.Run(p, env(state))
+func run(ctx context.Context, p *vm.Program, state map[string]any) (any, error) {
+	m := &meter{ctx: ctx, start: time.Now()}
+	machine := vm.VM{MemoryBudget: MaxExprMemory}
+	v, err := machine.Run(p, map[string]any{"state": state, meterVar: m})
+	if m.err != nil {
+		// Stopped by the meter: a timeout or cancel is the context's
+		// error, so the engine treats it as one.
+		return nil, m.err
+	}
 	if err != nil {
 		msg, _, _ := strings.Cut(err.Error(), "\n")
 		return nil, permanent(fmt.Errorf("expression failed: %s", msg))
 	}
+	// The result goes into the state, a checkpoint, a request: it is
+	// measured as JSON (shared parts each time).
+	if sizeOf(v, MaxExprValueBytes) > MaxExprValueBytes {
+		return nil, permanent(fmt.Errorf("%w: a result of more than %d bytes", ErrExprBudget, MaxExprValueBytes))
+	}
 	return v, nil
 }
 
-func truthy(p *vm.Program, state map[string]any) (bool, error) {
-	v, err := run(p, state)
+func truthy(ctx context.Context, p *vm.Program, state map[string]any) (bool, error) {
+	v, err := run(ctx, p, state)
 	if err != nil {
 		return false, err
 	}
@@ -75,14 +104,14 @@ func compileTemplate(src string) (*template, error) {
 	}
 }
 
-func (t *template) render(state map[string]any) (string, error) {
+func (t *template) render(ctx context.Context, state map[string]any) (string, error) {
 	if len(t.progs) == 0 {
 		return t.lits[0], nil
 	}
 	var b strings.Builder
 	for i, p := range t.progs {
 		b.WriteString(t.lits[i])
-		v, err := run(p, state)
+		v, err := run(ctx, p, state)
 		if err != nil {
 			return "", err
 		}
@@ -161,18 +190,20 @@ func compileValueRec(v any) (any, error) {
 	return v, nil
 }
 
-func (vt *valueTemplate) render(state map[string]any) (any, error) { return renderValue(vt.v, state) }
+func (vt *valueTemplate) render(ctx context.Context, state map[string]any) (any, error) {
+	return renderValue(ctx, vt.v, state)
+}
 
-func renderValue(v any, state map[string]any) (any, error) {
+func renderValue(ctx context.Context, v any, state map[string]any) (any, error) {
 	switch t := v.(type) {
 	case *vm.Program:
-		return run(t, state)
+		return run(ctx, t, state)
 	case *template:
-		return t.render(state)
+		return t.render(ctx, state)
 	case map[string]any:
 		m := make(map[string]any, len(t))
 		for k, e := range t {
-			r, err := renderValue(e, state)
+			r, err := renderValue(ctx, e, state)
 			if err != nil {
 				return nil, err
 			}
@@ -182,7 +213,7 @@ func renderValue(v any, state map[string]any) (any, error) {
 	case []any:
 		l := make([]any, len(t))
 		for i, e := range t {
-			r, err := renderValue(e, state)
+			r, err := renderValue(ctx, e, state)
 			if err != nil {
 				return nil, err
 			}

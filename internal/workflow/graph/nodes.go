@@ -24,18 +24,18 @@ func (x *execution) exec(ctx context.Context, cp *Checkpoint, n *cnode, rec *Rec
 	case TypeNoop, TypeEnd, TypeParallel:
 		return nil
 	case TypeRouter:
-		return x.route(n, state, rec)
+		return x.route(ctx, n, state, rec)
 	case TypeTransform:
 		u := make(map[string]any, len(n.set)+len(n.format))
 		for k, p := range n.set {
-			v, err := run(p, state)
+			v, err := run(ctx, p, state)
 			if err != nil {
 				return fmt.Errorf("set.%s: %w", k, err)
 			}
 			u[k] = v
 		}
 		for k, t := range n.format {
-			v, err := t.render(state)
+			v, err := t.render(ctx, state)
 			if err != nil {
 				return fmt.Errorf("format.%s: %w", k, err)
 			}
@@ -62,7 +62,7 @@ func (x *execution) exec(ctx context.Context, cp *Checkpoint, n *cnode, rec *Rec
 	switch n.Type {
 	case TypeAgent:
 		var input string
-		if input, err = n.input.render(state); err != nil {
+		if input, err = n.input.render(ctx, state); err != nil {
 			return err
 		}
 		var r AgentResult
@@ -70,33 +70,33 @@ func (x *execution) exec(ctx context.Context, cp *Checkpoint, n *cnode, rec *Rec
 		out, rec.ChildRunID = r.Output, r.RunID
 	case TypeLLM:
 		req := LLMCall{Model: n.Model, Schema: n.Schema}
-		if req.Prompt, err = n.input.render(state); err != nil {
+		if req.Prompt, err = n.input.render(ctx, state); err != nil {
 			return err
 		}
 		if n.system != nil {
-			if req.System, err = n.system.render(state); err != nil {
+			if req.System, err = n.system.render(ctx, state); err != nil {
 				return err
 			}
 		}
 		out, err = fx.LLM(ctx, call, req)
 	case TypeTool:
 		var args any
-		if args, err = n.args.render(state); err != nil {
+		if args, err = n.args.render(ctx, state); err != nil {
 			return err
 		}
 		out, err = fx.Tool(ctx, call, n.Tool, args)
 	case TypeHTTP:
 		req := HTTPCall{Method: n.Method, Headers: map[string]string{}}
-		if req.URL, err = n.url.render(state); err != nil {
+		if req.URL, err = n.url.render(ctx, state); err != nil {
 			return err
 		}
 		for k, t := range n.headers {
-			if req.Headers[k], err = t.render(state); err != nil {
+			if req.Headers[k], err = t.render(ctx, state); err != nil {
 				return err
 			}
 		}
 		if n.args != nil {
-			if req.Body, err = n.args.render(state); err != nil {
+			if req.Body, err = n.args.render(ctx, state); err != nil {
 				return err
 			}
 		}
@@ -104,7 +104,7 @@ func (x *execution) exec(ctx context.Context, cp *Checkpoint, n *cnode, rec *Rec
 	case TypeSubworkflow:
 		in := make(map[string]any, len(n.with))
 		for k, p := range n.with {
-			if in[k], err = run(p, state); err != nil {
+			if in[k], err = run(ctx, p, state); err != nil {
 				return fmt.Errorf("with.%s: %w", k, err)
 			}
 		}
@@ -135,9 +135,9 @@ func (x *execution) emitNode(id string) func(Event) {
 	}
 }
 
-func (x *execution) route(n *cnode, state map[string]any, rec *Record) error {
+func (x *execution) route(ctx context.Context, n *cnode, state map[string]any, rec *Record) error {
 	if n.expr != nil {
-		v, err := run(n.expr, state)
+		v, err := run(ctx, n.expr, state)
 		if err != nil {
 			return err
 		}
@@ -171,7 +171,7 @@ func (x *execution) route(n *cnode, state map[string]any, rec *Record) error {
 		return nil
 	}
 	for _, r := range n.routes {
-		ok, err := truthy(r.when, state)
+		ok, err := truthy(ctx, r.when, state)
 		if err != nil {
 			return err
 		}
@@ -189,7 +189,7 @@ func (x *execution) route(n *cnode, state map[string]any, rec *Record) error {
 // mapNode runs the node's graph once per item, Concurrency at a time, in
 // memory: the map is one node of the parent, checkpointed as a whole.
 func (x *execution) mapNode(ctx context.Context, n *cnode, state map[string]any, rec *Record) error {
-	v, err := run(n.expr, state)
+	v, err := run(ctx, n.expr, state)
 	if err != nil {
 		return err
 	}
@@ -223,7 +223,7 @@ func (x *execution) mapNode(ctx context.Context, n *cnode, state map[string]any,
 			default:
 				results[i] = out.Checkpoint.State
 				if n.collect != nil {
-					results[i], errs[i] = run(n.collect, out.Checkpoint.State)
+					results[i], errs[i] = run(ctx, n.collect, out.Checkpoint.State)
 				}
 			}
 			if errs[i] != nil {

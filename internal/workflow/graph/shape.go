@@ -18,6 +18,9 @@ func (g *Graph) successors(n *cnode) []string {
 }
 
 func (g *Graph) declared(n *cnode) []string {
+	if n == nil {
+		return nil
+	}
 	var out []string
 	switch n.Type {
 	case TypeRouter:
@@ -122,7 +125,8 @@ func (g *Graph) cycles() [][]string {
 		}
 	}
 	for _, n := range g.Spec.Nodes {
-		if _, ok := index[n.ID]; !ok {
+		// Nodes without a valid id are reported already and left out.
+		if _, ok := index[n.ID]; !ok && g.nodes[n.ID] != nil {
 			visit(n.ID)
 		}
 	}

@@ -1,0 +1,208 @@
+package graph
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+// finding10Expr is the expression of finding 10: 300³ iterations, seconds
+// of CPU, on 300 items.
+const finding10Expr = "filter(state.a, any(state.a, any(state.a, # < 0)))"
+
+func finding10Graph(t *testing.T, timeout string) *Graph {
+	t.Helper()
+	return mustCompile(t, `{"entry": "slow", "nodes": [
+	  {"id": "slow", "type": "transform", "set": {"x": "`+finding10Expr+`"}`+timeout+`},
+	  {"id": "done", "type": "end"}], "edges": [{"from": "slow", "to": "done"}]}`)
+}
+
+func items(n int) []any {
+	a := make([]any, n)
+	for i := range a {
+		a[i] = float64(i)
+	}
+	return a
+}
+
+// startedHooks tells when a node starts.
+type startedHooks struct {
+	memHooks
+	started chan struct{}
+}
+
+func (h *startedHooks) Emit(e Event) {
+	h.memHooks.Emit(e)
+	if e.Type == "node.started" {
+		select {
+		case h.started <- struct{}{}:
+		default:
+		}
+	}
+}
+
+type runResult struct {
+	out     Outcome
+	err     error
+	elapsed time.Duration
+}
+
+func runAsync(ctx context.Context, g *Graph, p RunParams) <-chan runResult {
+	done := make(chan runResult, 1)
+	go func() {
+		start := time.Now()
+		out, err := g.Run(ctx, p)
+		done <- runResult{out, err, time.Since(start)}
+	}()
+	return done
+}
+
+func TestFinding10ExpressionStopsAtNodeTimeout(t *testing.T) {
+	t.Parallel()
+	g := finding10Graph(t, `, "timeout_seconds": 0.2`)
+	done := runAsync(context.Background(), g, RunParams{Input: map[string]any{"a": items(300)}, Hooks: &memHooks{}})
+	select {
+	case r := <-done:
+		require.NoError(t, r.err)
+		require.Equal(t, Failed, r.out.Status)
+		require.Contains(t, r.out.ErrorMessage, "timed out after 0.2s")
+		require.Less(t, r.elapsed, 3*time.Second, "stopped at its timeout, not when it was done")
+	case <-time.After(30 * time.Second):
+		t.Fatal("the expression ran on past its node's timeout")
+	}
+}
+
+func TestFinding10ExpressionStopsWithinASecondOfCancel(t *testing.T) {
+	t.Parallel()
+	g := finding10Graph(t, "")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	h := &startedHooks{started: make(chan struct{}, 1)}
+	done := runAsync(ctx, g, RunParams{Input: map[string]any{"a": items(300)}, Hooks: h})
+	select {
+	case <-h.started:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the node never started")
+	}
+	cancelled := time.Now()
+	cancel()
+	select {
+	case r := <-done:
+		require.ErrorIs(t, r.err, context.Canceled)
+		require.Less(t, time.Since(cancelled), time.Second)
+	case <-time.After(30 * time.Second):
+		t.Fatal("the expression ran on after the cancel")
+	}
+}
+
+// With neither a timeout nor a cancel, the work budget ends it.
+func TestFinding10ExpressionStopsAtItsWorkBudget(t *testing.T) {
+	t.Parallel()
+	g := finding10Graph(t, "")
+	done := runAsync(context.Background(), g, RunParams{Input: map[string]any{"a": items(300)}, Hooks: &memHooks{}})
+	select {
+	case r := <-done:
+		require.NoError(t, r.err)
+		require.Equal(t, Failed, r.out.Status)
+		require.Contains(t, r.out.ErrorMessage, "work budget")
+	case <-time.After(60 * time.Second):
+		t.Fatal("the expression was not bounded")
+	}
+}
+
+func TestFinding10ExpressionLimitsAtCompile(t *testing.T) {
+	t.Parallel()
+	for name, tc := range map[string]struct{ src, want string }{
+		"too long":       {src: "state.a" + strings.Repeat(" ", MaxExprLength), want: "longer than"},
+		"too many nodes": {src: strings.Repeat("1 + ", 600) + "1", want: "node"},
+		"reserved name":  {src: "__pulse_meter", want: "reserved"},
+		"reserved let":   {src: "let __pulse_meter = 1; filter(state.a, true)", want: "reserved"},
+	} {
+		_, err := compileExpr(tc.src)
+		require.ErrorContains(t, err, tc.want, name)
+	}
+
+	// Strings that double are stopped by the byte budget.
+	var src strings.Builder
+	src.WriteString("let s0 = state.s + state.s; ")
+	for i := 1; i <= 40; i++ {
+		fmt.Fprintf(&src, "let s%d = s%d + s%d; ", i, i-1, i-1)
+	}
+	src.WriteString("len(s40)")
+	p, err := compileExpr(src.String())
+	require.NoError(t, err)
+	_, err = run(context.Background(), p, map[string]any{"s": "xxxxxxxx"})
+	require.ErrorIs(t, err, ErrExprBudget)
+
+	// Builtins that build strings or render values are measured before
+	// they allocate, and results are measured as JSON.
+	big := strings.Repeat("x", 100_000)
+	for _, src := range []string{
+		`repeat("ab", 1000000000)`,
+		`replace(repeat("x", 3000000), "", "yy")`,
+		`let a = 1..1000; let b = map(a, a); map(a, b)`,
+		`let a = 1..1000; let b = map(a, a); toJSON(map(a, b))`,
+		`join(map(1..1000, state.big), "")`,
+		`string(map(1..1000, state.big))`,
+	} {
+		p, err := compileExpr(src)
+		require.NoError(t, err, src)
+		start := time.Now()
+		_, err = run(context.Background(), p, map[string]any{"big": big})
+		require.ErrorIs(t, err, ErrExprBudget, src)
+		require.Less(t, time.Since(start), 5*time.Second, src)
+	}
+	for src, want := range map[string]any{
+		`repeat("ab", 3)`: "ababab", `replace("a-b-c", "-", "+")`: "a+b+c", `replace("ab", "", ".")`: ".a.b.",
+		`join(["a", "b"], ",")`: "a,b", `toJSON({"a": 1})`: "{\n  \"a\": 1\n}", `string(12)`: "12", `len(repeat(state.s, 2))`: 6,
+	} {
+		p, err := compileExpr(src)
+		require.NoError(t, err, src)
+		v, err := run(context.Background(), p, map[string]any{"s": "xyz"})
+		require.NoError(t, err, src)
+		require.Equal(t, want, v, src)
+	}
+
+	// matches is bounded like a guardrail's pattern: when saved for a
+	// constant pattern, when run for one from the state, and in the work
+	// of an evaluation's matches.
+	_, err = compileExpr(`state.s matches "(?:(?:a|b|ab|ba){1000})!"`)
+	require.ErrorContains(t, err, "too complex")
+	p, err = compileExpr(`state.s matches state.p`)
+	require.NoError(t, err)
+	_, err = run(context.Background(), p, map[string]any{"s": "ab", "p": "(?:(?:a|b|ab|ba){1000})!"})
+	require.ErrorContains(t, err, "too complex")
+	start := time.Now()
+	_, err = run(context.Background(), p, map[string]any{"s": strings.Repeat("ab", 100_000), "p": "(?:(?:a|b|ab|ba){100})!"})
+	require.ErrorIs(t, err, ErrExprBudget)
+	require.Less(t, time.Since(start), time.Second, "refused before matching")
+	p, err = compileExpr(`"abc" matches "^a" && state.s matches state.p`)
+	require.NoError(t, err)
+	v, err := run(context.Background(), p, map[string]any{"s": "xyz", "p": "y+"})
+	require.NoError(t, err)
+	require.Equal(t, true, v)
+
+	// Steps that each cost much (a builtin on a long string) are
+	// stopped by the clock.
+	p, err = compileExpr(`filter(1..100000, upper(state.big) == "")`)
+	require.NoError(t, err)
+	start = time.Now()
+	_, err = run(context.Background(), p, map[string]any{"big": big})
+	require.ErrorIs(t, err, ErrExprBudget)
+	require.Less(t, time.Since(start), 2*MaxExprDuration)
+
+	// Ordinary expressions work as before.
+	p, err = compileExpr(`[filter(state.a, # > 1), map(state.a, # * 2), state.n + 1, "a" + "b", 1 + 2]`)
+	require.NoError(t, err)
+	v, err = run(context.Background(), p, map[string]any{"a": items(3), "n": 1})
+	require.NoError(t, err)
+	require.Equal(t, []any{[]any{float64(2)}, []any{float64(0), float64(2), float64(4)}, 2, "ab", 3}, v)
+	_, err = compileExpr("[1] + [2]")
+	require.ErrorContains(t, err, "mismatched types", "a type error is still found when saved")
+	require.False(t, errors.Is(err, ErrExprBudget))
+}

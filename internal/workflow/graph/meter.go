@@ -1,0 +1,228 @@
+package graph
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"regexp"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/expr-lang/expr/vm/runtime"
+
+	"github.com/pulse-run/pulse/internal/platform/regexlimit"
+)
+
+// meter is one evaluation's budget. It is reached through the
+// environment, so each evaluation has its own.
+type meter struct {
+	ctx   context.Context
+	start time.Time
+	steps int
+	bytes int
+	regex int                 // instructions × bytes matched
+	res   map[string]*pattern // patterns compiled in this evaluation
+	err   error
+}
+
+func (m *meter) step() error {
+	if m.err != nil {
+		return m.err
+	}
+	m.steps++
+	if m.steps > MaxExprSteps {
+		m.err = permanent(fmt.Errorf("%w: more than %d iterations", ErrExprBudget, MaxExprSteps))
+	} else if m.steps%meterEvery == 0 {
+		if err := m.ctx.Err(); err != nil {
+			m.err = err
+		} else if time.Since(m.start) > MaxExprDuration {
+			m.err = permanent(fmt.Errorf("%w: more than %v", ErrExprBudget, MaxExprDuration))
+		}
+	}
+	return m.err
+}
+
+func meterOf(v any) (*meter, error) {
+	m, ok := v.(*meter)
+	if !ok || m == nil {
+		return nil, errors.New("the expression's meter is missing")
+	}
+	return m, nil
+}
+
+// tick(meter, v) counts one step and gives v.
+func tick(params ...any) (any, error) {
+	if len(params) != 2 {
+		return nil, errors.New("tick takes two arguments")
+	}
+	m, err := meterOf(params[0])
+	if err != nil {
+		return nil, err
+	}
+	if err := m.step(); err != nil {
+		return nil, err
+	}
+	return params[1], nil
+}
+
+// add(meter, a, b) is a + b, with the strings it builds counted.
+func add(params ...any) (any, error) {
+	if len(params) != 3 {
+		return nil, errors.New("add takes three arguments")
+	}
+	m, err := meterOf(params[0])
+	if err != nil {
+		return nil, err
+	}
+	if err := m.step(); err != nil {
+		return nil, err
+	}
+	a, aok := params[1].(string)
+	b, bok := params[2].(string)
+	if aok && bok {
+		if m.bytes += len(a) + len(b); m.bytes > MaxExprStringBytes {
+			m.err = permanent(fmt.Errorf("%w: strings of more than %d bytes", ErrExprBudget, MaxExprStringBytes))
+			return nil, m.err
+		}
+		return a + b, nil
+	}
+	return runtime.Add(params[1], params[2]), nil
+}
+
+// build charges n bytes of strings about to be built.
+func (m *meter) build(n int) error {
+	if m.err != nil {
+		return m.err
+	}
+	if n < 0 || n > MaxExprStringBytes-m.bytes {
+		m.err = permanent(fmt.Errorf("%w: strings of more than %d bytes", ErrExprBudget, MaxExprStringBytes))
+		return m.err
+	}
+	m.bytes += n
+	return nil
+}
+
+// sized(meter, v) is v, if it renders within MaxExprValueBytes.
+func sized(params ...any) (any, error) {
+	if len(params) != 2 {
+		return nil, errors.New("sized takes two arguments")
+	}
+	m, err := meterOf(params[0])
+	if err != nil {
+		return nil, err
+	}
+	if sizeOf(params[1], MaxExprValueBytes) > MaxExprValueBytes {
+		m.err = permanent(fmt.Errorf("%w: a value of more than %d bytes to render", ErrExprBudget, MaxExprValueBytes))
+		return nil, m.err
+	}
+	return params[1], nil
+}
+
+// repeat(meter, s, n) is expr's repeat, charged before it allocates.
+func repeat(params ...any) (any, error) {
+	if len(params) != 3 {
+		return nil, errors.New("repeat takes two arguments")
+	}
+	m, err := meterOf(params[0])
+	if err != nil {
+		return nil, err
+	}
+	s, ok := params[1].(string)
+	if !ok {
+		return nil, fmt.Errorf("repeat needs a string, not %T", params[1])
+	}
+	n, ok := params[2].(int)
+	if !ok {
+		f, isFloat := params[2].(float64)
+		if !isFloat || f != float64(int(f)) {
+			return nil, fmt.Errorf("repeat needs an integer count, not %T", params[2])
+		}
+		n = int(f)
+	}
+	if n < 0 {
+		return nil, errors.New("repeat needs a count of 0 or more")
+	}
+	if len(s) > 0 && n > MaxExprStringBytes/len(s) {
+		return nil, m.build(-1)
+	}
+	if err := m.build(len(s) * n); err != nil {
+		return nil, err
+	}
+	return strings.Repeat(s, n), nil
+}
+
+// replace(meter, s, old, new) is expr's replace (every occurrence),
+// charged before it allocates.
+func replace(params ...any) (any, error) {
+	if len(params) != 4 {
+		return nil, errors.New("replace takes three arguments")
+	}
+	m, err := meterOf(params[0])
+	if err != nil {
+		return nil, err
+	}
+	s, ok1 := params[1].(string)
+	old, ok2 := params[2].(string)
+	repl, ok3 := params[3].(string)
+	if !ok1 || !ok2 || !ok3 {
+		return nil, errors.New("replace needs three strings")
+	}
+	n := utf8.RuneCountInString(s) + 1
+	if old != "" {
+		n = strings.Count(s, old)
+	}
+	if len(repl) > 0 && n > MaxExprStringBytes/len(repl) {
+		return nil, m.build(-1)
+	}
+	if err := m.build(len(s) + n*len(repl)); err != nil {
+		return nil, err
+	}
+	return strings.ReplaceAll(s, old, repl), nil
+}
+
+// matches(meter, s, pattern) is expr's matches operator with the
+// pattern bounded like a guardrail's, and the work of the evaluation's
+// matches bounded.
+func matches(params ...any) (any, error) {
+	if len(params) != 3 {
+		return nil, errors.New("matches takes two operands")
+	}
+	m, err := meterOf(params[0])
+	if err != nil {
+		return nil, err
+	}
+	if err := m.step(); err != nil {
+		return nil, err
+	}
+	s, ok1 := params[1].(string)
+	p, ok2 := params[2].(string)
+	if !ok1 || !ok2 {
+		return nil, fmt.Errorf("matches needs strings, not %T and %T", params[1], params[2])
+	}
+	pat := m.res[p]
+	if pat == nil {
+		re, n, err := regexlimit.Compile(p)
+		if err != nil {
+			return nil, fmt.Errorf("the pattern %s", err)
+		}
+		if m.res == nil {
+			m.res = map[string]*pattern{}
+		}
+		pat = &pattern{re: re, insts: n}
+		m.res[p] = pat
+	}
+	cost := pat.insts * len(s)
+	if cost > MaxExprRegexWork-m.regex {
+		m.err = permanent(fmt.Errorf("%w: matches over more than %d instructions × bytes", ErrExprBudget, MaxExprRegexWork))
+		return nil, m.err
+	}
+	m.regex += cost
+	return pat.re.MatchString(s), nil
+}
+
+// pattern is a compiled matches pattern and its size.
+type pattern struct {
+	re    *regexp.Regexp
+	insts int
+}

@@ -1,0 +1,1 @@
+ALTER TABLE workflow_runs DROP COLUMN trigger_chain;

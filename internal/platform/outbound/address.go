@@ -90,6 +90,39 @@ var metadata = map[netip.Addr]bool{
 	netip.MustParseAddr("168.63.129.16"):   true,
 }
 
+// embeds4 are the IPv6 forms that carry an IPv4 address a gateway or
+// tunnel delivers to (IPv4-compatible, SIIT-translated, NAT64's
+// well-known prefix, 6to4), with the byte where it starts. A metadata
+// address in one of them is still the metadata address.
+var embeds4 = []struct {
+	prefix netip.Prefix
+	at     int
+}{
+	{netip.MustParsePrefix("::/96"), 12},
+	{netip.MustParsePrefix("::ffff:0:0:0/96"), 12},
+	{netip.MustParsePrefix("64:ff9b::/96"), 12},
+	{netip.MustParsePrefix("2002::/16"), 2},
+}
+
+// isMetadata reports whether a (unmapped, no zone) is a metadata endpoint,
+// directly or embedded in an IPv6 form, so that no allowed prefix that
+// covers the form (64:ff9b::/96 on an IPv6-only network) admits it.
+func isMetadata(a netip.Addr) bool {
+	if metadata[a] {
+		return true
+	}
+	if !a.Is6() {
+		return false
+	}
+	b := a.As16()
+	for _, e := range embeds4 {
+		if e.prefix.Contains(a) && metadata[netip.AddrFrom4([4]byte(b[e.at:e.at+4]))] {
+			return true
+		}
+	}
+	return false
+}
+
 // nonPublic says why a is not a public internet address, or "" when it is.
 // a has no zone. IPv4-mapped addresses are judged by their IPv4 address.
 func nonPublic(a netip.Addr) string {
@@ -132,7 +165,7 @@ func (p *Policy) check(a netip.Addr, hostAllowed bool) error {
 		return refusal("has an interface zone")
 	}
 	u := a.Unmap()
-	if metadata[u] {
+	if isMetadata(u) {
 		if p.exactlyAllowed(u) {
 			return nil
 		}

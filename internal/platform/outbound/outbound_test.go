@@ -381,3 +381,24 @@ func TestAllowedHostAdmitsWhatItResolvesTo(t *testing.T) {
 	}
 	require.EqualValues(t, 1, svc.hits.Load())
 }
+
+// A metadata address reached through a form that embeds its IPv4 address
+// (IPv4-compatible, translated, NAT64, 6to4) is still the metadata
+// address once a gateway delivers it: a wide allowed prefix (an IPv6-only
+// deployment allowing NAT64 to reach IPv4 sites) must not admit it.
+func TestMetadataEmbeddedInIPv6StaysRefused(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	wide := b.policy(outbound.Options{AllowPrefixes: []netip.Prefix{netip.MustParsePrefix("64:ff9b::/96"),
+		netip.MustParsePrefix("::/96"), netip.MustParsePrefix("::ffff:0:0:0/96"), netip.MustParsePrefix("2002::/16")}})
+	for _, a := range []string{"64:ff9b::a9fe:a9fe", "64:ff9b::169.254.169.254", "64:ff9b::a83f:8110", "::a9fe:a9fe",
+		"::ffff:0:a9fe:a9fe", "2002:a9fe:a9fe::1", "2002:a83f:8110:1::5"} {
+		err := wide.CheckAddr(netip.MustParseAddr(a))
+		require.ErrorIs(t, err, outbound.ErrRefused, a)
+		require.ErrorContains(t, err, "cloud metadata", a)
+	}
+	// The same prefixes still admit what they were allowed for.
+	for _, a := range []string{"64:ff9b::808:808", "::8.8.8.8", "2002:808:808::1"} {
+		require.NoError(t, wide.CheckAddr(netip.MustParseAddr(a)), a)
+	}
+}

@@ -375,8 +375,13 @@ var settings = []setting{
 				c.OutboundAllowPrefixes = append(c.OutboundAllowPrefixes, pfx)
 				continue
 			}
-			if strings.ContainsAny(e, "/%[]: \t") || strings.Trim(e, ".") == "" {
-				return fmt.Errorf("%q: want a host name (api.internal) or a CIDR (10.1.0.0/16, 10.1.2.3)", e)
+			if strings.ContainsAny(e, "/%[]: *\t") || strings.Trim(e, ".") == "" {
+				return fmt.Errorf("%q: want a host name (api.internal) or a CIDR (10.1.0.0/16, 10.1.2.3); names match exactly, without wildcards", e)
+			}
+			if numericHost(e) {
+				// 127.1 or 0x7f.1 would be kept as a name that never
+				// matches: say so rather than fail closed in silence.
+				return fmt.Errorf("%q: write an address in full (127.0.0.1) or as a CIDR", e)
 			}
 			c.OutboundAllowHosts = append(c.OutboundAllowHosts, strings.TrimSuffix(e, "."))
 		}
@@ -415,6 +420,18 @@ var settings = []setting{
 		return nil
 	}},
 	{env: "PULSE_SESSION_TTL", def: "720h", usage: "how long a session can be refreshed without signing in again", apply: duration(func(c *Config, d time.Duration) { c.SessionTTL = d })},
+}
+
+// numericHost reports whether every label of a host is a number (decimal,
+// octal or 0x hex): a shorthand address such as 127.1, not a name.
+func numericHost(h string) bool {
+	for _, l := range strings.Split(strings.TrimSuffix(h, "."), ".") {
+		digits := strings.TrimPrefix(l, "0x")
+		if digits == "" || strings.Trim(digits, "0123456789abcdef") != "" || (digits == l && strings.Trim(l, "0123456789") != "") {
+			return false
+		}
+	}
+	return true
 }
 
 // parsePrefix reads a CIDR or a single address (as its /32 or /128). Zoned

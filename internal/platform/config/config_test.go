@@ -120,6 +120,9 @@ func TestBadValuesNameTheirSource(t *testing.T) {
 		{"otlp headers", map[string]string{"OTEL_EXPORTER_OTLP_HEADERS": "novalue"}, nil, "OTEL_EXPORTER_OTLP_HEADERS"},
 		{"outbound allow zone", map[string]string{"PULSE_OUTBOUND_ALLOW": "fe80::1%eth0"}, nil, "PULSE_OUTBOUND_ALLOW"},
 		{"outbound allow path", map[string]string{"PULSE_OUTBOUND_ALLOW": "http://x/"}, nil, "PULSE_OUTBOUND_ALLOW"},
+		{"outbound allow wildcard", map[string]string{"PULSE_OUTBOUND_ALLOW": "*.internal"}, nil, "PULSE_OUTBOUND_ALLOW"},
+		{"outbound allow shorthand address", map[string]string{"PULSE_OUTBOUND_ALLOW": "127.1"}, nil, "PULSE_OUTBOUND_ALLOW"},
+		{"outbound allow hex address", map[string]string{"PULSE_OUTBOUND_ALLOW": "0x7f.1"}, nil, "PULSE_OUTBOUND_ALLOW"},
 		{"trusted proxy name", map[string]string{"PULSE_TRUSTED_PROXIES": "proxy.local"}, nil, "PULSE_TRUSTED_PROXIES"},
 		{"short metrics token", map[string]string{"PULSE_METRICS_TOKEN": "abc"}, nil, "PULSE_METRICS_TOKEN"},
 		{"metrics addr", map[string]string{"PULSE_METRICS_ADDR": "9090"}, nil, "PULSE_METRICS_ADDR"},
@@ -215,11 +218,11 @@ func TestOTLPEndpoints(t *testing.T) {
 func TestOutboundAllowAndTrustedProxies(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
-	b.env["PULSE_OUTBOUND_ALLOW"] = "API.internal., 10.1.0.0/16 ,127.0.0.1, ::1"
+	b.env["PULSE_OUTBOUND_ALLOW"] = "API.internal., 10.1.0.0/16 ,127.0.0.1, ::1, cafe.example, 1password.com"
 	b.env["PULSE_TRUSTED_PROXIES"] = "10.0.0.0/8, 192.0.2.7"
 	c, err := b.load(t)
 	require.NoError(t, err)
-	require.Equal(t, []string{"api.internal"}, c.OutboundAllowHosts)
+	require.Equal(t, []string{"api.internal", "cafe.example", "1password.com"}, c.OutboundAllowHosts)
 	require.Equal(t, []netip.Prefix{netip.MustParsePrefix("10.1.0.0/16"), netip.MustParsePrefix("127.0.0.1/32"), netip.MustParsePrefix("::1/128")}, c.OutboundAllowPrefixes)
 	require.Equal(t, []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("192.0.2.7/32")}, c.TrustedProxies)
 }

@@ -13,7 +13,6 @@ import (
 	"github.com/pulse-run/pulse/internal/platform/db"
 	"github.com/pulse-run/pulse/internal/platform/kv"
 	"github.com/pulse-run/pulse/internal/platform/mail"
-	"github.com/pulse-run/pulse/internal/platform/reqmeta"
 )
 
 // Mailer queues email in a transaction (internal/platform/mail.Outbox).
@@ -68,7 +67,7 @@ func (s *Service) SendVerification(ctx context.Context) error {
 
 // VerifyEmail consumes a verification token.
 func (s *Service) VerifyEmail(ctx context.Context, token string) error {
-	if err := s.limit(ctx, "verify:ip:"+reqmeta.From(ctx).IP, s.cfg.Limits.TokenPerIP, 1); err != nil {
+	if err := s.limit(ctx, "verify:ip:"+clientBucket(ctx), s.cfg.Limits.TokenPerIP, 1); err != nil {
 		return err
 	}
 	if token == "" || len(token) > 200 {
@@ -99,7 +98,7 @@ func (s *Service) VerifyEmail(ctx context.Context, token string) error {
 // ForgotPassword emails a reset link if the account exists. It answers the
 // same either way, so it cannot be used to learn who has an account.
 func (s *Service) ForgotPassword(ctx context.Context, email string) error {
-	if err := s.limit(ctx, "forgot:ip:"+reqmeta.From(ctx).IP, s.cfg.Limits.TokenPerIP, 1); err != nil {
+	if err := s.limit(ctx, "forgot:ip:"+clientBucket(ctx), s.cfg.Limits.TokenPerIP, 1); err != nil {
 		return err
 	}
 	email, err := normalizeEmail(email)
@@ -136,7 +135,7 @@ func (s *Service) ForgotPassword(ctx context.Context, email string) error {
 // session. It also proves the user reads that inbox, so the email counts
 // as verified.
 func (s *Service) ResetPassword(ctx context.Context, token, password string) error {
-	if err := s.limit(ctx, "reset:ip:"+reqmeta.From(ctx).IP, s.cfg.Limits.TokenPerIP, 1); err != nil {
+	if err := s.limit(ctx, "reset:ip:"+clientBucket(ctx), s.cfg.Limits.TokenPerIP, 1); err != nil {
 		return err
 	}
 	if err := checkPassword("body.new_password", password); err != nil {

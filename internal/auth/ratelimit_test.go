@@ -1,6 +1,7 @@
 package auth_test
 
 import (
+	"fmt"
 	"net/url"
 	"testing"
 
@@ -57,5 +58,39 @@ func TestFinding9BadPasswordsFromOneIPDoNotLockTheVictimOut(t *testing.T) {
 		require.Equal(t, 429, b.loginFrom(t, "198.51.100.66", victim, password).Status, "even the right password, from there")
 		res := b.loginFrom(t, "198.51.100.7", victim, password)
 		require.Equal(t, 200, res.Status, "the owner, elsewhere, signs in: %s", res.Body)
+	})
+}
+
+// Every per-address limit counts an IPv6 client by its /64, not only the
+// password sign-in: one subscriber holds a whole /64 and could otherwise
+// rotate through it to register, or ask for reset mail, without end.
+func TestFinding9EveryPerAddressLimitCountsIPv6BySlash64(t *testing.T) {
+	t.Parallel()
+	dbtest.EachEngine(t, func(t *testing.T, e config.Engine) {
+		b := setup(t, e, behindProxy)
+		for _, c := range []struct {
+			name  string
+			path  string
+			body  func() string
+			limit int
+		}{
+			{"register", "/api/v1/auth/register", func() string {
+				return `{"email":"` + uniqueEmail() + `","password":"` + password + `"}`
+			}, 10},
+			{"forgot", "/api/v1/auth/password/forgot", func() string { return `{"email":"` + uniqueEmail() + `"}` }, 20},
+		} {
+			prefix := map[string]string{"register": "2001:db8:1:1:", "forgot": "2001:db8:1:2:"}[c.name]
+			limited := 0
+			for i := range c.limit + 5 {
+				res := apitest.Scenario{Method: "POST", Path: c.path, Body: c.body(),
+					Headers: map[string]string{"X-Forwarded-For": fmt.Sprintf("%s%x::1", prefix, i+1)}}.Test(t, b.h)
+				if res.Status == 429 {
+					limited++
+					continue
+				}
+				require.Less(t, res.Status, 300, "%s: %s", c.name, res.Body)
+			}
+			require.GreaterOrEqual(t, limited, 3, "%s: addresses of one /64 share one allowance", c.name)
+		}
 	})
 }

@@ -198,7 +198,7 @@ type RegisterParams struct {
 
 // Register creates an account with the user role.
 func (s *Service) Register(ctx context.Context, p RegisterParams) (*User, error) {
-	if err := s.limit(ctx, "register:ip:"+reqmeta.From(ctx).IP, s.cfg.Limits.RegisterPerIP, 1); err != nil {
+	if err := s.limit(ctx, "register:ip:"+clientBucket(ctx), s.cfg.Limits.RegisterPerIP, 1); err != nil {
 		return nil, err
 	}
 	p.Role = authn.RoleUser
@@ -253,7 +253,7 @@ var errBadCredentials = apperr.New(apperr.Unauthenticated, "invalid email or pas
 // same to the caller and takes about as long, whether or not the account
 // exists.
 func (s *Service) PasswordLogin(ctx context.Context, email, password string) (*Tokens, error) {
-	ip := ipBucket(reqmeta.From(ctx).IP)
+	ip := clientBucket(ctx)
 	if err := s.limit(ctx, "login:ip:"+ip, s.cfg.Limits.LoginPerIP, 1); err != nil {
 		return nil, err
 	}
@@ -321,6 +321,11 @@ func (s *Service) recordLogin(ctx context.Context, userID, outcome, reason strin
 		s.log.ErrorContext(ctx, "audit", "err", err)
 	}
 }
+
+// clientBucket is what every per-address limit counts the request's client
+// as (reqmeta's address, IPv6 by its /64): one function, so no limit can be
+// dodged by rotating through a /64.
+func clientBucket(ctx context.Context) string { return ipBucket(reqmeta.From(ctx).IP) }
 
 // ipBucket is the address a limit counts: an IPv4 address, or an IPv6
 // address's /64, since one subscriber gets a whole /64 and could otherwise
@@ -392,7 +397,7 @@ var errBadRefresh = apperr.New(apperr.Unauthenticated, "invalid or expired refre
 // session is revoked. The exception is a duplicate within the grace window
 // (two tabs refreshing at once), which gets the same successor.
 func (s *Service) Refresh(ctx context.Context, token string) (*Tokens, error) {
-	if err := s.limit(ctx, "refresh:ip:"+reqmeta.From(ctx).IP, s.cfg.Limits.RefreshPerIP, 1); err != nil {
+	if err := s.limit(ctx, "refresh:ip:"+clientBucket(ctx), s.cfg.Limits.RefreshPerIP, 1); err != nil {
 		return nil, err
 	}
 	if token == "" || len(token) > 200 {

@@ -94,3 +94,25 @@ func TestFinding9EveryPerAddressLimitCountsIPv6BySlash64(t *testing.T) {
 		}
 	})
 }
+
+// A stolen session must not be a way around the password-failure limits:
+// guesses at the current password when changing it are counted like
+// sign-in failures (same (account, address) key), so the thief cannot learn
+// the password and keep the account after the sessions are revoked.
+func TestFinding9ChangePasswordGuessesCountLikeSignInFailures(t *testing.T) {
+	t.Parallel()
+	dbtest.EachEngine(t, func(t *testing.T, e config.Engine) {
+		b := setup(t, e, behindProxy)
+		email := b.register(t)
+		tok := b.login(t, email, password)
+		statuses := map[int]int{}
+		for range 15 {
+			statuses[apitest.Scenario{Method: "POST", Path: "/api/v1/users/me/password", Auth: tok.AccessToken,
+				Headers: map[string]string{"X-Forwarded-For": "198.51.100.66"},
+				Body:    `{"current_password":"a wrong guess!","new_password":"the thief's password"}`}.Test(t, b.h).Status]++
+		}
+		require.Equal(t, map[int]int{422: 10, 429: 5}, statuses, "ten guesses from that address, then no more")
+		res := b.loginFrom(t, "198.51.100.66", email, password)
+		require.Equal(t, 429, res.Status, "the same allowance as sign-in: %s", res.Body)
+	})
+}

@@ -103,9 +103,12 @@ func (s *Service) ChangePassword(ctx context.Context, current, next string) erro
 	// one from a signed-in session.
 	if u.PasswordHash == nil {
 		current = ""
+	} else if err := s.passwordFailuresAllowed(ctx, u.Email); err != nil {
+		return err // a stolen session guesses no faster than a sign-in
 	} else if ok, _, err := s.hasher.Verify(ctx, current, *u.PasswordHash); err != nil {
 		return err
 	} else if !ok {
+		s.passwordFailed(ctx, u.Email)
 		_ = s.audit.Record(ctx, audit.Event{Action: "user.password_change", Outcome: audit.Failure, ActorID: u.ID, SubjectID: u.ID})
 		return apperr.InvalidField("body.current_password", "is not your current password")
 	}

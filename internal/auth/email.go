@@ -13,7 +13,6 @@ import (
 	"github.com/pulse-run/pulse/internal/platform/db"
 	"github.com/pulse-run/pulse/internal/platform/kv"
 	"github.com/pulse-run/pulse/internal/platform/mail"
-	"github.com/pulse-run/pulse/internal/platform/reqmeta"
 )
 
 // Mailer queues email in a transaction (internal/platform/mail.Outbox).
@@ -68,7 +67,7 @@ func (s *Service) SendVerification(ctx context.Context) error {
 
 // VerifyEmail consumes a verification token.
 func (s *Service) VerifyEmail(ctx context.Context, token string) error {
-	if err := s.limit(ctx, "verify:ip:"+reqmeta.From(ctx).IP, s.cfg.Limits.TokenPerIP, 1); err != nil {
+	if err := s.limit(ctx, "verify:ip:"+clientBucket(ctx), s.cfg.Limits.TokenPerIP, 1); err != nil {
 		return err
 	}
 	if token == "" || len(token) > 200 {
@@ -99,7 +98,7 @@ func (s *Service) VerifyEmail(ctx context.Context, token string) error {
 // ForgotPassword emails a reset link if the account exists. It answers the
 // same either way, so it cannot be used to learn who has an account.
 func (s *Service) ForgotPassword(ctx context.Context, email string) error {
-	if err := s.limit(ctx, "forgot:ip:"+reqmeta.From(ctx).IP, s.cfg.Limits.TokenPerIP, 1); err != nil {
+	if err := s.limit(ctx, "forgot:ip:"+clientBucket(ctx), s.cfg.Limits.TokenPerIP, 1); err != nil {
 		return err
 	}
 	email, err := normalizeEmail(email)
@@ -136,7 +135,7 @@ func (s *Service) ForgotPassword(ctx context.Context, email string) error {
 // session. It also proves the user reads that inbox, so the email counts
 // as verified.
 func (s *Service) ResetPassword(ctx context.Context, token, password string) error {
-	if err := s.limit(ctx, "reset:ip:"+reqmeta.From(ctx).IP, s.cfg.Limits.TokenPerIP, 1); err != nil {
+	if err := s.limit(ctx, "reset:ip:"+clientBucket(ctx), s.cfg.Limits.TokenPerIP, 1); err != nil {
 		return err
 	}
 	if err := checkPassword("body.new_password", password); err != nil {
@@ -170,6 +169,13 @@ func (s *Service) ResetPassword(ctx context.Context, token, password string) err
 		u.PasswordHash, u.PasswordChangedAt, u.UpdatedAt = &hash, &now, now
 		if u.EmailVerifiedAt == nil {
 			u.EmailVerifiedAt = &now
+			// This reset is the first proof of the inbox. Until now the
+			// account was whoever registered the address, perhaps a
+			// squatter (finding 6): what could let them back in goes with
+			// the sessions.
+			if err := s.dropUnprovenAccess(ctx, tx, u.ID, now); err != nil {
+				return err
+			}
 		}
 		if err := s.store.updateUser(ctx, tx, u, "password_hash", "password_changed_at", "email_verified_at"); err != nil {
 			return err
@@ -181,6 +187,25 @@ func (s *Service) ResetPassword(ctx context.Context, token, password string) err
 		return err
 	}
 	return s.revokeSessions(ctx, revokeSessionsParams{UserID: userID, Reason: "password_reset"})
+}
+
+// dropUnprovenAccess revokes the API keys and unlinks the provider
+// identities an account gathered before its email was proven. Its owner,
+// who has just proven it, links again from the settings.
+func (s *Service) dropUnprovenAccess(ctx context.Context, tx *db.Tx, userID string, now time.Time) error {
+	keys, err := s.store.revokeAllAPIKeys(ctx, tx, userID, now)
+	if err != nil {
+		return err
+	}
+	idents, err := s.store.deleteIdentities(ctx, tx, userID)
+	if err != nil {
+		return err
+	}
+	if keys == 0 && idents == 0 {
+		return nil
+	}
+	return s.audit.RecordTx(ctx, tx, audit.Event{Action: "user.unproven_access_dropped", ActorID: userID, SubjectID: userID,
+		Details: map[string]any{"api_keys_revoked": keys, "identities_unlinked": idents}})
 }
 
 // resetToken is what a reset link stands for: whose password, asked for

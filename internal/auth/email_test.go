@@ -151,3 +151,52 @@ func TestFinding13aPasswordResetOrChangeInvalidatesOtherResetTokens(t *testing.T
 		require.NoError(t, b.svc.ResetPassword(ctx, fourth, "the owner's new password"))
 	})
 }
+
+// The account_link_required answer tells the real owner of an address that
+// someone registered without proving it to reset the password. That reset
+// is the first proof of the inbox: whatever the squatter set up before it
+// (an API key, a provider identity linked from their session, which would
+// sign them in for good) must not survive it (finding 6).
+func TestFinding6ResetThatFirstProvesTheInboxEndsTheSquattersAccess(t *testing.T) {
+	t.Parallel()
+	dbtest.Each(t, func(t *testing.T, d *db.DB) {
+		ctx := context.Background()
+		b := setupService(t, d)
+		squatter, tok := b.user(t) // registered, never verified
+		p, err := b.svc.Authenticate(ctx, tok.AccessToken)
+		require.NoError(t, err)
+		key, err := b.svc.CreateAPIKey(authn.With(ctx, p), CreateAPIKeyParams{Name: "mine", Scopes: []string{authn.ScopeRead, authn.ScopeWrite}})
+		require.NoError(t, err)
+		require.NoError(t, b.svc.linkIdentity(ctx, squatter.ID, &externalIdentity{Provider: "github", Subject: "4242", Email: "squatter@example.net"}))
+
+		// The owner of the inbox resets the password.
+		require.NoError(t, b.svc.ForgotPassword(ctx, squatter.Email))
+		_, reset := b.lastLink(t, squatter.Email)
+		require.NoError(t, b.svc.ResetPassword(ctx, reset, "the owner's own password"))
+
+		_, err = b.svc.Authenticate(ctx, key.Secret)
+		require.True(t, apperr.Is(err, apperr.Unauthenticated), "the squatter's API key is revoked: %v", err)
+		n, err := d.R.NewSelect().Model((*Identity)(nil)).Where("user_id = ?", squatter.ID).Count(ctx)
+		require.NoError(t, err)
+		require.Zero(t, n, "the identity linked before the inbox was proven is gone")
+
+		// Once the address is proven, a later reset leaves the owner's own
+		// keys and identities alone.
+		owner, err := b.svc.PasswordLogin(ctx, squatter.Email, "the owner's own password")
+		require.NoError(t, err)
+		op, err := b.svc.Authenticate(ctx, owner.AccessToken)
+		require.NoError(t, err)
+		ownKey, err := b.svc.CreateAPIKey(authn.With(ctx, op), CreateAPIKeyParams{Name: "owner's"})
+		require.NoError(t, err)
+		require.NoError(t, b.svc.linkIdentity(ctx, squatter.ID, &externalIdentity{Provider: "google", Subject: "owner-1", Email: squatter.Email}))
+		b.clock.Advance(time.Second)
+		require.NoError(t, b.svc.ForgotPassword(ctx, squatter.Email))
+		_, again := b.lastLink(t, squatter.Email)
+		require.NoError(t, b.svc.ResetPassword(ctx, again, "the owner's next password"))
+		_, err = b.svc.Authenticate(ctx, ownKey.Secret)
+		require.NoError(t, err, "a verified account's keys survive a reset")
+		n, err = d.R.NewSelect().Model((*Identity)(nil)).Where("user_id = ?", squatter.ID).Count(ctx)
+		require.NoError(t, err)
+		require.EqualValues(t, 1, n)
+	})
+}

@@ -19,7 +19,6 @@ import (
 	"github.com/pulse-run/pulse/internal/platform/ids"
 	"github.com/pulse-run/pulse/internal/platform/kv"
 	"github.com/pulse-run/pulse/internal/platform/ratelimit"
-	"github.com/pulse-run/pulse/internal/platform/reqmeta"
 )
 
 type totpRow struct {
@@ -192,7 +191,7 @@ var errBadChallenge = apperr.New(apperr.Unauthenticated, "invalid or expired MFA
 // VerifyMFA completes a password sign-in with a TOTP or recovery code and
 // returns tokens at assurance level aal2.
 func (s *Service) VerifyMFA(ctx context.Context, challenge, code string) (*Tokens, error) {
-	if err := s.limit(ctx, "mfa:ip:"+ipBucket(reqmeta.From(ctx).IP), s.cfg.Limits.LoginPerIP, 1); err != nil {
+	if err := s.limit(ctx, "mfa:ip:"+clientBucket(ctx), s.cfg.Limits.LoginPerIP, 1); err != nil {
 		return nil, err
 	}
 	if challenge == "" || len(challenge) > 200 {

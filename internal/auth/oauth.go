@@ -20,7 +20,6 @@ import (
 	"github.com/pulse-run/pulse/internal/platform/db"
 	"github.com/pulse-run/pulse/internal/platform/ids"
 	"github.com/pulse-run/pulse/internal/platform/kv"
-	"github.com/pulse-run/pulse/internal/platform/reqmeta"
 )
 
 // Identity links an account to a provider's user.
@@ -444,7 +443,7 @@ var errBadLoginCode = apperr.New(apperr.Unauthenticated, "invalid or expired cod
 // ExchangeLoginCode turns the one-time code from an OAuth callback into
 // tokens (grant_type=authorization_code).
 func (s *Service) ExchangeLoginCode(ctx context.Context, code string) (*Tokens, error) {
-	if err := s.limit(ctx, "login:ip:"+ipBucket(reqmeta.From(ctx).IP), s.cfg.Limits.LoginPerIP, 1); err != nil {
+	if err := s.limit(ctx, "login:ip:"+clientBucket(ctx), s.cfg.Limits.LoginPerIP, 1); err != nil {
 		return nil, err
 	}
 	if code == "" || len(code) > 200 {

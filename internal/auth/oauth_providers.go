@@ -172,8 +172,10 @@ func (p *Provider) fromIDToken(ctx context.Context, tok *oauth2.Token, nonce str
 	switch p.Name {
 	case "microsoft":
 		// Microsoft does not assert email ownership; only a domain-verified
-		// address counts.
-		id.EmailVerified = truthy(c.DomainOwner)
+		// address counts. xms_edov speaks of the email claim alone:
+		// preferred_username, the fallback, is never vouched for (a
+		// tenant's user can set it to anything).
+		id.EmailVerified = truthy(c.DomainOwner) && id.Email != ""
 		if id.Email == "" {
 			id.Email = c.PreferredUser
 		}

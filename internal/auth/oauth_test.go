@@ -397,3 +397,24 @@ func TestFinding7OAuthStateIsBoundToTheBrowser(t *testing.T) {
 		require.NotEmpty(t, b.callback(t, first).Query().Get("code"))
 	})
 }
+
+// Microsoft's xms_edov speaks of the email claim only. A token without one
+// falls back to preferred_username, which Microsoft says never to trust for
+// such decisions (a tenant's user picks it): it must not join an existing
+// account, even a verified one (finding 6).
+func TestFinding6MicrosoftPreferredUsernameDoesNotAutoLink(t *testing.T) {
+	t.Parallel()
+	dbtest.EachEngine(t, func(t *testing.T, e config.Engine) {
+		b := setupOAuth(t, e)
+		email := b.register(t)
+		b.markVerified(t, email)
+		b.microsoft.Tamper = func(c jwt.MapClaims) {
+			delete(c, "email")
+			c["preferred_username"] = email
+			c["xms_edov"] = true
+		}
+		back := b.callback(t, b.microsoft.Authorize(t, b.start(t, "microsoft", "/"), person(false)))
+		require.Equal(t, "account_link_required", back.Query().Get("error"), back.String())
+		require.Empty(t, back.Query().Get("code"))
+	})
+}

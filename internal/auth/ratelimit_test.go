@@ -1,6 +1,7 @@
 package auth_test
 
 import (
+	"fmt"
 	"net/url"
 	"testing"
 
@@ -57,5 +58,61 @@ func TestFinding9BadPasswordsFromOneIPDoNotLockTheVictimOut(t *testing.T) {
 		require.Equal(t, 429, b.loginFrom(t, "198.51.100.66", victim, password).Status, "even the right password, from there")
 		res := b.loginFrom(t, "198.51.100.7", victim, password)
 		require.Equal(t, 200, res.Status, "the owner, elsewhere, signs in: %s", res.Body)
+	})
+}
+
+// Every per-address limit counts an IPv6 client by its /64, not only the
+// password sign-in: one subscriber holds a whole /64 and could otherwise
+// rotate through it to register, or ask for reset mail, without end.
+func TestFinding9EveryPerAddressLimitCountsIPv6BySlash64(t *testing.T) {
+	t.Parallel()
+	dbtest.EachEngine(t, func(t *testing.T, e config.Engine) {
+		b := setup(t, e, behindProxy)
+		for _, c := range []struct {
+			name  string
+			path  string
+			body  func() string
+			limit int
+		}{
+			{"register", "/api/v1/auth/register", func() string {
+				return `{"email":"` + uniqueEmail() + `","password":"` + password + `"}`
+			}, 10},
+			{"forgot", "/api/v1/auth/password/forgot", func() string { return `{"email":"` + uniqueEmail() + `"}` }, 20},
+		} {
+			prefix := map[string]string{"register": "2001:db8:1:1:", "forgot": "2001:db8:1:2:"}[c.name]
+			limited := 0
+			for i := range c.limit + 5 {
+				res := apitest.Scenario{Method: "POST", Path: c.path, Body: c.body(),
+					Headers: map[string]string{"X-Forwarded-For": fmt.Sprintf("%s%x::1", prefix, i+1)}}.Test(t, b.h)
+				if res.Status == 429 {
+					limited++
+					continue
+				}
+				require.Less(t, res.Status, 300, "%s: %s", c.name, res.Body)
+			}
+			require.GreaterOrEqual(t, limited, 3, "%s: addresses of one /64 share one allowance", c.name)
+		}
+	})
+}
+
+// A stolen session must not be a way around the password-failure limits:
+// guesses at the current password when changing it are counted like
+// sign-in failures (same (account, address) key), so the thief cannot learn
+// the password and keep the account after the sessions are revoked.
+func TestFinding9ChangePasswordGuessesCountLikeSignInFailures(t *testing.T) {
+	t.Parallel()
+	dbtest.EachEngine(t, func(t *testing.T, e config.Engine) {
+		b := setup(t, e, behindProxy)
+		email := b.register(t)
+		tok := b.login(t, email, password)
+		statuses := map[int]int{}
+		for range 15 {
+			statuses[apitest.Scenario{Method: "POST", Path: "/api/v1/users/me/password", Auth: tok.AccessToken,
+				Headers: map[string]string{"X-Forwarded-For": "198.51.100.66"},
+				Body:    `{"current_password":"a wrong guess!","new_password":"the thief's password"}`}.Test(t, b.h).Status]++
+		}
+		require.Equal(t, map[int]int{422: 10, 429: 5}, statuses, "ten guesses from that address, then no more")
+		res := b.loginFrom(t, "198.51.100.66", email, password)
+		require.Equal(t, 429, res.Status, "the same allowance as sign-in: %s", res.Body)
 	})
 }

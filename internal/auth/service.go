@@ -198,7 +198,7 @@ type RegisterParams struct {
 
 // Register creates an account with the user role.
 func (s *Service) Register(ctx context.Context, p RegisterParams) (*User, error) {
-	if err := s.limit(ctx, "register:ip:"+reqmeta.From(ctx).IP, s.cfg.Limits.RegisterPerIP, 1); err != nil {
+	if err := s.limit(ctx, "register:ip:"+clientBucket(ctx), s.cfg.Limits.RegisterPerIP, 1); err != nil {
 		return nil, err
 	}
 	p.Role = authn.RoleUser
@@ -253,20 +253,13 @@ var errBadCredentials = apperr.New(apperr.Unauthenticated, "invalid email or pas
 // same to the caller and takes about as long, whether or not the account
 // exists.
 func (s *Service) PasswordLogin(ctx context.Context, email, password string) (*Tokens, error) {
-	ip := ipBucket(reqmeta.From(ctx).IP)
-	if err := s.limit(ctx, "login:ip:"+ip, s.cfg.Limits.LoginPerIP, 1); err != nil {
+	if err := s.limit(ctx, "login:ip:"+clientBucket(ctx), s.cfg.Limits.LoginPerIP, 1); err != nil {
 		return nil, err
 	}
 	email = strings.ToLower(strings.TrimSpace(email))
-	pairKey, accountKey := "login:fail-ip:"+ip+" "+email, "login:fail:"+email
-	for _, l := range []struct {
-		key   string
-		limit ratelimit.Limit
-	}{{pairKey, s.cfg.Limits.LoginFailsPerAccountIP}, {accountKey, s.cfg.Limits.LoginFailsPerAccount}} {
-		if err := s.limit(ctx, l.key, l.limit, 0); err != nil {
-			s.recordLogin(ctx, "", audit.Failure, "rate_limited")
-			return nil, err
-		}
+	if err := s.passwordFailuresAllowed(ctx, email); err != nil {
+		s.recordLogin(ctx, "", audit.Failure, "rate_limited")
+		return nil, err
 	}
 	u, err := s.store.userByEmail(ctx, email)
 	if err != nil && !apperr.Is(err, apperr.NotFound) {
@@ -287,8 +280,7 @@ func (s *Service) PasswordLogin(ctx context.Context, email, password string) (*T
 		return nil, herr
 	}
 	if !ok || !u.Active {
-		_ = s.limit(ctx, pairKey, s.cfg.Limits.LoginFailsPerAccountIP, 1)
-		_ = s.limit(ctx, accountKey, s.cfg.Limits.LoginFailsPerAccount, 1)
+		s.passwordFailed(ctx, email)
 		reason, subject := "bad_credentials", ""
 		if u != nil {
 			subject = u.ID
@@ -315,12 +307,41 @@ func (s *Service) PasswordLogin(ctx context.Context, email, password string) (*T
 	return s.startSession(ctx, u, "aal1", "password")
 }
 
+// passwordFailKeys are the limiter keys of failed passwords for an account:
+// per (account, client address), and per account.
+func passwordFailKeys(ctx context.Context, email string) (pair, account string) {
+	return "login:fail-ip:" + clientBucket(ctx) + " " + email, "login:fail:" + email
+}
+
+// passwordFailuresAllowed refuses once either failure count is spent. Every
+// check of a password (sign-in, or the current one when changing it) goes
+// through it, so no path guesses past the limit.
+func (s *Service) passwordFailuresAllowed(ctx context.Context, email string) error {
+	pair, account := passwordFailKeys(ctx, email)
+	if err := s.limit(ctx, pair, s.cfg.Limits.LoginFailsPerAccountIP, 0); err != nil {
+		return err
+	}
+	return s.limit(ctx, account, s.cfg.Limits.LoginFailsPerAccount, 0)
+}
+
+// passwordFailed counts a wrong password against both.
+func (s *Service) passwordFailed(ctx context.Context, email string) {
+	pair, account := passwordFailKeys(ctx, email)
+	_ = s.limit(ctx, pair, s.cfg.Limits.LoginFailsPerAccountIP, 1)
+	_ = s.limit(ctx, account, s.cfg.Limits.LoginFailsPerAccount, 1)
+}
+
 func (s *Service) recordLogin(ctx context.Context, userID, outcome, reason string) {
 	if err := s.audit.Record(ctx, audit.Event{Action: "auth.login", Outcome: outcome, ActorID: userID, SubjectID: userID,
 		Details: map[string]any{"reason": reason}}); err != nil {
 		s.log.ErrorContext(ctx, "audit", "err", err)
 	}
 }
+
+// clientBucket is what every per-address limit counts the request's client
+// as (reqmeta's address, IPv6 by its /64): one function, so no limit can be
+// dodged by rotating through a /64.
+func clientBucket(ctx context.Context) string { return ipBucket(reqmeta.From(ctx).IP) }
 
 // ipBucket is the address a limit counts: an IPv4 address, or an IPv6
 // address's /64, since one subscriber gets a whole /64 and could otherwise
@@ -392,7 +413,7 @@ var errBadRefresh = apperr.New(apperr.Unauthenticated, "invalid or expired refre
 // session is revoked. The exception is a duplicate within the grace window
 // (two tabs refreshing at once), which gets the same successor.
 func (s *Service) Refresh(ctx context.Context, token string) (*Tokens, error) {
-	if err := s.limit(ctx, "refresh:ip:"+reqmeta.From(ctx).IP, s.cfg.Limits.RefreshPerIP, 1); err != nil {
+	if err := s.limit(ctx, "refresh:ip:"+clientBucket(ctx), s.cfg.Limits.RefreshPerIP, 1); err != nil {
 		return nil, err
 	}
 	if token == "" || len(token) > 200 {

@@ -184,6 +184,26 @@ func (s *store) revokeAPIKey(ctx context.Context, idb bun.IDB, userID, id string
 	return nil
 }
 
+// revokeAllAPIKeys revokes every live key of a user and says how many.
+func (s *store) revokeAllAPIKeys(ctx context.Context, idb bun.IDB, userID string, at time.Time) (int64, error) {
+	res, err := idb.NewUpdate().Model((*APIKey)(nil)).Set("revoked_at = ?", at).
+		Where("user_id = ? AND revoked_at IS NULL", userID).Exec(ctx)
+	if err != nil {
+		return 0, err
+	}
+	return res.RowsAffected()
+}
+
+// deleteIdentities unlinks every provider identity of a user and says how
+// many.
+func (s *store) deleteIdentities(ctx context.Context, idb bun.IDB, userID string) (int64, error) {
+	res, err := idb.NewDelete().Model((*Identity)(nil)).Where("user_id = ?", userID).Exec(ctx)
+	if err != nil {
+		return 0, err
+	}
+	return res.RowsAffected()
+}
+
 // apiKeyByHash finds a usable key with its owner.
 func (s *store) apiKeyByHash(ctx context.Context, hash string) (*APIKey, *User, error) {
 	k := &APIKey{}

@@ -79,6 +79,7 @@ func accessLog(next http.Handler) http.Handler {
 			slog.Int("status", status),
 			slog.Int("bytes", ww.BytesWritten()),
 			slog.Float64("duration_ms", float64(time.Since(start).Microseconds())/1000),
+			slog.String("client", reqmeta.From(r.Context()).IP), // behind a trusted proxy: the client it names
 			slog.String("remote", r.RemoteAddr),
 			slog.String("user_agent", r.UserAgent()),
 		)

@@ -58,16 +58,25 @@ const (
 	repeatFunc  = "__pulse_repeat"
 	replaceFunc = "__pulse_replace"
 	matchesFunc = "__pulse_matches"
+	itemsFunc   = "__pulse_items"
+	joinFunc    = "__pulse_join"
 )
 
 // meterFunctions are the meter's functions, for expr.Function.
 var meterFunctions = map[string]func(params ...any) (any, error){
 	tickFunc: tick, addFunc: add, sizedFunc: sized, repeatFunc: repeat, replaceFunc: replace, matchesFunc: matches,
+	itemsFunc: countItems, joinFunc: join,
 }
 
 // rendered are the builtins whose output is their first argument
 // rendered as text: it is measured before they run.
-var rendered = map[string]bool{"string": true, "toJSON": true, "join": true}
+var rendered = map[string]bool{"string": true, "toJSON": true}
+
+// arrayBuilders are the builtins that copy the items of their arguments
+// into a new array, and charge expr's memory budget only once it is
+// built: their arguments' items are counted before they run (flatten's
+// all the way down, as shared arrays multiply).
+var arrayBuilders = map[string]bool{"concat": true, "flatten": true}
 
 // ErrExprBudget is why an evaluation stopped past its budgets.
 var ErrExprBudget = errors.New("expression exceeded its work budget")
@@ -96,6 +105,14 @@ func (p *meterPatch) Visit(node *ast.Node) {
 				fn = replaceFunc
 			}
 			ast.Patch(node, &ast.CallNode{Callee: &ast.IdentifierNode{Value: fn}, Arguments: append([]ast.Node{meterArg()}, n.Arguments...)})
+		case n.Name == "join":
+			// The glue is repeated between items: measured with them.
+			ast.Patch(node, &ast.CallNode{Callee: &ast.IdentifierNode{Value: joinFunc}, Arguments: append([]ast.Node{meterArg()}, n.Arguments...)})
+		case arrayBuilders[n.Name]:
+			for i, a := range n.Arguments {
+				n.Arguments[i] = &ast.CallNode{Callee: &ast.IdentifierNode{Value: itemsFunc},
+					Arguments: []ast.Node{meterArg(), a, &ast.BoolNode{Value: n.Name == "flatten"}}}
+			}
 		case rendered[n.Name] && len(n.Arguments) > 0:
 			n.Arguments[0] = &ast.CallNode{Callee: &ast.IdentifierNode{Value: sizedFunc}, Arguments: []ast.Node{meterArg(), n.Arguments[0]}}
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	goruntime "runtime"
 	"strings"
 	"testing"
 	"time"
@@ -205,4 +206,35 @@ func TestFinding10ExpressionLimitsAtCompile(t *testing.T) {
 	_, err = compileExpr("[1] + [2]")
 	require.ErrorContains(t, err, "mismatched types", "a type error is still found when saved")
 	require.False(t, errors.Is(err, ErrExprBudget))
+}
+
+// Finding 10: builtins that build arrays or strings from shared parts
+// (flatten, concat, join's glue) are measured before they allocate, not
+// after. Not parallel: it measures the heap this test allocates.
+func TestFinding10BuiltinsChargeBeforeTheyAllocate(t *testing.T) {
+	for _, src := range []string{
+		`let a = 1..1000; let b = map(a, a); flatten(map(1..2, b))`,
+		`let x = 1..900000; concat(x, x)`,
+		`join(map(1..50, "x"), repeat("y", 1000000))`,
+	} {
+		p, err := compileExpr(src)
+		require.NoError(t, err, src)
+		var before, after goruntime.MemStats
+		goruntime.GC()
+		goruntime.ReadMemStats(&before)
+		_, err = run(context.Background(), p, map[string]any{})
+		goruntime.ReadMemStats(&after)
+		require.ErrorIs(t, err, ErrExprBudget, src)
+		require.Less(t, after.TotalAlloc-before.TotalAlloc, uint64(24<<20), "%s: refused before it allocates", src)
+	}
+	for src, want := range map[string]any{
+		`flatten([[1, [2]], 3])`: []any{1, 2, 3}, `concat([1], [2, 3])`: []any{1, 2, 3},
+		`join(["a", "b"], "--")`: "a--b", `join(["a", "b"])`: "ab",
+	} {
+		p, err := compileExpr(src)
+		require.NoError(t, err, src)
+		v, err := run(context.Background(), p, map[string]any{})
+		require.NoError(t, err, src)
+		require.Equal(t, want, v, src)
+	}
 }

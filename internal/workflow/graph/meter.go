@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"reflect"
 	"regexp"
 	"strings"
 	"time"
@@ -21,6 +22,7 @@ type meter struct {
 	start time.Time
 	steps int
 	bytes int
+	items int                 // items copied by concat and flatten
 	regex int                 // instructions × bytes matched
 	res   map[string]*pattern // patterns compiled in this evaluation
 	err   error
@@ -225,4 +227,102 @@ func matches(params ...any) (any, error) {
 type pattern struct {
 	re    *regexp.Regexp
 	insts int
+}
+
+// countItems(meter, v, deep) is v, once its items (deep: all the way
+// down, as flatten copies them) are counted against MaxExprMemory.
+func countItems(params ...any) (any, error) {
+	if len(params) != 3 {
+		return nil, errors.New("items takes three arguments")
+	}
+	m, err := meterOf(params[0])
+	if err != nil {
+		return nil, err
+	}
+	deep, _ := params[2].(bool)
+	if m.items += leaves(reflect.ValueOf(params[1]), deep, MaxExprMemory-m.items+1); m.items > MaxExprMemory {
+		m.err = permanent(fmt.Errorf("%w: arrays of more than %d items", ErrExprBudget, MaxExprMemory))
+		return nil, m.err
+	}
+	return params[1], nil
+}
+
+// leaves counts v's items (deep: the items of nested arrays instead of
+// the arrays), up to about limit.
+func leaves(v reflect.Value, deep bool, limit int) int {
+	for v.Kind() == reflect.Interface || v.Kind() == reflect.Pointer {
+		if v.IsNil() {
+			return 0
+		}
+		v = v.Elem()
+	}
+	if v.Kind() != reflect.Slice && v.Kind() != reflect.Array {
+		return 0
+	}
+	if !deep {
+		return v.Len()
+	}
+	n := 0
+	for i := 0; i < v.Len() && n <= limit; i++ {
+		e := v.Index(i)
+		for e.Kind() == reflect.Interface || e.Kind() == reflect.Pointer {
+			if e.IsNil() {
+				break
+			}
+			e = e.Elem()
+		}
+		if e.Kind() == reflect.Slice || e.Kind() == reflect.Array {
+			n += leaves(e, true, limit-n)
+		} else {
+			n++
+		}
+	}
+	return n
+}
+
+// join(meter, items[, glue]) is expr's join, measured before it builds:
+// the items and the glue between them within MaxExprValueBytes.
+func join(params ...any) (any, error) {
+	if len(params) != 2 && len(params) != 3 {
+		return nil, errors.New("join takes one or two arguments")
+	}
+	m, err := meterOf(params[0])
+	if err != nil {
+		return nil, err
+	}
+	glue := ""
+	if len(params) == 3 {
+		g, ok := params[2].(string)
+		if !ok {
+			return nil, fmt.Errorf("join needs a string to join with, not %T", params[2])
+		}
+		glue = g
+	}
+	var items []string
+	switch a := params[1].(type) {
+	case []string:
+		items = a
+	case []any:
+		items = make([]string, len(a))
+		for i, e := range a {
+			s, ok := e.(string)
+			if !ok {
+				return nil, fmt.Errorf("join needs strings, not %T", e)
+			}
+			items[i] = s
+		}
+	default:
+		return nil, fmt.Errorf("invalid argument for join (type %T)", params[1])
+	}
+	n := 0
+	for i, s := range items {
+		if i > 0 {
+			n += len(glue)
+		}
+		if n += len(s); n > MaxExprValueBytes {
+			m.err = permanent(fmt.Errorf("%w: a value of more than %d bytes to render", ErrExprBudget, MaxExprValueBytes))
+			return nil, m.err
+		}
+	}
+	return strings.Join(items, glue), nil
 }

@@ -41,6 +41,9 @@ const (
 	// MaxExprRegexWork bounds instructions × bytes of the matches of one
 	// evaluation (about a second at worst).
 	MaxExprRegexWork = 100_000_000
+	// MaxExprPatterns bounds the distinct patterns one evaluation's
+	// matches compile (and keep until it ends): each may take tens of KB.
+	MaxExprPatterns = 100
 	// MaxExprDuration bounds an evaluation's time, whatever the node's
 	// timeout: steps cost more than their count (a builtin on a long
 	// string), so the meter also looks at the clock.

@@ -238,3 +238,29 @@ func TestFinding10BuiltinsChargeBeforeTheyAllocate(t *testing.T) {
 		require.Equal(t, want, v, src)
 	}
 }
+
+// Finding 10: patterns built in the state are compiled (and kept) once
+// each, so an evaluation may compile only so many: thousands of large
+// distinct patterns were half a gigabyte held until the clock stopped it.
+// Not parallel: it measures the heap this test allocates.
+func TestFinding10MatchesCompilesFewPatterns(t *testing.T) {
+	p, err := compileExpr(`filter(1..200000, "a" matches (string(#) + "(?:(?:a|b|ab|ba){100})"))`)
+	require.NoError(t, err)
+	var before, after goruntime.MemStats
+	goruntime.GC()
+	goruntime.ReadMemStats(&before)
+	start := time.Now()
+	_, err = run(context.Background(), p, map[string]any{})
+	goruntime.ReadMemStats(&after)
+	require.ErrorIs(t, err, ErrExprBudget)
+	require.ErrorContains(t, err, "patterns")
+	require.Less(t, time.Since(start), time.Second)
+	require.Less(t, after.TotalAlloc-before.TotalAlloc, uint64(64<<20))
+
+	// The same pattern many times is compiled once.
+	p, err = compileExpr(`len(filter(1..10000, string(#) matches state.p))`)
+	require.NoError(t, err)
+	v, err := run(context.Background(), p, map[string]any{"p": "^1+$"})
+	require.NoError(t, err)
+	require.Equal(t, 4, v)
+}

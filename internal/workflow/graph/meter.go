@@ -204,6 +204,10 @@ func matches(params ...any) (any, error) {
 	}
 	pat := m.res[p]
 	if pat == nil {
+		if len(m.res) >= MaxExprPatterns {
+			m.err = permanent(fmt.Errorf("%w: matches with more than %d distinct patterns", ErrExprBudget, MaxExprPatterns))
+			return nil, m.err
+		}
 		re, n, err := regexlimit.Compile(p)
 		if err != nil {
 			return nil, fmt.Errorf("the pattern %s", err)

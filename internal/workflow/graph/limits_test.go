@@ -264,3 +264,29 @@ func TestFinding10MatchesCompilesFewPatterns(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, 4, v)
 }
+
+// Finding 10: each evaluation's result is bounded, and so is what a
+// node's evaluations give together: a template's holes, a transform's
+// keys, an http body's fields are separate evaluations, and six holes of
+// 3 MB each were an 18 MB string (a thousand, 3 GB).
+func TestFinding10ANodesValuesAreBoundedTogether(t *testing.T) {
+	t.Parallel()
+	hole := `{{ repeat(\"x\", 3000000) }}`
+	for name, node := range map[string]string{
+		"template holes": `"format": {"s": "` + strings.Repeat(hole, 6) + `"}`,
+		"transform keys": `"set": {"a": "repeat(\"x\", 3000000)", "b": "repeat(\"x\", 3000000)", "c": "repeat(\"x\", 3000000)",
+			"d": "repeat(\"x\", 3000000)", "e": "repeat(\"x\", 3000000)", "f": "repeat(\"x\", 3000000)"}`,
+		"formats together": `"format": {"a": "` + strings.Repeat(hole, 3) + `", "b": "` + strings.Repeat(hole, 3) + `"}`,
+	} {
+		g := mustCompile(t, `{"entry": "t", "nodes": [{"id": "t", "type": "transform", `+node+`}]}`)
+		out, err := g.Run(context.Background(), RunParams{Hooks: &memHooks{}})
+		require.NoError(t, err, name)
+		require.Equal(t, Failed, out.Status, name)
+		require.Contains(t, out.ErrorMessage, "work budget", name)
+	}
+	g := mustCompile(t, `{"entry": "t", "nodes": [{"id": "t", "type": "transform", "format": {"s": "`+strings.Repeat(hole, 2)+`"}}]}`)
+	out, err := g.Run(context.Background(), RunParams{Hooks: &memHooks{}})
+	require.NoError(t, err)
+	require.Equal(t, Succeeded, out.Status, out.ErrorMessage)
+	require.Len(t, out.Checkpoint.State["s"], 6_000_000)
+}

@@ -63,12 +63,13 @@ const (
 	matchesFunc = "__pulse_matches"
 	itemsFunc   = "__pulse_items"
 	joinFunc    = "__pulse_join"
+	uniqFunc    = "__pulse_uniq"
 )
 
 // meterFunctions are the meter's functions, for expr.Function.
 var meterFunctions = map[string]func(params ...any) (any, error){
 	tickFunc: tick, addFunc: add, sizedFunc: sized, repeatFunc: repeat, replaceFunc: replace, matchesFunc: matches,
-	itemsFunc: countItems, joinFunc: join,
+	itemsFunc: countItems, joinFunc: join, uniqFunc: uniq,
 }
 
 // rendered are the builtins whose output is their first argument
@@ -108,6 +109,9 @@ func (p *meterPatch) Visit(node *ast.Node) {
 				fn = replaceFunc
 			}
 			ast.Patch(node, &ast.CallNode{Callee: &ast.IdentifierNode{Value: fn}, Arguments: append([]ast.Node{meterArg()}, n.Arguments...)})
+		case n.Name == "uniq":
+			// expr's compares each item with every kept one, unmetered.
+			ast.Patch(node, &ast.CallNode{Callee: &ast.IdentifierNode{Value: uniqFunc}, Arguments: append([]ast.Node{meterArg()}, n.Arguments...)})
 		case n.Name == "join":
 			// The glue is repeated between items: measured with them.
 			ast.Patch(node, &ast.CallNode{Callee: &ast.IdentifierNode{Value: joinFunc}, Arguments: append([]ast.Node{meterArg()}, n.Arguments...)})

@@ -290,3 +290,51 @@ func TestFinding10ANodesValuesAreBoundedTogether(t *testing.T) {
 	require.Equal(t, Succeeded, out.Status, out.ErrorMessage)
 	require.Len(t, out.Checkpoint.State["s"], 6_000_000)
 }
+
+// Finding 10: expr's uniq compares every item with every kept one, with
+// no predicate for the meter to count: uniq(1..100000) was minutes of
+// CPU that neither a timeout nor a cancel stopped. Items of one scalar
+// type are now hashed; others are compared under the meter.
+func TestFinding10UniqIsMetered(t *testing.T) {
+	t.Parallel()
+	for src, want := range map[string]any{
+		`len(uniq(1..200000))`:                        200000,
+		`len(uniq(map(1..200000, string(# % 1000))))`: 1000,
+		`uniq([1, 2.0, 1, "a", 2, "a", 1.0])`:         []any{1, 2.0, "a"},
+		`uniq(["b", "a", "b"])`:                       []any{"b", "a"},
+	} {
+		p, err := compileExpr(src)
+		require.NoError(t, err, src)
+		done := make(chan runResult, 1)
+		go func() {
+			start := time.Now()
+			v, err := run(context.Background(), p, map[string]any{})
+			done <- runResult{out: Outcome{Checkpoint: &Checkpoint{State: map[string]any{"v": v}}}, err: err, elapsed: time.Since(start)}
+		}()
+		select {
+		case r := <-done:
+			require.NoError(t, r.err, src)
+			require.Equal(t, want, r.out.Checkpoint.State["v"], src)
+			require.Less(t, r.elapsed, 2*time.Second, src)
+		case <-time.After(10 * time.Second):
+			t.Fatalf("%s was not bounded", src)
+		}
+	}
+
+	// Mixed items are compared one by one, and that is counted.
+	p, err := compileExpr(`uniq(map(1..100000, # % 2 == 0 ? # : string(#)))`)
+	require.NoError(t, err)
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() {
+		_, err := run(ctx, p, map[string]any{})
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		require.Error(t, err)
+	case <-time.After(10 * time.Second):
+		t.Fatal("a uniq of mixed items ran on past its context")
+	}
+}

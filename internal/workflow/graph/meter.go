@@ -330,3 +330,76 @@ func join(params ...any) (any, error) {
 	}
 	return strings.Join(items, glue), nil
 }
+
+// uniq(meter, items) is expr's uniq (the first of each set of equal
+// items, in order), in linear time for items of one scalar type, which
+// compare as Go's == does, and with each comparison a step otherwise.
+func uniq(params ...any) (any, error) {
+	if len(params) != 2 {
+		return nil, errors.New("uniq takes one argument")
+	}
+	m, err := meterOf(params[0])
+	if err != nil {
+		return nil, err
+	}
+	v := reflect.ValueOf(params[1])
+	if v.Kind() != reflect.Array && v.Kind() != reflect.Slice {
+		return nil, fmt.Errorf("cannot uniq %s", v.Kind())
+	}
+	ret := []any{}
+	if oneScalarType(v) {
+		seen := make(map[any]bool, v.Len())
+		for i := 0; i < v.Len(); i++ {
+			if err := m.step(); err != nil {
+				return nil, err
+			}
+			x := v.Index(i).Interface()
+			if !seen[x] {
+				seen[x] = true
+				ret = append(ret, x)
+			}
+		}
+		return ret, nil
+	}
+items:
+	for i := 0; i < v.Len(); i++ {
+		x := v.Index(i).Interface()
+		for _, r := range ret {
+			if err := m.step(); err != nil {
+				return nil, err
+			}
+			if runtime.Equal(x, r) {
+				continue items
+			}
+		}
+		ret = append(ret, x)
+	}
+	return ret, nil
+}
+
+// oneScalarType reports whether v's items are all strings, all bools or
+// all numbers of one Go type.
+func oneScalarType(v reflect.Value) bool {
+	var t reflect.Type
+	for i := 0; i < v.Len(); i++ {
+		e := v.Index(i)
+		if e.Kind() == reflect.Interface {
+			if e.IsNil() {
+				return false
+			}
+			e = e.Elem()
+		}
+		switch e.Kind() {
+		case reflect.String, reflect.Bool, reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+			reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Float32, reflect.Float64:
+		default:
+			return false
+		}
+		if t == nil {
+			t = e.Type()
+		} else if e.Type() != t {
+			return false
+		}
+	}
+	return true
+}

@@ -64,12 +64,13 @@ const (
 	itemsFunc   = "__pulse_items"
 	joinFunc    = "__pulse_join"
 	uniqFunc    = "__pulse_uniq"
+	trimFunc    = "__pulse_trim"
 )
 
 // meterFunctions are the meter's functions, for expr.Function.
 var meterFunctions = map[string]func(params ...any) (any, error){
 	tickFunc: tick, addFunc: add, sizedFunc: sized, repeatFunc: repeat, replaceFunc: replace, matchesFunc: matches,
-	itemsFunc: countItems, joinFunc: join, uniqFunc: uniq,
+	itemsFunc: countItems, joinFunc: join, uniqFunc: uniq, trimFunc: trim,
 }
 
 // rendered are the builtins whose output is their first argument
@@ -109,6 +110,9 @@ func (p *meterPatch) Visit(node *ast.Node) {
 				fn = replaceFunc
 			}
 			ast.Patch(node, &ast.CallNode{Callee: &ast.IdentifierNode{Value: fn}, Arguments: append([]ast.Node{meterArg()}, n.Arguments...)})
+		case n.Name == "trim" && len(n.Arguments) == 2:
+			// strings.Trim looks a non-ASCII cutset through per rune.
+			ast.Patch(node, &ast.CallNode{Callee: &ast.IdentifierNode{Value: trimFunc}, Arguments: append([]ast.Node{meterArg()}, n.Arguments...)})
 		case n.Name == "uniq":
 			// expr's compares each item with every kept one, unmetered.
 			ast.Patch(node, &ast.CallNode{Callee: &ast.IdentifierNode{Value: uniqFunc}, Arguments: append([]ast.Node{meterArg()}, n.Arguments...)})

@@ -338,3 +338,36 @@ func TestFinding10UniqIsMetered(t *testing.T) {
 		t.Fatal("a uniq of mixed items ran on past its context")
 	}
 }
+
+// Finding 10: strings.Trim with a cutset that is not ASCII looks the
+// cutset through for each rune it trims: trim over a long text of
+// cutset runes was text × cutset work in one builtin, unmetered.
+func TestFinding10TrimIsLinear(t *testing.T) {
+	t.Parallel()
+	for src, want := range map[string]any{
+		`len(trim(repeat("é", 300000), repeat("x", 300000) + "é"))`: 0,
+		`trim("éaé-", "é-")`:                        "a",
+		`trim("  a b  ")`:                           "a b",
+		`trim("ñaña-b-", repeat("z", 70) + "aeñ-")`: "b",
+		`trim("xxaxx", "x")`:                        "a",
+		`trim("ñaña", "aeñ")`:                       "",
+		`trim("\u00e9ab\u00e9", "\u00e9")`:          "ab",
+	} {
+		p, err := compileExpr(src)
+		require.NoError(t, err, src)
+		done := make(chan runResult, 1)
+		go func() {
+			start := time.Now()
+			v, err := run(context.Background(), p, map[string]any{})
+			done <- runResult{out: Outcome{Checkpoint: &Checkpoint{State: map[string]any{"v": v}}}, err: err, elapsed: time.Since(start)}
+		}()
+		select {
+		case r := <-done:
+			require.NoError(t, r.err, src)
+			require.Equal(t, want, r.out.Checkpoint.State["v"], src)
+			require.Less(t, r.elapsed, time.Second, src)
+		case <-time.After(20 * time.Second):
+			t.Fatalf("%s was not bounded", src)
+		}
+	}
+}

@@ -403,3 +403,41 @@ func oneScalarType(v reflect.Value) bool {
 	}
 	return true
 }
+
+// trim(meter, s, cutset) is strings.Trim in time linear in both: the
+// cutset's runes go into a set first.
+func trim(params ...any) (any, error) {
+	if len(params) != 3 {
+		return nil, errors.New("trim takes one or two arguments")
+	}
+	if _, err := meterOf(params[0]); err != nil {
+		return nil, err
+	}
+	s, ok1 := params[1].(string)
+	cutset, ok2 := params[2].(string)
+	if !ok1 || !ok2 {
+		return nil, fmt.Errorf("trim needs strings, not %T and %T", params[1], params[2])
+	}
+	if len(cutset) <= 64 {
+		return strings.Trim(s, cutset), nil // at most 64 bytes a rune
+	}
+	set := map[rune]bool{}
+	for _, r := range cutset {
+		set[r] = true
+	}
+	for s != "" {
+		r, n := utf8.DecodeRuneInString(s)
+		if !set[r] {
+			break
+		}
+		s = s[n:]
+	}
+	for s != "" {
+		r, n := utf8.DecodeLastRuneInString(s)
+		if !set[r] {
+			break
+		}
+		s = s[:len(s)-n]
+	}
+	return s, nil
+}

@@ -371,3 +371,38 @@ func TestFinding10TrimIsLinear(t *testing.T) {
 		}
 	}
 }
+
+// Finding 10: the meter looked at the context every 256 steps, which is
+// long when each step renders a large value: a cancel waited for 256
+// renderings. Costly metered steps look at it each time.
+func TestFinding10CostlyStepsStopWithinASecondOfCancel(t *testing.T) {
+	t.Parallel()
+	big := make([]any, 300_000)
+	for i := range big {
+		big[i] = "some text"
+	}
+	p, err := compileExpr(`filter(1..100000, len(toJSON(state.big)) > 0)`)
+	require.NoError(t, err)
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() {
+		_, err := run(ctx, p, map[string]any{"big": big})
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		require.ErrorIs(t, err, context.DeadlineExceeded)
+	case <-time.After(30 * time.Second):
+		t.Fatal("the expression ran on past its context")
+	}
+	<-ctx.Done()
+	// The deadline passed 100 ms after the start; it must stop within a
+	// second of it.
+	require.Less(t, time.Since(deadlineOf(ctx)), time.Second)
+}
+
+func deadlineOf(ctx context.Context) time.Time {
+	d, _ := ctx.Deadline()
+	return d
+}

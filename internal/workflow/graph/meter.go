@@ -45,6 +45,22 @@ func (m *meter) step() error {
 	return m.err
 }
 
+// poll looks at the context and the clock now, not at the next 256th
+// step: the meter's functions that go on to costly work (render, measure,
+// copy or match a large value) call it, so a cancel waits for one of
+// them, not for 256.
+func (m *meter) poll() error {
+	if m.err != nil {
+		return m.err
+	}
+	if err := m.ctx.Err(); err != nil {
+		m.err = err
+	} else if time.Since(m.start) > MaxExprDuration {
+		m.err = permanent(fmt.Errorf("%w: more than %v", ErrExprBudget, MaxExprDuration))
+	}
+	return m.err
+}
+
 func meterOf(v any) (*meter, error) {
 	m, ok := v.(*meter)
 	if !ok || m == nil {
@@ -83,6 +99,11 @@ func add(params ...any) (any, error) {
 	a, aok := params[1].(string)
 	b, bok := params[2].(string)
 	if aok && bok {
+		if len(a)+len(b) > 1<<16 {
+			if err := m.poll(); err != nil {
+				return nil, err
+			}
+		}
 		if m.bytes += len(a) + len(b); m.bytes > MaxExprStringBytes {
 			m.err = permanent(fmt.Errorf("%w: strings of more than %d bytes", ErrExprBudget, MaxExprStringBytes))
 			return nil, m.err
@@ -94,8 +115,8 @@ func add(params ...any) (any, error) {
 
 // build charges n bytes of strings about to be built.
 func (m *meter) build(n int) error {
-	if m.err != nil {
-		return m.err
+	if err := m.poll(); err != nil {
+		return err
 	}
 	if n < 0 || n > MaxExprStringBytes-m.bytes {
 		m.err = permanent(fmt.Errorf("%w: strings of more than %d bytes", ErrExprBudget, MaxExprStringBytes))
@@ -112,6 +133,9 @@ func sized(params ...any) (any, error) {
 	}
 	m, err := meterOf(params[0])
 	if err != nil {
+		return nil, err
+	}
+	if err := m.poll(); err != nil {
 		return nil, err
 	}
 	if sizeOf(params[1], MaxExprValueBytes) > MaxExprValueBytes {
@@ -218,6 +242,9 @@ func matches(params ...any) (any, error) {
 		pat = &pattern{re: re, insts: n}
 		m.res[p] = pat
 	}
+	if err := m.poll(); err != nil {
+		return nil, err
+	}
 	cost := pat.insts * len(s)
 	if cost > MaxExprRegexWork-m.regex {
 		m.err = permanent(fmt.Errorf("%w: matches over more than %d instructions × bytes", ErrExprBudget, MaxExprRegexWork))
@@ -241,6 +268,9 @@ func countItems(params ...any) (any, error) {
 	}
 	m, err := meterOf(params[0])
 	if err != nil {
+		return nil, err
+	}
+	if err := m.poll(); err != nil {
 		return nil, err
 	}
 	deep, _ := params[2].(bool)
@@ -292,6 +322,9 @@ func join(params ...any) (any, error) {
 	}
 	m, err := meterOf(params[0])
 	if err != nil {
+		return nil, err
+	}
+	if err := m.poll(); err != nil {
 		return nil, err
 	}
 	glue := ""

@@ -65,17 +65,23 @@ const (
 	joinFunc    = "__pulse_join"
 	uniqFunc    = "__pulse_uniq"
 	trimFunc    = "__pulse_trim"
+	pollFunc    = "__pulse_poll"
 )
 
 // meterFunctions are the meter's functions, for expr.Function.
 var meterFunctions = map[string]func(params ...any) (any, error){
 	tickFunc: tick, addFunc: add, sizedFunc: sized, repeatFunc: repeat, replaceFunc: replace, matchesFunc: matches,
-	itemsFunc: countItems, joinFunc: join, uniqFunc: uniq, trimFunc: trim,
+	itemsFunc: countItems, joinFunc: join, uniqFunc: uniq, trimFunc: trim, pollFunc: poll,
 }
 
 // rendered are the builtins whose output is their first argument
 // rendered as text: it is measured before they run.
 var rendered = map[string]bool{"string": true, "toJSON": true}
+
+// cheap are the builtins whose cost does not grow with their arguments.
+var cheap = map[string]bool{"len": true, "type": true, "abs": true, "ceil": true, "floor": true, "round": true, "int": true,
+	"float": true, "get": true, "bitnot": true, "bitand": true, "bitor": true, "bitxor": true, "bitnand": true, "bitshl": true,
+	"bitshr": true, "bitushr": true}
 
 // arrayBuilders are the builtins that copy the items of their arguments
 // into a new array, and charge expr's memory budget only once it is
@@ -126,6 +132,11 @@ func (p *meterPatch) Visit(node *ast.Node) {
 			}
 		case rendered[n.Name] && len(n.Arguments) > 0:
 			n.Arguments[0] = &ast.CallNode{Callee: &ast.IdentifierNode{Value: sizedFunc}, Arguments: []ast.Node{meterArg(), n.Arguments[0]}}
+		case len(n.Arguments) > 0 && !cheap[n.Name] && mayBeLarge(n.Arguments[0]):
+			// Any other builtin may take long on a large argument (parse,
+			// split, sort it): the context is looked at before each call,
+			// not at the next 256th step.
+			n.Arguments[0] = &ast.CallNode{Callee: &ast.IdentifierNode{Value: pollFunc}, Arguments: []ast.Node{meterArg(), n.Arguments[0]}}
 		}
 	case *ast.BinaryNode:
 		if n.Operator == "matches" {
@@ -143,6 +154,20 @@ func (p *meterPatch) Visit(node *ast.Node) {
 			ast.Patch(node, &ast.CallNode{Callee: &ast.IdentifierNode{Value: addFunc}, Arguments: []ast.Node{meterArg(), n.Left, n.Right}})
 		}
 	}
+}
+
+// mayBeLarge is false for arguments known to be numbers, booleans or
+// times: those are left typed, so a wrong one is still refused when saved.
+func mayBeLarge(n ast.Node) bool {
+	t := n.Type()
+	if t == nil {
+		return true
+	}
+	switch t.Kind() {
+	case reflect.Interface, reflect.String, reflect.Slice, reflect.Array, reflect.Map:
+		return true
+	}
+	return false
 }
 
 func mayBeString(n ast.Node) bool {

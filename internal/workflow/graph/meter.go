@@ -474,3 +474,18 @@ func trim(params ...any) (any, error) {
 	}
 	return s, nil
 }
+
+// poll(meter, v) is v, once the context and the clock are looked at.
+func poll(params ...any) (any, error) {
+	if len(params) != 2 {
+		return nil, errors.New("poll takes two arguments")
+	}
+	m, err := meterOf(params[0])
+	if err != nil {
+		return nil, err
+	}
+	if err := m.poll(); err != nil {
+		return nil, err
+	}
+	return params[1], nil
+}

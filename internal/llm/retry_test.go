@@ -73,11 +73,29 @@ func TestRetry(t *testing.T) {
 	require.Zero(t, parseRetryAfter("soon", now))
 
 	// A cancelled context stops the waiting.
-	r := Retry(&flaky{errs: []error{busy}}, RetryPolicy{Attempts: 3, Base: time.Hour}).(*retrying)
+	f = &flaky{errs: []error{busy}}
+	r := Retry(f, RetryPolicy{Attempts: 3, Base: time.Hour}).(*retrying)
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	_, err = r.Chat(ctx, Request{})
 	require.Error(t, err)
+	require.Equal(t, 1, f.calls, "a cancelled call is not tried again")
+}
+
+// Finding 5: however long the provider asks to wait (past what a
+// Duration holds, or forever), the call is not retried sooner: it fails,
+// and the caller falls back.
+func TestFinding5HugeRetryAfterIsNotCutShort(t *testing.T) {
+	t.Parallel()
+	for _, ra := range []string{"1e12", "1e300", "+Inf"} {
+		var waits []time.Duration
+		f := &flaky{errs: []error{&Error{Status: 503, Retryable: true, RetryAfter: ra, Err: errors.New("down")}}}
+		_, err := Retry(f, RetryPolicy{Attempts: 2, Max: 10 * time.Second,
+			Sleep: func(_ context.Context, d time.Duration) error { waits = append(waits, d); return nil }}).Chat(context.Background(), Request{})
+		require.Error(t, err, ra)
+		require.Empty(t, waits, ra)
+		require.Equal(t, 1, f.calls, "Retry-After %s is beyond Max", ra)
+	}
 }
 
 // halfStream sends some text, then fails with a retryable error.

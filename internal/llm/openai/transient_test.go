@@ -3,7 +3,6 @@ package openai_test
 import (
 	"context"
 	"encoding/json"
-	"net/http"
 	"sync"
 	"testing"
 	"time"
@@ -61,48 +60,9 @@ var hi = []llm.Message{{Role: llm.RoleUser, Content: "hi"}}
 // reported; the answer arrives whole.
 func TestFinding5TransientFailuresAreRetried(t *testing.T) {
 	t.Parallel()
-	for _, tc := range []struct {
-		name  string
-		fault llmtest.Fault
-		class llm.ErrorClass
-	}{
-		{"connection reset", llmtest.Reset, llm.ClassTransport},
-		{"closed after the headers", llmtest.CloseAfterHeaders, llm.ClassTransport},
-		{"429 with Retry-After", llmtest.RateLimited, llm.ClassRateLimited},
-		{"503", llmtest.Unavailable, llm.ClassServerError},
-	} {
-		for _, stream := range []bool{false, true} {
-			t.Run(tc.name+map[bool]string{false: "", true: " streamed"}[stream], func(t *testing.T) {
-				t.Parallel()
-				b := setupTransient(t, firstN(2, tc.fault))
-				var retried []llm.Retried
-				var deltas []string
-				req := llm.Request{Model: "gpt-test", Messages: hi, OnRetry: func(r llm.Retried) { retried = append(retried, r) }}
-				if stream {
-					req.OnDelta = func(s string) { deltas = append(deltas, s) }
-				}
-				resp, err := b.retrying(b.wire.URL, 3).Chat(context.Background(), req)
-				require.NoError(t, err)
-				require.Equal(t, "Hello there.", resp.Message.Content)
-				require.Equal(t, []llmtest.Fault{tc.fault, tc.fault, llmtest.Answer}, b.wire.Faults())
-				require.Len(t, retried, 2)
-				for i, r := range retried {
-					require.Equal(t, i+1, r.Attempt)
-					require.Equal(t, tc.class, r.Class, r.Error)
-				}
-				if stream {
-					require.Equal(t, []string{"Hello ", "there."}, deltas, "nothing of the failed tries reached the listener")
-				}
-				if tc.fault == llmtest.RateLimited {
-					require.Equal(t, []time.Duration{time.Second, time.Second}, b.waits, "Retry-After wins over the shorter backoff")
-					require.Equal(t, http.StatusTooManyRequests, retried[0].Status)
-				} else {
-					require.LessOrEqual(t, b.waits[0], 50*time.Millisecond, "full jitter under the first backoff")
-					require.LessOrEqual(t, b.waits[1], 100*time.Millisecond)
-				}
-			})
-		}
-	}
+	llmtest.TestTransientRetries(t, "gpt-test", func(_ *testing.T, baseURL string) llm.Provider {
+		return openai.New(openai.Config{APIKey: "sk-test", BaseURL: baseURL, HTTPClient: llmtest.Client()})
+	}, append(llmtest.TransientCases, llmtest.RateLimitedCase))
 }
 
 // The SDK's wrapped errors classify as what they are, after the attempts

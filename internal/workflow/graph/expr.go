@@ -104,7 +104,9 @@ func compileTemplate(src string) (*template, error) {
 	}
 }
 
-func (t *template) render(ctx context.Context, state map[string]any) (string, error) {
+// render fills the holes; what they give counts against out (the
+// node's), before it is written.
+func (t *template) render(ctx context.Context, state map[string]any, out *outputBudget) (string, error) {
 	if len(t.progs) == 0 {
 		return t.lits[0], nil
 	}
@@ -115,7 +117,11 @@ func (t *template) render(ctx context.Context, state map[string]any) (string, er
 		if err != nil {
 			return "", err
 		}
-		b.WriteString(text(v))
+		s := text(v)
+		if err := out.charge(s); err != nil {
+			return "", err
+		}
+		b.WriteString(s)
 	}
 	b.WriteString(t.lits[len(t.lits)-1])
 	return b.String(), nil
@@ -190,20 +196,24 @@ func compileValueRec(v any) (any, error) {
 	return v, nil
 }
 
-func (vt *valueTemplate) render(ctx context.Context, state map[string]any) (any, error) {
-	return renderValue(ctx, vt.v, state)
+func (vt *valueTemplate) render(ctx context.Context, state map[string]any, out *outputBudget) (any, error) {
+	return renderValue(ctx, vt.v, state, out)
 }
 
-func renderValue(ctx context.Context, v any, state map[string]any) (any, error) {
+func renderValue(ctx context.Context, v any, state map[string]any, out *outputBudget) (any, error) {
 	switch t := v.(type) {
 	case *vm.Program:
-		return run(ctx, t, state)
+		r, err := run(ctx, t, state)
+		if err != nil {
+			return nil, err
+		}
+		return r, out.charge(r)
 	case *template:
-		return t.render(ctx, state)
+		return t.render(ctx, state, out)
 	case map[string]any:
 		m := make(map[string]any, len(t))
 		for k, e := range t {
-			r, err := renderValue(ctx, e, state)
+			r, err := renderValue(ctx, e, state, out)
 			if err != nil {
 				return nil, err
 			}
@@ -213,7 +223,7 @@ func renderValue(ctx context.Context, v any, state map[string]any) (any, error) 
 	case []any:
 		l := make([]any, len(t))
 		for i, e := range t {
-			r, err := renderValue(ctx, e, state)
+			r, err := renderValue(ctx, e, state, out)
 			if err != nil {
 				return nil, err
 			}

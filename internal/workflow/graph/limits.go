@@ -41,6 +41,9 @@ const (
 	// MaxExprRegexWork bounds instructions × bytes of the matches of one
 	// evaluation (about a second at worst).
 	MaxExprRegexWork = 100_000_000
+	// MaxExprPatterns bounds the distinct patterns one evaluation's
+	// matches compile (and keep until it ends): each may take tens of KB.
+	MaxExprPatterns = 100
 	// MaxExprDuration bounds an evaluation's time, whatever the node's
 	// timeout: steps cost more than their count (a builtin on a long
 	// string), so the meter also looks at the clock.
@@ -58,16 +61,33 @@ const (
 	repeatFunc  = "__pulse_repeat"
 	replaceFunc = "__pulse_replace"
 	matchesFunc = "__pulse_matches"
+	itemsFunc   = "__pulse_items"
+	joinFunc    = "__pulse_join"
+	uniqFunc    = "__pulse_uniq"
+	trimFunc    = "__pulse_trim"
+	pollFunc    = "__pulse_poll"
 )
 
 // meterFunctions are the meter's functions, for expr.Function.
 var meterFunctions = map[string]func(params ...any) (any, error){
 	tickFunc: tick, addFunc: add, sizedFunc: sized, repeatFunc: repeat, replaceFunc: replace, matchesFunc: matches,
+	itemsFunc: countItems, joinFunc: join, uniqFunc: uniq, trimFunc: trim, pollFunc: poll,
 }
 
 // rendered are the builtins whose output is their first argument
 // rendered as text: it is measured before they run.
-var rendered = map[string]bool{"string": true, "toJSON": true, "join": true}
+var rendered = map[string]bool{"string": true, "toJSON": true}
+
+// cheap are the builtins whose cost does not grow with their arguments.
+var cheap = map[string]bool{"len": true, "type": true, "abs": true, "ceil": true, "floor": true, "round": true, "int": true,
+	"float": true, "get": true, "bitnot": true, "bitand": true, "bitor": true, "bitxor": true, "bitnand": true, "bitshl": true,
+	"bitshr": true, "bitushr": true}
+
+// arrayBuilders are the builtins that copy the items of their arguments
+// into a new array, and charge expr's memory budget only once it is
+// built: their arguments' items are counted before they run (flatten's
+// all the way down, as shared arrays multiply).
+var arrayBuilders = map[string]bool{"concat": true, "flatten": true}
 
 // ErrExprBudget is why an evaluation stopped past its budgets.
 var ErrExprBudget = errors.New("expression exceeded its work budget")
@@ -96,8 +116,27 @@ func (p *meterPatch) Visit(node *ast.Node) {
 				fn = replaceFunc
 			}
 			ast.Patch(node, &ast.CallNode{Callee: &ast.IdentifierNode{Value: fn}, Arguments: append([]ast.Node{meterArg()}, n.Arguments...)})
+		case n.Name == "trim" && len(n.Arguments) == 2:
+			// strings.Trim looks a non-ASCII cutset through per rune.
+			ast.Patch(node, &ast.CallNode{Callee: &ast.IdentifierNode{Value: trimFunc}, Arguments: append([]ast.Node{meterArg()}, n.Arguments...)})
+		case n.Name == "uniq":
+			// expr's compares each item with every kept one, unmetered.
+			ast.Patch(node, &ast.CallNode{Callee: &ast.IdentifierNode{Value: uniqFunc}, Arguments: append([]ast.Node{meterArg()}, n.Arguments...)})
+		case n.Name == "join":
+			// The glue is repeated between items: measured with them.
+			ast.Patch(node, &ast.CallNode{Callee: &ast.IdentifierNode{Value: joinFunc}, Arguments: append([]ast.Node{meterArg()}, n.Arguments...)})
+		case arrayBuilders[n.Name]:
+			for i, a := range n.Arguments {
+				n.Arguments[i] = &ast.CallNode{Callee: &ast.IdentifierNode{Value: itemsFunc},
+					Arguments: []ast.Node{meterArg(), a, &ast.BoolNode{Value: n.Name == "flatten"}}}
+			}
 		case rendered[n.Name] && len(n.Arguments) > 0:
 			n.Arguments[0] = &ast.CallNode{Callee: &ast.IdentifierNode{Value: sizedFunc}, Arguments: []ast.Node{meterArg(), n.Arguments[0]}}
+		case len(n.Arguments) > 0 && !cheap[n.Name] && mayBeLarge(n.Arguments[0]):
+			// Any other builtin may take long on a large argument (parse,
+			// split, sort it): the context is looked at before each call,
+			// not at the next 256th step.
+			n.Arguments[0] = &ast.CallNode{Callee: &ast.IdentifierNode{Value: pollFunc}, Arguments: []ast.Node{meterArg(), n.Arguments[0]}}
 		}
 	case *ast.BinaryNode:
 		if n.Operator == "matches" {
@@ -115,6 +154,20 @@ func (p *meterPatch) Visit(node *ast.Node) {
 			ast.Patch(node, &ast.CallNode{Callee: &ast.IdentifierNode{Value: addFunc}, Arguments: []ast.Node{meterArg(), n.Left, n.Right}})
 		}
 	}
+}
+
+// mayBeLarge is false for arguments known to be numbers, booleans or
+// times: those are left typed, so a wrong one is still refused when saved.
+func mayBeLarge(n ast.Node) bool {
+	t := n.Type()
+	if t == nil {
+		return true
+	}
+	switch t.Kind() {
+	case reflect.Interface, reflect.String, reflect.Slice, reflect.Array, reflect.Map:
+		return true
+	}
+	return false
 }
 
 func mayBeString(n ast.Node) bool {

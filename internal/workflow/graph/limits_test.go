@@ -2,8 +2,10 @@ package graph
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	goruntime "runtime"
 	"strings"
 	"testing"
 	"time"
@@ -205,4 +207,214 @@ func TestFinding10ExpressionLimitsAtCompile(t *testing.T) {
 	_, err = compileExpr("[1] + [2]")
 	require.ErrorContains(t, err, "mismatched types", "a type error is still found when saved")
 	require.False(t, errors.Is(err, ErrExprBudget))
+}
+
+// Finding 10: builtins that build arrays or strings from shared parts
+// (flatten, concat, join's glue) are measured before they allocate, not
+// after. Not parallel: it measures the heap this test allocates.
+func TestFinding10BuiltinsChargeBeforeTheyAllocate(t *testing.T) {
+	for _, src := range []string{
+		`let a = 1..1000; let b = map(a, a); flatten(map(1..2, b))`,
+		`let x = 1..900000; concat(x, x)`,
+		`join(map(1..50, "x"), repeat("y", 1000000))`,
+	} {
+		p, err := compileExpr(src)
+		require.NoError(t, err, src)
+		var before, after goruntime.MemStats
+		goruntime.GC()
+		goruntime.ReadMemStats(&before)
+		_, err = run(context.Background(), p, map[string]any{})
+		goruntime.ReadMemStats(&after)
+		require.ErrorIs(t, err, ErrExprBudget, src)
+		require.Less(t, after.TotalAlloc-before.TotalAlloc, uint64(24<<20), "%s: refused before it allocates", src)
+	}
+	for src, want := range map[string]any{
+		`flatten([[1, [2]], 3])`: []any{1, 2, 3}, `concat([1], [2, 3])`: []any{1, 2, 3},
+		`join(["a", "b"], "--")`: "a--b", `join(["a", "b"])`: "ab",
+	} {
+		p, err := compileExpr(src)
+		require.NoError(t, err, src)
+		v, err := run(context.Background(), p, map[string]any{})
+		require.NoError(t, err, src)
+		require.Equal(t, want, v, src)
+	}
+}
+
+// Finding 10: patterns built in the state are compiled (and kept) once
+// each, so an evaluation may compile only so many: thousands of large
+// distinct patterns were half a gigabyte held until the clock stopped it.
+// Not parallel: it measures the heap this test allocates.
+func TestFinding10MatchesCompilesFewPatterns(t *testing.T) {
+	p, err := compileExpr(`filter(1..200000, "a" matches (string(#) + "(?:(?:a|b|ab|ba){100})"))`)
+	require.NoError(t, err)
+	var before, after goruntime.MemStats
+	goruntime.GC()
+	goruntime.ReadMemStats(&before)
+	start := time.Now()
+	_, err = run(context.Background(), p, map[string]any{})
+	goruntime.ReadMemStats(&after)
+	require.ErrorIs(t, err, ErrExprBudget)
+	require.ErrorContains(t, err, "patterns")
+	require.Less(t, time.Since(start), time.Second)
+	require.Less(t, after.TotalAlloc-before.TotalAlloc, uint64(64<<20))
+
+	// The same pattern many times is compiled once.
+	p, err = compileExpr(`len(filter(1..10000, string(#) matches state.p))`)
+	require.NoError(t, err)
+	v, err := run(context.Background(), p, map[string]any{"p": "^1+$"})
+	require.NoError(t, err)
+	require.Equal(t, 4, v)
+}
+
+// Finding 10: each evaluation's result is bounded, and so is what a
+// node's evaluations give together: a template's holes, a transform's
+// keys, an http body's fields are separate evaluations, and six holes of
+// 3 MB each were an 18 MB string (a thousand, 3 GB).
+func TestFinding10ANodesValuesAreBoundedTogether(t *testing.T) {
+	t.Parallel()
+	hole := `{{ repeat(\"x\", 3000000) }}`
+	for name, node := range map[string]string{
+		"template holes": `"format": {"s": "` + strings.Repeat(hole, 6) + `"}`,
+		"transform keys": `"set": {"a": "repeat(\"x\", 3000000)", "b": "repeat(\"x\", 3000000)", "c": "repeat(\"x\", 3000000)",
+			"d": "repeat(\"x\", 3000000)", "e": "repeat(\"x\", 3000000)", "f": "repeat(\"x\", 3000000)"}`,
+		"formats together": `"format": {"a": "` + strings.Repeat(hole, 3) + `", "b": "` + strings.Repeat(hole, 3) + `"}`,
+	} {
+		g := mustCompile(t, `{"entry": "t", "nodes": [{"id": "t", "type": "transform", `+node+`}]}`)
+		out, err := g.Run(context.Background(), RunParams{Hooks: &memHooks{}})
+		require.NoError(t, err, name)
+		require.Equal(t, Failed, out.Status, name)
+		require.Contains(t, out.ErrorMessage, "work budget", name)
+	}
+	g := mustCompile(t, `{"entry": "t", "nodes": [{"id": "t", "type": "transform", "format": {"s": "`+strings.Repeat(hole, 2)+`"}}]}`)
+	out, err := g.Run(context.Background(), RunParams{Hooks: &memHooks{}})
+	require.NoError(t, err)
+	require.Equal(t, Succeeded, out.Status, out.ErrorMessage)
+	require.Len(t, out.Checkpoint.State["s"], 6_000_000)
+}
+
+// Finding 10: expr's uniq compares every item with every kept one, with
+// no predicate for the meter to count: uniq(1..100000) was minutes of
+// CPU that neither a timeout nor a cancel stopped. Items of one scalar
+// type are now hashed; others are compared under the meter.
+func TestFinding10UniqIsMetered(t *testing.T) {
+	t.Parallel()
+	for src, want := range map[string]any{
+		`len(uniq(1..200000))`:                        200000,
+		`len(uniq(map(1..200000, string(# % 1000))))`: 1000,
+		`uniq([1, 2.0, 1, "a", 2, "a", 1.0])`:         []any{1, 2.0, "a"},
+		`uniq(["b", "a", "b"])`:                       []any{"b", "a"},
+	} {
+		p, err := compileExpr(src)
+		require.NoError(t, err, src)
+		done := make(chan runResult, 1)
+		go func() {
+			start := time.Now()
+			v, err := run(context.Background(), p, map[string]any{})
+			done <- runResult{out: Outcome{Checkpoint: &Checkpoint{State: map[string]any{"v": v}}}, err: err, elapsed: time.Since(start)}
+		}()
+		select {
+		case r := <-done:
+			require.NoError(t, r.err, src)
+			require.Equal(t, want, r.out.Checkpoint.State["v"], src)
+			require.Less(t, r.elapsed, 2*time.Second, src)
+		case <-time.After(10 * time.Second):
+			t.Fatalf("%s was not bounded", src)
+		}
+	}
+
+	// Mixed items are compared one by one, and that is counted.
+	p, err := compileExpr(`uniq(map(1..100000, # % 2 == 0 ? # : string(#)))`)
+	require.NoError(t, err)
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() {
+		_, err := run(ctx, p, map[string]any{})
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		require.Error(t, err)
+	case <-time.After(10 * time.Second):
+		t.Fatal("a uniq of mixed items ran on past its context")
+	}
+}
+
+// Finding 10: strings.Trim with a cutset that is not ASCII looks the
+// cutset through for each rune it trims: trim over a long text of
+// cutset runes was text × cutset work in one builtin, unmetered.
+func TestFinding10TrimIsLinear(t *testing.T) {
+	t.Parallel()
+	for src, want := range map[string]any{
+		`len(trim(repeat("é", 300000), repeat("x", 300000) + "é"))`: 0,
+		`trim("éaé-", "é-")`:                        "a",
+		`trim("  a b  ")`:                           "a b",
+		`trim("ñaña-b-", repeat("z", 70) + "aeñ-")`: "b",
+		`trim("xxaxx", "x")`:                        "a",
+		`trim("ñaña", "aeñ")`:                       "",
+		`trim("\u00e9ab\u00e9", "\u00e9")`:          "ab",
+	} {
+		p, err := compileExpr(src)
+		require.NoError(t, err, src)
+		done := make(chan runResult, 1)
+		go func() {
+			start := time.Now()
+			v, err := run(context.Background(), p, map[string]any{})
+			done <- runResult{out: Outcome{Checkpoint: &Checkpoint{State: map[string]any{"v": v}}}, err: err, elapsed: time.Since(start)}
+		}()
+		select {
+		case r := <-done:
+			require.NoError(t, r.err, src)
+			require.Equal(t, want, r.out.Checkpoint.State["v"], src)
+			require.Less(t, r.elapsed, time.Second, src)
+		case <-time.After(20 * time.Second):
+			t.Fatalf("%s was not bounded", src)
+		}
+	}
+}
+
+// Finding 10: the meter looked at the context every 256 steps, which is
+// long when each step renders a large value: a cancel waited for 256
+// renderings. Costly metered steps look at it each time.
+func TestFinding10CostlyStepsStopWithinASecondOfCancel(t *testing.T) {
+	t.Parallel()
+	big := make([]any, 300_000)
+	for i := range big {
+		big[i] = "some text"
+	}
+	j, err := json.Marshal(big)
+	require.NoError(t, err)
+	for _, src := range []string{
+		`filter(1..100000, len(toJSON(state.big)) > 0)`,
+		`filter(1..100000, len(fromJSON(state.j)) > 0)`,
+		`filter(1..100000, len(split(state.j, ",")) > 0)`,
+	} {
+		p, err := compileExpr(src)
+		require.NoError(t, err, src)
+		ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+		done := make(chan error, 1)
+		go func() {
+			_, err := run(ctx, p, map[string]any{"big": big, "j": string(j)})
+			done <- err
+		}()
+		select {
+		case err := <-done:
+			require.ErrorIs(t, err, context.DeadlineExceeded, src)
+		case <-time.After(30 * time.Second):
+			t.Fatalf("%s ran on past its context", src)
+		}
+		// The deadline passed 100 ms after the start; it must stop
+		// within a second of it.
+		require.Less(t, time.Since(deadlineOf(ctx)), time.Second, src)
+		cancel()
+	}
+	// A builtin given an argument of a known wrong type is still refused
+	// when saved.
+	_, err = compileExpr(`upper(1)`)
+	require.ErrorContains(t, err, "cannot use int")
+}
+
+func deadlineOf(ctx context.Context) time.Time {
+	d, _ := ctx.Deadline()
+	return d
 }

@@ -20,6 +20,7 @@ func (x *execution) exec(ctx context.Context, cp *Checkpoint, n *cnode, rec *Rec
 	state := cp.State
 	call := Call{RunID: x.p.RunID, Node: n.Node, Step: rec.Step, Attempt: rec.Attempts, Emit: x.emitNode(n.ID)}
 	fx := x.p.Effects
+	budget := newOutputBudget() // all this node's evaluations produce
 	switch n.Type {
 	case TypeNoop, TypeEnd, TypeParallel:
 		return nil
@@ -29,13 +30,16 @@ func (x *execution) exec(ctx context.Context, cp *Checkpoint, n *cnode, rec *Rec
 		u := make(map[string]any, len(n.set)+len(n.format))
 		for k, p := range n.set {
 			v, err := run(ctx, p, state)
+			if err == nil {
+				err = budget.charge(v)
+			}
 			if err != nil {
 				return fmt.Errorf("set.%s: %w", k, err)
 			}
 			u[k] = v
 		}
 		for k, t := range n.format {
-			v, err := t.render(ctx, state)
+			v, err := t.render(ctx, state, budget)
 			if err != nil {
 				return fmt.Errorf("format.%s: %w", k, err)
 			}
@@ -62,7 +66,7 @@ func (x *execution) exec(ctx context.Context, cp *Checkpoint, n *cnode, rec *Rec
 	switch n.Type {
 	case TypeAgent:
 		var input string
-		if input, err = n.input.render(ctx, state); err != nil {
+		if input, err = n.input.render(ctx, state, budget); err != nil {
 			return err
 		}
 		var r AgentResult
@@ -70,33 +74,33 @@ func (x *execution) exec(ctx context.Context, cp *Checkpoint, n *cnode, rec *Rec
 		out, rec.ChildRunID = r.Output, r.RunID
 	case TypeLLM:
 		req := LLMCall{Model: n.Model, Schema: n.Schema}
-		if req.Prompt, err = n.input.render(ctx, state); err != nil {
+		if req.Prompt, err = n.input.render(ctx, state, budget); err != nil {
 			return err
 		}
 		if n.system != nil {
-			if req.System, err = n.system.render(ctx, state); err != nil {
+			if req.System, err = n.system.render(ctx, state, budget); err != nil {
 				return err
 			}
 		}
 		out, err = fx.LLM(ctx, call, req)
 	case TypeTool:
 		var args any
-		if args, err = n.args.render(ctx, state); err != nil {
+		if args, err = n.args.render(ctx, state, budget); err != nil {
 			return err
 		}
 		out, err = fx.Tool(ctx, call, n.Tool, args)
 	case TypeHTTP:
 		req := HTTPCall{Method: n.Method, Headers: map[string]string{}}
-		if req.URL, err = n.url.render(ctx, state); err != nil {
+		if req.URL, err = n.url.render(ctx, state, budget); err != nil {
 			return err
 		}
 		for k, t := range n.headers {
-			if req.Headers[k], err = t.render(ctx, state); err != nil {
+			if req.Headers[k], err = t.render(ctx, state, budget); err != nil {
 				return err
 			}
 		}
 		if n.args != nil {
-			if req.Body, err = n.args.render(ctx, state); err != nil {
+			if req.Body, err = n.args.render(ctx, state, budget); err != nil {
 				return err
 			}
 		}
@@ -104,7 +108,10 @@ func (x *execution) exec(ctx context.Context, cp *Checkpoint, n *cnode, rec *Rec
 	case TypeSubworkflow:
 		in := make(map[string]any, len(n.with))
 		for k, p := range n.with {
-			if in[k], err = run(ctx, p, state); err != nil {
+			if in[k], err = run(ctx, p, state); err == nil {
+				err = budget.charge(in[k])
+			}
+			if err != nil {
 				return fmt.Errorf("with.%s: %w", k, err)
 			}
 		}

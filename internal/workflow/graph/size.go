@@ -1,7 +1,9 @@
 package graph
 
 import (
+	"fmt"
 	"reflect"
+	"sync"
 )
 
 // sizeOf is about the bytes v takes as JSON, counting shared values
@@ -43,4 +45,29 @@ func sizeOf(v any, limit int) int {
 	}
 	walk(reflect.ValueOf(v))
 	return n
+}
+
+// outputBudget bounds what one node's evaluations produce together, as
+// JSON, to MaxExprValueBytes. Each evaluation's result is bounded alone,
+// but a template's holes, a body's fields, a transform's keys and a
+// map's items are separate evaluations: without a sum, N of them build
+// N × the limit.
+type outputBudget struct {
+	mu   sync.Mutex // a map's items finish concurrently
+	left int
+}
+
+func newOutputBudget() *outputBudget { return &outputBudget{left: MaxExprValueBytes} }
+
+// charge counts v against the budget, or says it is spent.
+func (b *outputBudget) charge(v any) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	n := sizeOf(v, b.left)
+	if n > b.left {
+		b.left = 0
+		return permanent(fmt.Errorf("%w: a node's values of more than %d bytes in all", ErrExprBudget, MaxExprValueBytes))
+	}
+	b.left -= n
+	return nil
 }

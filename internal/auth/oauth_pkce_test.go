@@ -24,10 +24,7 @@ func (b *oauthBundle) loginCode(t *testing.T, user oauthtest.User, challenge str
 		q.Set("code_challenge", challenge)
 		q.Set("code_challenge_method", "S256")
 	}
-	res := apitest.Scenario{Method: "GET", Path: "/api/v1/auth/oauth/google/authorize?" + q.Encode(),
-		Headers: b.cookies(), ExpectedStatus: http.StatusFound}.Test(t, b.h)
-	b.keepCookie(t, res)
-	back := b.callback(t, b.google.Authorize(t, res.Header.Get("Location"), user))
+	back := b.callback(t, b.google.Authorize(t, b.startWith(t, "google", q), user))
 	code := back.Query().Get("code")
 	require.NotEmpty(t, code, back.String())
 	return code

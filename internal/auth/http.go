@@ -58,6 +58,7 @@ type tokenRequest struct {
 	Password     string `json:"password,omitempty" doc:"password grant"`
 	RefreshToken string `json:"refresh_token,omitempty" doc:"refresh_token grant"`
 	Code         string `json:"code,omitempty" doc:"authorization_code grant: the code an OAuth sign-in sent back to the app"`
+	CodeVerifier string `json:"code_verifier,omitempty" minLength:"43" maxLength:"128" pattern:"^[A-Za-z0-9._~-]+$" doc:"authorization_code grant, PKCE (RFC 7636): the verifier whose S256 challenge the app sent to /auth/oauth/{provider}/authorize. Required if it sent one; refused if it did not."`
 }
 
 type tokenInput struct {
@@ -172,7 +173,7 @@ func registerTokenOps(v1 *httpx.API, s *Service) {
 	json := &huma.MediaType{}
 	httpx.Register(v1, huma.Operation{OperationID: "token", Metadata: httpx.OneTimeSecret(), Method: http.MethodPost, Path: "/auth/token", Tags: tag,
 		Summary:     "Get tokens (OAuth2 token endpoint)",
-		Description: "grant_type=password (username is the email), refresh_token, or authorization_code (the one-time code an OAuth sign-in sends to the app). Form-encoded as OAuth2 clients send it, or JSON. A refresh token works once; reusing one signs the session out.",
+		Description: "grant_type=password (username is the email), refresh_token, or authorization_code (the one-time code an OAuth sign-in sends to the app, with the app's PKCE code_verifier if it sent a code_challenge; a wrong, missing or unexpected verifier is refused with 400 and error invalid_grant, and uses the code up). Form-encoded as OAuth2 clients send it, or JSON. A refresh token works once; reusing one signs the session out.",
 		RequestBody: &huma.RequestBody{Required: true, Content: map[string]*huma.MediaType{
 			"application/x-www-form-urlencoded": form, "application/json": json,
 		}}},
@@ -188,7 +189,7 @@ func registerTokenOps(v1 *httpx.API, s *Service) {
 			case "refresh_token":
 				t, err = s.Refresh(ctx, req.RefreshToken)
 			case "authorization_code":
-				t, err = s.ExchangeLoginCode(ctx, req.Code)
+				t, err = s.ExchangeLoginCode(ctx, LoginCodeExchange{Code: req.Code, CodeVerifier: req.CodeVerifier})
 			default:
 				return nil, apperr.New(apperr.BadRequest, "grant_type must be password, refresh_token or authorization_code")
 			}
@@ -258,7 +259,7 @@ func parseTokenRequest(contentType string, body []byte) (tokenRequest, error) {
 			return req, apperr.New(apperr.BadRequest, "the form body cannot be parsed")
 		}
 		req = tokenRequest{GrantType: v.Get("grant_type"), Username: v.Get("username"), Password: v.Get("password"),
-			RefreshToken: v.Get("refresh_token"), Code: v.Get("code")}
+			RefreshToken: v.Get("refresh_token"), Code: v.Get("code"), CodeVerifier: v.Get("code_verifier")}
 	case "application/json", "":
 		if err := json.Unmarshal(body, &req); err != nil {
 			return req, apperr.New(apperr.BadRequest, "the request body is not valid JSON")

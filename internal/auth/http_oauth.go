@@ -33,6 +33,9 @@ func (c BindingCookies) value(s *Service) string {
 type authorizeInput struct {
 	Provider   string `path:"provider" maxLength:"32"`
 	RedirectTo string `query:"redirect_to" maxLength:"1000" doc:"a path on the app to return to, e.g. /dashboard"`
+	// The app's own PKCE (RFC 7636), binding the login code to it.
+	CodeChallenge       string `query:"code_challenge" maxLength:"128" doc:"PKCE: BASE64URL(SHA-256(code_verifier)), unpadded (43 characters). Recommended: the login code is then exchanged only with the code_verifier, so a code pushed into the app by someone else cannot sign it in."`
+	CodeChallengeMethod string `query:"code_challenge_method" maxLength:"10" doc:"PKCE: S256 (the only method accepted), required with code_challenge"`
 	BindingCookies
 }
 
@@ -91,11 +94,15 @@ func registerOAuthOps(v1 *httpx.API, s *Service) {
 			return out, nil
 		})
 	httpx.Register(v1, huma.Operation{OperationID: "oauth-authorize", Method: http.MethodGet, Path: "/auth/oauth/{provider}/authorize", Tags: otag,
-		Summary:       "Begin signing in with a provider (redirects to it)",
-		Description:   "The provider sends the browser back to the callback, which redirects to the app at redirect_to with ?code=… (exchange it at /auth/token with grant_type=authorization_code) or ?error=….",
+		Summary: "Begin signing in with a provider (redirects to it)",
+		Description: "The provider sends the browser back to the callback, which redirects to the app at redirect_to with ?code=… (exchange it at /auth/token with grant_type=authorization_code) or ?error=…. " +
+			"Apps should use PKCE (RFC 7636): send code_challenge=BASE64URL(SHA-256(verifier)) with code_challenge_method=S256 here, keep the verifier, and send it as code_verifier with the exchange. " +
+			"The login code is then bound to the app that started the sign-in: without the verifier it is refused (400, error invalid_grant). " +
+			"Without a challenge the code is a bearer secret: whoever exchanges it first is signed in.",
 		DefaultStatus: http.StatusFound},
 		func(ctx context.Context, in *authorizeInput) (*redirectOutput, error) {
-			st, err := s.StartOAuth(ctx, StartOAuthParams{Provider: in.Provider, RedirectTo: in.RedirectTo, Binding: in.value(s)})
+			st, err := s.StartOAuth(ctx, StartOAuthParams{Provider: in.Provider, RedirectTo: in.RedirectTo, Binding: in.value(s),
+				CodeChallenge: in.CodeChallenge, CodeChallengeMethod: in.CodeChallengeMethod})
 			if err != nil {
 				return nil, err
 			}

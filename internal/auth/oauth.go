@@ -55,6 +55,9 @@ type oauthState struct {
 	// Binding is the hash of the random value in the binding cookie of the
 	// browser that started the flow: the callback must come from it.
 	Binding string `json:"binding"`
+	// AppChallenge is the app's own PKCE code_challenge (S256), passed on
+	// to the login code: only the app's code_verifier exchanges it.
+	AppChallenge string `json:"app_challenge,omitempty"`
 }
 
 // Providers lists the enabled providers' names.
@@ -100,6 +103,11 @@ type StartOAuthParams struct {
 	Link       bool
 	// Binding is the browser's binding cookie, if it sent one.
 	Binding string
+	// CodeChallenge and CodeChallengeMethod are the app's PKCE challenge
+	// (S256 only), binding the login code to the app's code_verifier. A
+	// linking yields no login code and takes none.
+	CodeChallenge       string
+	CodeChallengeMethod string
 }
 
 // OAuthStart is where to send the browser, and the binding cookie to set
@@ -125,7 +133,13 @@ func (s *Service) StartOAuth(ctx context.Context, in StartOAuthParams) (*OAuthSt
 	if err != nil {
 		return nil, err
 	}
-	st := oauthState{Provider: in.Provider, Verifier: oauth2.GenerateVerifier(), Nonce: newSecret(), RedirectTo: redirectTo}
+	if in.Link && (in.CodeChallenge != "" || in.CodeChallengeMethod != "") {
+		return nil, apperr.InvalidField("body.code_challenge", "a linking yields no login code, so it takes no code_challenge")
+	}
+	if err := validCodeChallenge(in.CodeChallenge, in.CodeChallengeMethod); err != nil {
+		return nil, err
+	}
+	st := oauthState{Provider: in.Provider, Verifier: oauth2.GenerateVerifier(), Nonce: newSecret(), RedirectTo: redirectTo, AppChallenge: in.CodeChallenge}
 	if in.Link {
 		pr, err := s.requireSession(ctx)
 		if err != nil {
@@ -306,7 +320,7 @@ func (s *Service) finishOAuth(ctx context.Context, in CallbackParams, redirectTo
 		return nil, err
 	}
 	loginCode := newSecret()
-	if err := s.kv.Put(ctx, kv.PutParams{Namespace: loginCodeNamespace, Key: hashSecret(loginCode), Value: []byte(u.ID + " " + provider), TTL: loginCodeTTL}); err != nil {
+	if err := s.kv.Put(ctx, kv.PutParams{Namespace: loginCodeNamespace, Key: hashSecret(loginCode), Value: loginGrant{u.ID, provider, st.AppChallenge}.encode(), TTL: loginCodeTTL}); err != nil {
 		return nil, err
 	}
 	return &oauthResult{"code", loginCode}, nil
@@ -440,23 +454,65 @@ func (s *Service) saveProviderTokens(ctx context.Context, id *Identity, ext *ext
 
 var errBadLoginCode = apperr.New(apperr.Unauthenticated, "invalid or expired code")
 
+// loginGrant is what a login code stands for: the account, the provider it
+// signed in with, and the app's PKCE challenge ("" when it sent none).
+// Stored as space-separated fields (none holds a space), so a code issued
+// before challenges existed still reads as one without.
+type loginGrant struct{ userID, provider, challenge string }
+
+func (g loginGrant) encode() []byte {
+	v := g.userID + " " + g.provider
+	if g.challenge != "" {
+		v += " " + g.challenge
+	}
+	return []byte(v)
+}
+
+func decodeLoginGrant(v []byte) loginGrant {
+	f := strings.SplitN(string(v), " ", 3)
+	for len(f) < 3 {
+		f = append(f, "")
+	}
+	return loginGrant{f[0], f[1], f[2]}
+}
+
+// LoginCodeExchange is a grant_type=authorization_code request.
+type LoginCodeExchange struct {
+	Code string
+	// CodeVerifier is the app's PKCE verifier: required when the sign-in
+	// was started with a code_challenge, refused when it was not.
+	CodeVerifier string
+}
+
 // ExchangeLoginCode turns the one-time code from an OAuth callback into
-// tokens (grant_type=authorization_code).
-func (s *Service) ExchangeLoginCode(ctx context.Context, code string) (*Tokens, error) {
+// tokens (grant_type=authorization_code). A code whose sign-in carried the
+// app's code_challenge is exchanged only with the matching code_verifier.
+// A code refused for its verifier is used up all the same (RFC 6749 4.1.2:
+// single use), so a guess gets one try.
+func (s *Service) ExchangeLoginCode(ctx context.Context, in LoginCodeExchange) (*Tokens, error) {
 	if err := s.limit(ctx, "login:ip:"+clientBucket(ctx), s.cfg.Limits.LoginPerIP, 1); err != nil {
 		return nil, err
 	}
-	if code == "" || len(code) > 200 {
+	if in.Code == "" || len(in.Code) > 200 {
 		return nil, errBadLoginCode
 	}
-	v, err := s.kv.Take(ctx, loginCodeNamespace, hashSecret(code))
+	if err := validCodeVerifier(in.CodeVerifier); err != nil {
+		return nil, err
+	}
+	v, err := s.kv.Take(ctx, loginCodeNamespace, hashSecret(in.Code))
 	if apperr.Is(err, apperr.NotFound) {
 		return nil, errBadLoginCode
 	}
 	if err != nil {
 		return nil, err
 	}
-	userID, provider, _ := strings.Cut(string(v), " ")
+	g := decodeLoginGrant(v)
+	if err := checkCodeVerifier(g.challenge, in.CodeVerifier); err != nil {
+		_ = s.audit.Record(ctx, audit.Event{Action: "auth.oauth_login", Outcome: audit.Failure, SubjectID: g.userID,
+			Details: map[string]any{"provider": g.provider, "error": "invalid_grant", "pkce": g.challenge != ""}})
+		return nil, err
+	}
+	userID, provider := g.userID, g.provider
 	u, err := s.store.userByID(ctx, s.db.W, userID)
 	if err != nil || !u.Active {
 		return nil, errBadLoginCode

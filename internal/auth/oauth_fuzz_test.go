@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 
+	"golang.org/x/oauth2"
+
 	"github.com/pulse-run/pulse/internal/platform/config"
 	"github.com/pulse-run/pulse/internal/platform/httpx/apitest"
 )
@@ -17,6 +19,10 @@ const (
 	fuzzRealState  = 1 << 2
 	fuzzRealCookie = 1 << 3
 	fuzzRealCode   = 1 << 4
+	// fuzzAppPKCE starts the real flow with the app's PKCE challenge: a
+	// login code it yields must then refuse an exchange without the
+	// verifier.
+	fuzzAppPKCE = 1 << 5
 )
 
 var fuzzProviders = []string{"google", "github", "microsoft", "myspace"}
@@ -24,8 +30,9 @@ var fuzzProviders = []string{"google", "github", "microsoft", "myspace"}
 // FuzzOAuthCallback drives the real callback handler with arbitrary
 // parameters (state, code, error, error_description, iss) and cookie,
 // mixed with parts of genuine flows. Whatever comes in, the answer is a
-// redirect to the app or a problem, never a 500, and a login code is only
-// ever issued to a genuine, complete flow.
+// redirect to the app or a problem, never a 500, a login code is only
+// ever issued to a genuine, complete flow, and one issued to a flow with
+// the app's PKCE challenge is never exchanged without its verifier.
 func FuzzOAuthCallback(f *testing.F) {
 	b := setupOAuth(f, config.SQLite)
 	all := uint8(fuzzRealState | fuzzRealCookie | fuzzRealCode)
@@ -48,6 +55,9 @@ func FuzzOAuthCallback(f *testing.F) {
 		{fuzzRealState | fuzzRealCode, "", "", "", "", "", "__Host-pulse_oauth=" + strings.Repeat("A", 43)},
 		{0, strings.Repeat("s", 201), strings.Repeat("c", 2001), "", "", "", "pulse_oauth=\x00; a=b"},
 		{all, "", "", "", "", "", "__Host-pulse_oauth=\"quoted\"; __Host-pulse_oauth=second"},
+		{all | fuzzAppPKCE, "", "", "", "", "", ""},     // a genuine sign-in with the app's PKCE
+		{all | fuzzAppPKCE | 1, "", "", "", "", "", ""}, // the same at github
+		{fuzzRealState | fuzzRealCode | fuzzAppPKCE, "", "", "", "", "", ""},
 	} {
 		f.Add(s.mode, s.state, s.code, s.errCode, s.errDesc, s.iss, s.c)
 	}
@@ -76,7 +86,12 @@ func fuzzCallback(t *testing.T, b *oauthBundle, mode uint8, state, code, errCode
 			if provider != "myspace" {
 				start = provider
 			}
-			cb, err := url.Parse(fake.Authorize(t, browser.start(t, start, "/"), person(true)))
+			q := url.Values{"redirect_to": {"/"}}
+			if mode&fuzzAppPKCE != 0 {
+				q.Set("code_challenge", oauth2.S256ChallengeFromVerifier(oauth2.GenerateVerifier()))
+				q.Set("code_challenge_method", "S256")
+			}
+			cb, err := url.Parse(fake.Authorize(t, browser.startWith(t, start, q), person(true)))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -118,6 +133,15 @@ func fuzzCallback(t *testing.T, b *oauthBundle, mode uint8, state, code, errCode
 			}
 			if genuine && errCode == "" && iss == "" && got.Get("code") == "" {
 				t.Fatalf("a genuine sign-in failed: %s", loc)
+			}
+			if c := got.Get("code"); c != "" && mode&fuzzAppPKCE != 0 {
+				// Refused for the missing verifier, or (after many fuzz
+				// sign-ins from one address) by the sign-in rate limit.
+				ex := b.tokenRequest(t, url.Values{"grant_type": {"authorization_code"}, "code": {c}})
+				refused := ex.Status == http.StatusBadRequest && strings.Contains(ex.Body, `"invalid_grant"`) || ex.Status == http.StatusTooManyRequests
+				if !refused || strings.Contains(ex.Body, "access_token") {
+					t.Fatalf("a PKCE-bound login code exchanged without its verifier: %d %s", ex.Status, ex.Body)
+				}
 			}
 			// Our own messages hold no digits or brackets; the provider's
 			// text, if it ever leaked, could.

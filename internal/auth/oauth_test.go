@@ -58,7 +58,14 @@ func (b *oauthBundle) keepCookie(t *testing.T, res apitest.Response) {
 // start begins a sign-in and returns the provider URL Pulse redirected to.
 func (b *oauthBundle) start(t *testing.T, provider, redirectTo string) string {
 	t.Helper()
-	res := apitest.Scenario{Method: "GET", Path: "/api/v1/auth/oauth/" + provider + "/authorize?redirect_to=" + url.QueryEscape(redirectTo),
+	return b.startWith(t, provider, url.Values{"redirect_to": {redirectTo}})
+}
+
+// startWith begins a sign-in with the query q (redirect_to, the app's
+// code_challenge...) and returns the provider URL.
+func (b *oauthBundle) startWith(t *testing.T, provider string, q url.Values) string {
+	t.Helper()
+	res := apitest.Scenario{Method: "GET", Path: "/api/v1/auth/oauth/" + provider + "/authorize?" + q.Encode(),
 		Headers: b.cookies(), ExpectedStatus: http.StatusFound}.Test(t, b.h)
 	b.keepCookie(t, res)
 	return res.Header.Get("Location")

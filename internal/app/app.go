@@ -124,6 +124,7 @@ type App struct {
 	auth     *auth.Service
 	prices   *llm.Prices
 	registry *prometheus.Registry
+	limiter  ratelimit.Limiter // shared by every feature's limits (Redis when configured)
 	router   *httpx.Router
 	mcp      *tool.MCP      // holds open sessions to users' MCP servers
 	search   *tool.Searcher // nil: web_search is off
@@ -221,6 +222,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opts Options
 	if a.redis != nil {
 		limiter = ratelimit.NewRedis(a.redis, cfg.RedisPrefix)
 	}
+	a.limiter = limiter
 	var sender mail.Sender = &mail.LogSender{From: cfg.MailFrom, Dir: filepath.Join(cfg.DataDir, "outbox"), Logger: log}
 	if cfg.SMTPURL != "" {
 		if sender, err = mail.NewSMTP(cfg.SMTPURL, cfg.MailFrom); err != nil {
@@ -319,7 +321,7 @@ func (a *App) features(opts Options) features {
 	}
 	a.batch = db.NewBatcher(a.db)
 	flows := workflow.New(workflow.Params{DB: a.db, Batch: a.batch, Bus: a.bus, Queue: a.queue, Lease: a.cfg.RunLease, Timeout: a.cfg.RunTimeout,
-		Secrets: a.vault, Accounts: a.auth, PublicURL: a.cfg.PublicURL, UserZone: a.userZone, Tracer: a.tel.Tracer(workflow.TracerName),
+		Secrets: a.vault, Accounts: a.auth, Limiter: a.limiter, PublicURL: a.cfg.PublicURL, UserZone: a.userZone, Tracer: a.tel.Tracer(workflow.TracerName),
 		Outbound: policy,
 		Effects:  &workflow.Effects{Agents: agentNodes{runs}, Models: models, Tools: toolNodes(runtime), Client: policy.Client(outbound.ClientOptions{Timeout: 2 * time.Minute})}})
 	observer.flows = flows

@@ -5,14 +5,22 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/pulse-run/pulse/internal/platform/apperr"
+	"github.com/pulse-run/pulse/internal/platform/ratelimit"
 )
 
 // MaxTriggerDepth bounds a trigger chain: a run may follow from the
 // events of at most this many runs in a row (A's completion starts B,
 // B's starts C...). Longer chains, and any cycle, are refused.
 const MaxTriggerDepth = 5
+
+// EventFiringLimit caps how often one event trigger starts a run. The
+// trigger chain stops loops that Pulse can follow; this stops the ones it
+// cannot: a run whose http node posts to Pulse's own /events (the chain
+// does not travel over HTTP) would otherwise loop forever.
+var EventFiringLimit = ratelimit.Limit{Rate: 120, Period: time.Minute, Burst: 120}
 
 // Accounts says whether a user's account is active. A deactivated user's
 // triggers start nothing.

@@ -19,6 +19,7 @@ import (
 	"github.com/pulse-run/pulse/internal/platform/kv"
 	"github.com/pulse-run/pulse/internal/platform/outbound"
 	"github.com/pulse-run/pulse/internal/platform/queue"
+	"github.com/pulse-run/pulse/internal/platform/ratelimit"
 	"github.com/pulse-run/pulse/internal/platform/runctl"
 	"github.com/pulse-run/pulse/internal/platform/webhook"
 	"github.com/pulse-run/pulse/internal/workflow/graph"
@@ -41,6 +42,7 @@ type Service struct {
 	secrets  Secrets
 	urls     URLChecker
 	accounts Accounts                                  // nil: every owner counts as active
+	limiter  ratelimit.Limiter                         // caps event-trigger firings
 	userZone func(ctx context.Context) (string, error) // the caller's profile time zone; nil: UTC
 	hookURL  string                                    // the public URL webhook triggers are called at, before the id
 	hooks    *webhook.Receiver                         // checks signed webhook calls, once each
@@ -71,6 +73,9 @@ type Params struct {
 	Outbound URLChecker
 	// Accounts tells deactivated owners, whose triggers start nothing.
 	Accounts Accounts
+	// Limiter caps how often one event trigger fires (nil: in memory,
+	// this process only; pass the shared one so a cluster counts once).
+	Limiter ratelimit.Limiter
 	// UserZone gives the caller's time zone from their profile: cron
 	// triggers without a timezone use it.
 	UserZone func(ctx context.Context) (string, error)
@@ -95,9 +100,12 @@ func New(p Params) *Service {
 	if p.Outbound == nil {
 		p.Outbound = outbound.Public()
 	}
+	if p.Limiter == nil {
+		p.Limiter = ratelimit.NewMemory(p.Now)
+	}
 	host, _ := os.Hostname()
 	s := &Service{db: p.DB, store: &store{db: p.DB}, bus: p.Bus, queue: p.Queue, now: p.Now, lease: p.Lease, timeout: p.Timeout,
-		secrets: p.Secrets, urls: p.Outbound, accounts: p.Accounts, tracer: p.Tracer, batch: p.Batch, userZone: p.UserZone, hookURL: strings.TrimRight(p.PublicURL, "/") + "/api/v1/hooks/workflow-triggers/",
+		secrets: p.Secrets, urls: p.Outbound, accounts: p.Accounts, limiter: p.Limiter, tracer: p.Tracer, batch: p.Batch, userZone: p.UserZone, hookURL: strings.TrimRight(p.PublicURL, "/") + "/api/v1/hooks/workflow-triggers/",
 		instance: fmt.Sprintf("%s/%d/%s", host, os.Getpid(), ids.New()[24:]), ctl: runctl.New("workflow.cancel")}
 	if s.hooks = p.Webhooks; s.hooks == nil {
 		s.hooks = webhook.New(webhook.Params{KV: kv.New(p.DB, p.Now), Now: p.Now})

@@ -187,3 +187,26 @@ func TestFinding10ExpressionLimitsAreRefusedAtSave(t *testing.T) {
 		})
 	})
 }
+
+// Finding 11, the loop no chain can follow: a run whose http node posts to
+// Pulse's own /events. One event trigger starts at most EventFiringLimit
+// runs a minute; past that it refuses and says why.
+func TestFinding11EventTriggerFiringsAreCapped(t *testing.T) {
+	t.Parallel()
+	dbtest.EachEngine(t, func(t *testing.T, e config.Engine) {
+		b := setup(t, e, nil, app.Options{}) // queue not started: runs stay queued
+		wf := b.create(t, noop)
+		tr := b.addTrigger(t, wf, `{"type":"event","event":"app.again"}`)
+		ctx := context.Background()
+		for i := range workflow.EventFiringLimit.Burst {
+			started, err := b.App.Workflows().Dispatch(ctx, b.alice.ID, "app.again", nil, "")
+			require.NoError(t, err)
+			require.Len(t, started, 1, "firing %d is within the cap", i+1)
+		}
+		started, err := b.App.Workflows().Dispatch(ctx, b.alice.ID, "app.again", nil, "")
+		require.NoError(t, err)
+		require.Empty(t, started, "one more within the minute is refused")
+		require.Contains(t, b.trigger(t, tr).LastError, "a loop through the API?")
+		require.Equal(t, workflow.EventFiringLimit.Burst, b.runCount(t, wf))
+	})
+}

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+	"time"
 
 	"github.com/pulse-run/pulse/internal/platform/apperr"
 	"github.com/pulse-run/pulse/internal/platform/authn"
@@ -229,8 +230,19 @@ func (s *Service) mayFire(ctx context.Context, t *Trigger, origin string) error 
 			return apperr.New(apperr.Conflict, "refused: the trigger's owner's account is deactivated")
 		}
 	}
-	if origin == TriggerEvent {
-		return checkChain(ChainOf(ctx), t.WorkflowID)
+	if origin != TriggerEvent {
+		return nil
+	}
+	if err := checkChain(ChainOf(ctx), t.WorkflowID); err != nil {
+		return err
+	}
+	res, err := s.limiter.AllowN(ctx, "workflow_event_trigger:"+t.ID, EventFiringLimit, 1)
+	if err != nil {
+		return fmt.Errorf("the trigger's firing rate could not be checked: %w", err)
+	}
+	if !res.Allowed {
+		return apperr.New(apperr.Conflict, fmt.Sprintf("refused: this event trigger started %d runs within %s; a loop through the API? It fires again in %s",
+			EventFiringLimit.Burst, EventFiringLimit.Period, res.RetryAfter.Round(time.Second)))
 	}
 	return nil
 }

@@ -68,13 +68,16 @@ func BenchmarkLoopTurn(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
+		// The service builds the recorder as a durable run's worker does:
+		// with its lease owner and clock.
+		svc := New(Params{DB: d})
 		run(b, func() Recorder {
 			id := ids.New()
-			r := &Run{ID: id, AgentID: "a", AgentVersion: 1, OwnerID: "u", Status: StatusRunning, Input: "hi", CreatedAt: time.Now()}
+			r := &Run{ID: id, AgentID: "a", AgentVersion: 1, OwnerID: "u", Status: StatusRunning, Input: "hi", CreatedAt: time.Now(), LeaseOwner: svc.instance}
 			if _, err := d.W.NewInsert().Model(r).Exec(ctx); err != nil {
 				b.Fatal(err)
 			}
-			return dbRecorder{db: d, runID: id}
+			return svc.recorder(id)
 		})
 	})
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -68,21 +69,31 @@ func BenchmarkLoopTurn(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
+		// The service builds the recorder as a durable run's worker does:
+		// with its lease owner and clock.
+		svc := New(Params{DB: d})
 		run(b, func() Recorder {
 			id := ids.New()
-			r := &Run{ID: id, AgentID: "a", AgentVersion: 1, OwnerID: "u", Status: StatusRunning, Input: "hi", CreatedAt: time.Now()}
+			r := &Run{ID: id, AgentID: "a", AgentVersion: 1, OwnerID: "u", Status: StatusRunning, Input: "hi", CreatedAt: time.Now(), LeaseOwner: svc.instance}
 			if _, err := d.W.NewInsert().Model(r).Exec(ctx); err != nil {
 				b.Fatal(err)
 			}
-			return dbRecorder{db: d, runID: id}
+			return svc.recorder(id)
 		})
 	})
 }
 
 // gate blocks every model call until released: a provider that is slow.
-type gate struct{ release chan struct{} }
+// arrived is called as each call reaches it.
+type gate struct {
+	release chan struct{}
+	arrived func()
+}
 
 func (g gate) Chat(ctx context.Context, _ llm.Request) (*llm.Response, error) {
+	if g.arrived != nil {
+		g.arrived()
+	}
 	select {
 	case <-g.release:
 		return &llm.Response{Message: llm.Message{Role: llm.RoleAssistant, Content: "done"}}, nil
@@ -97,25 +108,35 @@ func (g gate) Chat(ctx context.Context, _ llm.Request) (*llm.Response, error) {
 func BenchmarkInFlightRunMemory(b *testing.B) {
 	const n = 10_000
 	for b.Loop() {
-		g := gate{release: make(chan struct{})}
+		var waiting sync.WaitGroup
+		waiting.Add(n)
+		var count atomic.Int64
+		g := gate{release: make(chan struct{}), arrived: func() {
+			if count.Add(1) <= n {
+				waiting.Done()
+			}
+		}}
 		reg := llm.NewRegistry()
 		reg.Register("openai", g)
 		l := &Loop{Models: reg, Tools: tool.NewRuntime(nil), Now: time.Now}
 		s := agent.Spec{Instructions: "You are a helpful planner for students. Answer briefly.", Model: "openai/slow",
 			Tools: []agent.ToolRef{{Type: "builtin", Name: "current_time"}, {Type: "builtin", Name: "web_fetch"}}}
 		before := memNow()
-		var started, done sync.WaitGroup
-		started.Add(n)
+		var done sync.WaitGroup
 		done.Add(n)
 		for range n {
 			go func() {
 				defer done.Done()
-				started.Done()
 				l.Execute(context.Background(), LoopParams{Spec: s, Input: "Plan my week around two exams.", Recorder: &memRecorder{}})
 			}()
 		}
-		started.Wait()
-		time.Sleep(200 * time.Millisecond) // let every run reach the provider
+		atProvider := make(chan struct{})
+		go func() { waiting.Wait(); close(atProvider) }()
+		select {
+		case <-atProvider: // every run waits on the provider
+		case <-time.After(time.Minute):
+			b.Fatalf("only %d of %d runs reached the provider", count.Load(), n)
+		}
 		during := memNow()
 		close(g.release)
 		done.Wait()

@@ -126,7 +126,7 @@ func (s *Service) run(ctx context.Context, r *Run, local func(Event)) (outcome, 
 	}
 	lost := make(chan struct{})
 	stopBeat := s.heartbeat(ctx, r, h, lost)
-	rec := dbRecorder{db: s.db, runID: r.ID, owner: s.instance, now: s.now}
+	rec := s.recorder(r.ID)
 	o.Outcome = s.loop.Continue(ctx, LoopParams{RunID: r.ID, Spec: r.State.Spec, Recorder: rec, Events: s.emitter(ctx, r, local)}, r.State)
 	stopBeat()
 	select {

@@ -27,6 +27,13 @@ type dbRecorder struct {
 	now   func() time.Time
 }
 
+// recorder is the recorder for run runID executing in this process: the
+// one place that builds a dbRecorder, so a caller (a benchmark, too)
+// cannot leave its lease owner or clock unset.
+func (s *Service) recorder(runID string) dbRecorder {
+	return dbRecorder{db: s.db, runID: runID, owner: s.instance, now: s.now}
+}
+
 func (r dbRecorder) Step(ctx context.Context, s *Step, st *State) error {
 	s.RunID = r.runID
 	ctx = context.WithoutCancel(ctx)

@@ -304,7 +304,9 @@ func (l *Loop) answerCalls(ctx context.Context, p LoopParams, rec *stepper, st *
 		}
 	} else {
 		for _, c := range calls {
-			rec.emit("tool.called", map[string]any{"call_id": c.ID, "name": c.Name, "arguments": string(c.Arguments)})
+			if rec.watched() {
+				rec.emit("tool.called", map[string]any{"call_id": c.ID, "name": c.Name, "arguments": string(c.Arguments)})
+			}
 		}
 		var sub llm.Usage
 		results, sub = l.callTools(ctx, tools, calls, p.RunID, rec.seq+1)
@@ -315,13 +317,15 @@ func (l *Loop) answerCalls(ctx context.Context, p LoopParams, rec *stepper, st *
 		if t := tools[c.Name]; t != nil && t.handoff != nil && handoff == nil && results[i].err == nil {
 			handoff = t
 		}
-		res := map[string]any{"call_id": c.ID, "name": c.Name}
-		if results[i].err != nil {
-			res["error"] = results[i].err.Error()
-		} else {
-			res["output"] = results[i].output
+		if rec.watched() {
+			res := map[string]any{"call_id": c.ID, "name": c.Name}
+			if results[i].err != nil {
+				res["error"] = results[i].err.Error()
+			} else {
+				res["output"] = results[i].output
+			}
+			rec.emit("tool.result", res)
 		}
-		rec.emit("tool.result", res)
 		st.Messages = append(st.Messages, llm.Message{Role: llm.RoleTool, ToolCallID: c.ID, Name: c.Name, Content: results[i].text()})
 		st.ToRun = calls[i+1:]
 		if len(st.ToRun) == 0 {
@@ -376,9 +380,9 @@ func (l *Loop) chat(ctx context.Context, rec *stepper, spec agent.Spec, req llm.
 			continue
 		}
 		req.Model = model
-		rec.emit("step.started", map[string]any{"seq": rec.seq + 1, "kind": StepModel, "name": full})
 		streamed := false
-		if rec.events != nil {
+		if rec.watched() {
+			rec.emit("step.started", map[string]any{"seq": rec.seq + 1, "kind": StepModel, "name": full})
 			// Someone is watching: stream, so text reaches them as it is written.
 			seq := rec.seq + 1
 			req.OnDelta = func(text string) {

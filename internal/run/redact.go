@@ -84,7 +84,52 @@ func redactValue(v any) any {
 
 // redactText masks secrets recognisable by shape in free text.
 func redactText(s string) string {
+	if !maySecret(s) {
+		return s
+	}
 	return secretValue.ReplaceAllString(s, redacted)
+}
+
+// secretStarts are the literals one of which every secretValue match
+// contains, in lower case.
+var secretStarts = []string{"bearer", "sk-", "gh", "xox", "akia", "aiza"}
+
+// maySecret is a cheap test that s could hold a secretValue match: the
+// regexp costs microseconds on every tool output, nearly always in vain.
+// Text with a non-ASCII byte always goes to the regexp, as (?i) also folds
+// U+212A (Kelvin) to k and U+017F (long s) to s.
+func maySecret(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return true
+		}
+	}
+	for i := 0; i < len(s); i++ {
+		for _, lit := range secretStarts {
+			if hasPrefixFold(s[i:], lit) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// hasPrefixFold reports whether ASCII s starts with lower-case lit,
+// ignoring case.
+func hasPrefixFold(s, lit string) bool {
+	if len(s) < len(lit) {
+		return false
+	}
+	for j := 0; j < len(lit); j++ {
+		c := s[j]
+		if c >= 'A' && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		if c != lit[j] {
+			return false
+		}
+	}
+	return true
 }
 
 // redactCalls returns copies of calls with their arguments masked.

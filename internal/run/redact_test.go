@@ -31,6 +31,24 @@ func TestRedactArgs(t *testing.T) {
 }
 
 // The conversation keeps the real credential; the stored trace never does.
+// TestRedactTextPrefilterKeepsEveryMatch checks that the cheap test in
+// front of the regexp never lets through text the regexp would mask.
+func TestRedactTextPrefilterKeepsEveryMatch(t *testing.T) {
+	t.Parallel()
+	for _, in := range []string{
+		"Authorization: BEARER abcdefgh1234", "bearer\tabcdefgh1234", "key SK-ANT-abcdefghijklmnopqrst",
+		"ghp_abcdefghijklmnopqrstuvwxyz0123456789", "GHS_abcdefghijklmnopqrstuvwxyz0123456789",
+		"xoxb-1234567890-abc", "XOXP-1234567890-abc", "AKIAABCDEFGHIJKLMNOP", "akiaabcdefghijklmnop",
+		"AIzaSyA1234567890abcdefghijklmnopqrstu", "aizaSyA1234567890abcdefghijklmnopqrstu",
+		"\u212a: s\u212a-0123456789abcdefXYZ", "s\u212a-0123456789abcdefXYZ", "\u017fk-0123456789abcdefXYZ",
+		"2026-12-01T21:50:00Z", "nothing here", "",
+	} {
+		require.Equal(t, secretValue.ReplaceAllString(in, redacted), redactText(in), in)
+	}
+	// (?i) folds the Kelvin sign to k: the non-ASCII path is needed.
+	require.Equal(t, "[redacted]", redactText("s\u212a-0123456789abcdefXYZ"))
+}
+
 func TestTraceRedactsSecrets(t *testing.T) {
 	t.Parallel()
 	const secret = "sk-live-0123456789abcdefghij"

@@ -23,6 +23,11 @@ type stepper struct {
 	state  *State // committed with each step: the checkpoint
 }
 
+// watched is whether anyone hears the run's events: a caller builds an
+// event's payload only then, as the turn's hot path would otherwise
+// allocate maps nobody reads.
+func (s *stepper) watched() bool { return s.events != nil }
+
 func (s *stepper) emit(typ string, data any) {
 	if s.events != nil {
 		s.events(Event{Type: typ, Data: data})
@@ -44,8 +49,10 @@ func (s *stepper) addSpan(ctx context.Context, st *Step, span trace.Span) error 
 			return err
 		}
 	}
-	s.emit("step.completed", map[string]any{"seq": st.Seq, "kind": st.Kind, "name": st.Name, "status": st.Status,
-		"error": st.Error, "input_tokens": st.InputTokens, "output_tokens": st.OutputTokens, "latency_micros": st.LatencyMicros})
+	if s.watched() {
+		s.emit("step.completed", map[string]any{"seq": st.Seq, "kind": st.Kind, "name": st.Name, "status": st.Status,
+			"error": st.Error, "input_tokens": st.InputTokens, "output_tokens": st.OutputTokens, "latency_micros": st.LatencyMicros})
+	}
 	return nil
 }
 

@@ -54,9 +54,13 @@ func BenchmarkDurableNode(b *testing.B) {
 
 // BenchmarkConcurrentStoredRuns starts 10,000 trivial three-node runs at
 // once, each stored with its checkpoints, and reports the wall time until
-// all have finished and the process's peak RSS.
+// all have finished and the process's peak RSS. With -short it starts 500,
+// so that a smoke run of every benchmark stays quick (the unit says which).
 func BenchmarkConcurrentStoredRuns(b *testing.B) {
-	const runs = 10_000
+	runs, unit := 10_000, "ms/10k-runs"
+	if testing.Short() {
+		runs, unit = 500, "ms/500-runs"
+	}
 	for _, e := range dbtest.Engines() {
 		for _, mode := range []string{"sync", "exit"} {
 			b.Run(string(e)+"/"+mode, func(b *testing.B) {
@@ -82,7 +86,7 @@ func BenchmarkConcurrentStoredRuns(b *testing.B) {
 					}
 					close(gate)
 					wg.Wait()
-					b.ReportMetric(time.Since(start).Seconds()*1000, "ms/10k-runs")
+					b.ReportMetric(time.Since(start).Seconds()*1000, unit)
 				}
 				b.ReportMetric(peakRSS(), "peak-RSS-MiB")
 			})

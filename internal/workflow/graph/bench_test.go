@@ -80,10 +80,16 @@ func BenchmarkNoopNode(b *testing.B) {
 // once (each in its own goroutine, checkpoints kept) and reports the wall
 // time until all have finished and the heap they held at the peak.
 func BenchmarkConcurrentRuns(b *testing.B) {
-	s, _ := Parse([]byte(`{"entry": "a", "nodes": [{"id": "a", "type": "transform", "set": {"x": "1"}},
+	s, err := Parse([]byte(`{"entry": "a", "nodes": [{"id": "a", "type": "transform", "set": {"x": "1"}},
 	  {"id": "b", "type": "transform", "set": {"y": "state.x + 1"}}, {"id": "c", "type": "end"}],
 	  "edges": [{"from": "a", "to": "b"}, {"from": "b", "to": "c"}]}`))
-	g, _ := Compile(s)
+	if err != nil {
+		b.Fatal(err)
+	}
+	g, problems := Compile(s)
+	if problems != nil {
+		b.Fatal(problems)
+	}
 	const runs = 10_000
 	for b.Loop() {
 		runtime.GC()

@@ -77,11 +77,15 @@ func (s Scenario) Do(h http.Handler) Response {
 }
 
 // Check asserts every expectation of s on res. Call it on the test goroutine.
+//
+// A scenario must say which status it expects: one without it would pass on
+// any answer, a 500 included. A caller that checks the status itself uses Do.
 func (s Scenario) Check(t testing.TB, res Response) Response {
 	t.Helper()
-	if s.ExpectedStatus != 0 {
-		require.Equal(t, s.ExpectedStatus, res.Status, "status of %s %s; body: %s", s.Method, s.Path, res.Body)
+	if s.ExpectedStatus == 0 {
+		t.Fatalf("apitest: scenario %q (%s %s) has no ExpectedStatus; set the status it must answer, or use Do and check it yourself", s.Name, s.Method, s.Path)
 	}
+	require.Equal(t, s.ExpectedStatus, res.Status, "status of %s %s; body: %s", s.Method, s.Path, res.Body)
 	for path, want := range s.ExpectedJSON {
 		got := gjson.Get(res.Body, path)
 		require.True(t, got.Exists(), "JSON path %q missing in %s", path, res.Body)

@@ -336,7 +336,7 @@ func TestOwnershipMatrix(t *testing.T) {
 					t.Parallel()
 					values := publicAgentFixture(t, w)
 					path, body := fillPath(op.Path, values), fillBody(c.body, values)
-					res := apitest.Scenario{Method: op.Method, Path: path, Auth: w.stranger.Token, Body: body}.Test(t, w.b.H)
+					res := apitest.Scenario{ExpectedStatus: want, Method: op.Method, Path: path, Auth: w.stranger.Token, Body: body}.Test(t, w.b.H)
 					require.Equal(t, want, res.Status, "another user on a public agent: %s %s; body: %s", op.Method, path, res.Body)
 					if want == http.StatusForbidden {
 						// Refused, and nothing changed.
@@ -355,7 +355,7 @@ func TestOwnershipMatrix(t *testing.T) {
 				body := fillBody(c.body, values)
 				call := func(who, token string, want int) {
 					t.Helper()
-					res := apitest.Scenario{Method: op.Method, Path: path, Auth: token, Body: body}.Test(t, w.b.H)
+					res := apitest.Scenario{ExpectedStatus: want, Method: op.Method, Path: path, Auth: token, Body: body}.Test(t, w.b.H)
 					require.Equal(t, want, res.Status, "%s: %s %s; body: %s", who, op.Method, path, res.Body)
 				}
 				stranger := c.stranger

@@ -186,7 +186,7 @@ func TestReadOnlyKeyScopeMatrix(t *testing.T) {
 				"and make its service call authn.RequireScope(ctx, authn.ScopeWrite) before anything else", op.ID, op.Method, op.Path, op.ID)
 			t.Run(op.ID, func(t *testing.T) {
 				for who, key := range keys {
-					res := apitest.Scenario{Method: op.Method, Path: fillPath(op.Path, nil), Auth: key, Body: body}.Test(t, b.H)
+					res := apitest.Scenario{ExpectedStatus: http.StatusForbidden, Method: op.Method, Path: fillPath(op.Path, nil), Auth: key, Body: body}.Test(t, b.H)
 					require.Equal(t, http.StatusForbidden, res.Status, "%s's read-only key: %s %s; body: %s", who, op.Method, op.Path, res.Body)
 					require.Contains(t, res.Body, `"code":"permission_denied"`)
 				}

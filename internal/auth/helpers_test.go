@@ -82,7 +82,7 @@ func (b *testBundle) admin(t *testing.T) *auth.Tokens {
 func (b *testBundle) tokenRequest(t *testing.T, form url.Values) apitest.Response {
 	t.Helper()
 	return apitest.Scenario{Method: "POST", Path: "/api/v1/auth/token",
-		Headers: map[string]string{"Content-Type": "application/x-www-form-urlencoded"}, Body: form.Encode()}.Test(t, b.h)
+		Headers: map[string]string{"Content-Type": "application/x-www-form-urlencoded"}, Body: form.Encode()}.Do(b.h)
 }
 
 func (b *testBundle) login(t *testing.T, email, pw string) *auth.Tokens {
@@ -101,7 +101,7 @@ func (b *testBundle) refresh(t *testing.T, refresh string) apitest.Response {
 
 func (b *testBundle) status(t *testing.T, method, path, token, body string) int {
 	t.Helper()
-	return apitest.Scenario{Method: method, Path: path, Auth: token, Body: body}.Test(t, b.h).Status
+	return apitest.Scenario{Method: method, Path: path, Auth: token, Body: body}.Do(b.h).Status
 }
 
 func decode[T any](t *testing.T, body string) T {

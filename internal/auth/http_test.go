@@ -298,7 +298,7 @@ func TestAdmin(t *testing.T) {
 		admin := b.admin(t)
 		email := b.register(t)
 		user := b.login(t, email, password)
-		me := decode[struct{ ID string }](t, apitest.Scenario{Method: "GET", Path: "/api/v1/users/me", Auth: user.AccessToken}.Test(t, b.h).Body)
+		me := decode[struct{ ID string }](t, apitest.Scenario{ExpectedStatus: 200, Method: "GET", Path: "/api/v1/users/me", Auth: user.AccessToken}.Test(t, b.h).Body)
 		key := decode[struct{ Key string }](t, apitest.Scenario{Method: "POST", Path: "/api/v1/api-keys", Auth: user.AccessToken,
 			Body: `{"name":"k","scopes":["read","write"]}`, ExpectedStatus: 201}.Test(t, b.h).Body).Key
 

@@ -99,7 +99,7 @@ func TestFinding7LoginCodeIsBoundToTheAppThatStartedTheFlow(t *testing.T) {
 		b.signedInAs(t, b.exchange(t, b.loginCode(t, victim, challenge), verifier), victim.Email)
 		// Sent as JSON too.
 		code := b.loginCode(t, victim, challenge)
-		b.signedInAs(t, apitest.Scenario{Method: "POST", Path: "/api/v1/auth/token",
+		b.signedInAs(t, apitest.Scenario{ExpectedStatus: 200, Method: "POST", Path: "/api/v1/auth/token",
 			Body: `{"grant_type":"authorization_code","code":"` + code + `","code_verifier":"` + verifier + `"}`}.Test(t, b.h), victim.Email)
 
 		// A wrong verifier: refused, and the code is used up.

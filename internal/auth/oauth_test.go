@@ -130,20 +130,20 @@ func TestOAuthSignIn(t *testing.T) {
 
 		// Again: the same account, not a new one.
 		again := b.signIn(t, b.google, pat)
-		apitest.Scenario{Method: "GET", Path: "/api/v1/users/me", Auth: again.AccessToken, ExpectedJSON: map[string]any{"id": id}}.Test(t, b.h)
+		apitest.Scenario{ExpectedStatus: 200, Method: "GET", Path: "/api/v1/users/me", Auth: again.AccessToken, ExpectedJSON: map[string]any{"id": id}}.Test(t, b.h)
 		apitest.Scenario{Method: "GET", Path: "/api/v1/auth/identities", Auth: again.AccessToken, ExpectedStatus: 200,
 			ExpectedJSON: map[string]any{"identities.#": 1, "identities.0.provider": "google"}}.Test(t, b.h)
 
 		// GitHub: its verified primary email makes the account.
 		gh := person(true)
 		ghTok := b.signIn(t, b.github, gh)
-		apitest.Scenario{Method: "GET", Path: "/api/v1/users/me", Auth: ghTok.AccessToken, ExpectedJSON: map[string]any{"email": gh.Email, "email_verified": true}}.Test(t, b.h)
+		apitest.Scenario{ExpectedStatus: 200, Method: "GET", Path: "/api/v1/users/me", Auth: ghTok.AccessToken, ExpectedJSON: map[string]any{"email": gh.Email, "email_verified": true}}.Test(t, b.h)
 
 		// Microsoft (multi-tenant issuer) signs in a new person; its email is
 		// not vouched for unless the domain owner verified it.
 		ms := person(false)
 		msTok := b.signIn(t, b.microsoft, ms)
-		apitest.Scenario{Method: "GET", Path: "/api/v1/users/me", Auth: msTok.AccessToken, ExpectedJSON: map[string]any{"email": ms.Email, "email_verified": false}}.Test(t, b.h)
+		apitest.Scenario{ExpectedStatus: 200, Method: "GET", Path: "/api/v1/users/me", Auth: msTok.AccessToken, ExpectedJSON: map[string]any{"email": ms.Email, "email_verified": false}}.Test(t, b.h)
 	})
 }
 
@@ -153,7 +153,7 @@ func TestOAuthLinkingRules(t *testing.T) {
 		b := setupOAuth(t, e)
 		email := b.register(t)
 		pwTok := b.login(t, email, password)
-		meID := decode[struct{ ID string }](t, apitest.Scenario{Method: "GET", Path: "/api/v1/users/me", Auth: pwTok.AccessToken}.Test(t, b.h).Body).ID
+		meID := decode[struct{ ID string }](t, apitest.Scenario{ExpectedStatus: 200, Method: "GET", Path: "/api/v1/users/me", Auth: pwTok.AccessToken}.Test(t, b.h).Body).ID
 
 		// An unverified email matching an account: refused, nothing changes.
 		unverified := person(false)
@@ -161,7 +161,7 @@ func TestOAuthLinkingRules(t *testing.T) {
 		back := b.callback(t, b.google.Authorize(t, b.start(t, "google", "/"), unverified))
 		require.Equal(t, "account_link_required", back.Query().Get("error"))
 		require.Empty(t, back.Query().Get("code"))
-		apitest.Scenario{Method: "GET", Path: "/api/v1/auth/identities", Auth: pwTok.AccessToken, ExpectedJSON: map[string]any{"identities.#": 0}}.Test(t, b.h)
+		apitest.Scenario{ExpectedStatus: 200, Method: "GET", Path: "/api/v1/auth/identities", Auth: pwTok.AccessToken, ExpectedJSON: map[string]any{"identities.#": 0}}.Test(t, b.h)
 
 		// Microsoft without a domain-owner verified email: the same.
 		msUser := person(false)
@@ -175,7 +175,7 @@ func TestOAuthLinkingRules(t *testing.T) {
 		verified := person(true)
 		verified.Email = email
 		tok := b.signIn(t, b.google, verified)
-		apitest.Scenario{Method: "GET", Path: "/api/v1/users/me", Auth: tok.AccessToken, ExpectedJSON: map[string]any{"id": meID}}.Test(t, b.h)
+		apitest.Scenario{ExpectedStatus: 200, Method: "GET", Path: "/api/v1/users/me", Auth: tok.AccessToken, ExpectedJSON: map[string]any{"id": meID}}.Test(t, b.h)
 
 		// Explicit linking from a signed-in session.
 		authURL := b.link(t, "github", pwTok.AccessToken, `{"redirect_to":"/settings"}`)
@@ -183,7 +183,7 @@ func TestOAuthLinkingRules(t *testing.T) {
 		back = b.callback(t, b.github.Authorize(t, authURL, ghUser))
 		require.Equal(t, "/settings", back.Path)
 		require.Equal(t, "github", back.Query().Get("linked"))
-		ids := apitest.Scenario{Method: "GET", Path: "/api/v1/auth/identities", Auth: pwTok.AccessToken, ExpectedJSON: map[string]any{"identities.#": 2}}.Test(t, b.h)
+		ids := apitest.Scenario{ExpectedStatus: 200, Method: "GET", Path: "/api/v1/auth/identities", Auth: pwTok.AccessToken, ExpectedJSON: map[string]any{"identities.#": 2}}.Test(t, b.h)
 		require.Equal(t, 401, b.status(t, "POST", "/api/v1/auth/oauth/github/link", "", `{}`))
 
 		// That GitHub account cannot be linked to someone else.
@@ -209,7 +209,7 @@ func TestOAuthNeverUnlinksTheLastWayIn(t *testing.T) {
 		tok := b.signIn(t, b.google, person(true))
 		list := decode[struct {
 			Identities []struct{ ID string }
-		}](t, apitest.Scenario{Method: "GET", Path: "/api/v1/auth/identities", Auth: tok.AccessToken}.Test(t, b.h).Body).Identities
+		}](t, apitest.Scenario{ExpectedStatus: 200, Method: "GET", Path: "/api/v1/auth/identities", Auth: tok.AccessToken}.Test(t, b.h).Body).Identities
 		require.Len(t, list, 1)
 		require.Equal(t, 409, b.status(t, "DELETE", "/api/v1/auth/identities/"+list[0].ID, tok.AccessToken, ""))
 		// Set a password (none yet, so no current one is asked), then unlink.
@@ -329,13 +329,13 @@ func TestFinding6PreRegisteredUnverifiedAccountIsNotLinked(t *testing.T) {
 		require.Equal(t, "account_link_required", back.Query().Get("error"), back.String())
 		require.Contains(t, back.Query().Get("error_description"), "sign in")
 		require.Empty(t, back.Query().Get("code"), "no sign-in")
-		apitest.Scenario{Method: "GET", Path: "/api/v1/auth/identities", Auth: squatter.AccessToken,
+		apitest.Scenario{ExpectedStatus: 200, Method: "GET", Path: "/api/v1/auth/identities", Auth: squatter.AccessToken,
 			ExpectedJSON: map[string]any{"identities.#": 0}}.Test(t, b.h)
 
 		// Once the address is verified, the provider's word links it.
 		b.markVerified(t, victim)
 		tok := b.signIn(t, b.google, owner)
-		apitest.Scenario{Method: "GET", Path: "/api/v1/users/me", Auth: tok.AccessToken, ExpectedJSON: map[string]any{"email": victim}}.Test(t, b.h)
+		apitest.Scenario{ExpectedStatus: 200, Method: "GET", Path: "/api/v1/users/me", Auth: tok.AccessToken, ExpectedJSON: map[string]any{"email": victim}}.Test(t, b.h)
 	})
 }
 
@@ -393,7 +393,7 @@ func TestFinding7OAuthStateIsBoundToTheBrowser(t *testing.T) {
 		cb = b.github.Authorize(t, b.link(t, "github", attackerTok.AccessToken, `{}`), person(true))
 		refused(t, cb, "")
 		refused(t, cb, victimBrowser.cookie)
-		apitest.Scenario{Method: "GET", Path: "/api/v1/auth/identities", Auth: attackerTok.AccessToken,
+		apitest.Scenario{ExpectedStatus: 200, Method: "GET", Path: "/api/v1/auth/identities", Auth: attackerTok.AccessToken,
 			ExpectedJSON: map[string]any{"identities.#": 0}}.Test(t, b.h)
 
 		// Two flows in two tabs of one browser share its cookie and both finish.

@@ -20,7 +20,7 @@ func (b *testBundle) loginFrom(t *testing.T, ip, email, pw string) apitest.Respo
 	t.Helper()
 	return apitest.Scenario{Method: "POST", Path: "/api/v1/auth/token",
 		Headers: map[string]string{"Content-Type": "application/x-www-form-urlencoded", "X-Forwarded-For": "203.0.113.250, " + ip},
-		Body:    url.Values{"grant_type": {"password"}, "username": {email}, "password": {pw}}.Encode()}.Test(t, b.h)
+		Body:    url.Values{"grant_type": {"password"}, "username": {email}, "password": {pw}}.Encode()}.Do(b.h)
 }
 
 // Behind a trusted proxy, each client is limited on its own address: one
@@ -83,7 +83,7 @@ func TestFinding9EveryPerAddressLimitCountsIPv6BySlash64(t *testing.T) {
 			limited := 0
 			for i := range c.limit + 5 {
 				res := apitest.Scenario{Method: "POST", Path: c.path, Body: c.body(),
-					Headers: map[string]string{"X-Forwarded-For": fmt.Sprintf("%s%x::1", prefix, i+1)}}.Test(t, b.h)
+					Headers: map[string]string{"X-Forwarded-For": fmt.Sprintf("%s%x::1", prefix, i+1)}}.Do(b.h)
 				if res.Status == 429 {
 					limited++
 					continue
@@ -109,7 +109,7 @@ func TestFinding9ChangePasswordGuessesCountLikeSignInFailures(t *testing.T) {
 		for range 15 {
 			statuses[apitest.Scenario{Method: "POST", Path: "/api/v1/users/me/password", Auth: tok.AccessToken,
 				Headers: map[string]string{"X-Forwarded-For": "198.51.100.66"},
-				Body:    `{"current_password":"a wrong guess!","new_password":"the thief's password"}`}.Test(t, b.h).Status]++
+				Body:    `{"current_password":"a wrong guess!","new_password":"the thief's password"}`}.Do(b.h).Status]++
 		}
 		require.Equal(t, map[int]int{422: 10, 429: 5}, statuses, "ten guesses from that address, then no more")
 		res := b.loginFrom(t, "198.51.100.66", email, password)

@@ -3,6 +3,7 @@ package cli_test
 import (
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -49,10 +50,12 @@ type wfRunView struct {
 }
 
 type wfStepsView struct {
-	Items []struct {
-		Node   string `json:"node"`
-		Status string `json:"status"`
-	} `json:"items"`
+	Items []wfStepView `json:"items"`
+}
+
+type wfStepView struct {
+	Node   string `json:"node"`
+	Status string `json:"status"`
 }
 
 // A workflow run killed mid-super-step resumes in a new process from its
@@ -99,7 +102,20 @@ func TestWorkflowRunsSurviveSIGKILL(t *testing.T) {
 			}
 			return true
 		}, 20*time.Second, 10*time.Millisecond)
-		time.Sleep(100 * time.Millisecond) // the fast nodes' records commit
+		// ...and its fast node's record is committed (node records are
+		// stored as each node finishes, before its super-step ends).
+		require.Eventually(t, func() bool {
+			for _, k := range keys {
+				var s wfStepsView
+				if a.do("GET", "/api/v1/workflow-runs/"+ids[k]+"/steps", "", &s) != 200 {
+					return false
+				}
+				if !slices.Contains(s.Items, wfStepView{Node: "fast", Status: "succeeded"}) {
+					return false
+				}
+			}
+			return true
+		}, 20*time.Second, 10*time.Millisecond, "the fast nodes' records were committed")
 		require.NoError(t, first.cmd.Process.Kill())
 		_ = first.cmd.Wait()
 

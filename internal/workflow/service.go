@@ -7,6 +7,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.opentelemetry.io/otel/trace"
@@ -53,6 +54,11 @@ type Service struct {
 
 	graphs sync.Map         // "workflow/version" -> *graph.Graph: versions never change
 	ctl    *runctl.Registry // runs executing here, and cancels to them
+
+	// dispatched, when set (tests only, see export_test.go), is called after
+	// each Dispatch with what it started, so a test can tell "started
+	// nothing" from "not dispatched yet".
+	dispatched atomic.Pointer[func(event, fromWorkflow string, started []string)]
 }
 
 // Params builds a Service.

@@ -358,6 +358,9 @@ func (s *Service) Dispatch(ctx context.Context, ownerID, event string, data any,
 			started = append(started, r.ID)
 		}
 	}
+	if f := s.dispatched.Load(); f != nil {
+		(*f)(event, fromWorkflow, started)
+	}
 	return started, nil
 }
 

@@ -119,6 +119,18 @@ func TestEventTriggers(t *testing.T) {
 		b := setup(t, e, nil, app.Options{Models: map[string]llm.Provider{"openai": llmtest.New(llmtest.Say("done"))}})
 		require.NoError(t, b.App.StartQueue(context.Background()))
 		wf := b.create(t, echo)
+		// Each run of wf dispatches its own completion after the run is
+		// stored as succeeded; the test waits for those dispatches
+		// themselves to see that they started nothing.
+		own := make(chan []string, 16)
+		b.App.Workflows().OnDispatch(func(_, from string, started []string) {
+			if from == wf {
+				select {
+				case own <- started:
+				default: // a loop: the first ones already fail the test
+				}
+			}
+		})
 		trigger := func(event string) {
 			apitest.Scenario{Method: "POST", Path: "/api/v1/workflows/" + wf + "/triggers", Auth: b.alice.Token,
 				Body: `{"type":"event","event":"` + event + `","input":{"who":"ev"}}`, ExpectedStatus: 201}.Test(t, b.H)
@@ -155,7 +167,14 @@ func TestEventTriggers(t *testing.T) {
 			return len(names) == 3
 		}, 10*time.Second, 50*time.Millisecond, "runs: %v", names)
 		require.ElementsMatch(t, []string{"app.task_created", "workflow_run.completed", "agent_run.completed"}, names)
-		time.Sleep(300 * time.Millisecond)
+		for i := range 3 {
+			select {
+			case started := <-own:
+				require.Empty(t, started, "the workflow's own completion %d started runs of it", i+1)
+			case <-time.After(10 * time.Second):
+				t.Fatalf("the completion of the workflow's run %d was never dispatched", i+1)
+			}
+		}
 		body := apitest.Scenario{Method: "GET", Path: "/api/v1/workflows/" + wf + "/runs", Auth: b.alice.Token, ExpectedStatus: 200}.Test(t, b.H).Body
 		require.Equal(t, int64(3), gjson.Get(body, "items.#").Int(), "the workflow's own completions did not trigger it")
 	})

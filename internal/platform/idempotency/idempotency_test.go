@@ -79,16 +79,24 @@ func TestIdempotencyKeys(t *testing.T) {
 		// While the first is still running, a duplicate is told so.
 		slow := `{"input":"slow please"}`
 		before := len(model.Calls())
+		// The first request runs off the test goroutine, where require cannot
+		// stop the test: it only performs the request, and its response is
+		// checked back here.
+		firstSc := apitest.Scenario{Method: "POST", Path: "/api/v1/agents/" + id + "/runs", Auth: alice.Token, Headers: key("run-2"), Body: slow,
+			ExpectedStatus: 200}
 		done := make(chan apitest.Response, 1)
-		go func() {
-			done <- apitest.Scenario{Method: "POST", Path: "/api/v1/agents/" + id + "/runs", Auth: alice.Token, Headers: key("run-2"), Body: slow,
-				ExpectedStatus: 200}.Test(t, b.H)
-		}()
+		go func() { done <- firstSc.Do(b.H) }()
 		require.Eventually(t, func() bool { return len(model.Calls()) > before }, 5*time.Second, 10*time.Millisecond, "the first request reached the model")
 		apitest.Scenario{Method: "POST", Path: "/api/v1/agents/" + id + "/runs", Auth: alice.Token, Headers: key("run-2"), Body: slow,
 			ExpectedStatus: 409, ExpectedHeaders: map[string]string{"Retry-After": "1"}}.Test(t, b.H)
 		once.Do(func() { close(release) })
-		firstRun := <-done
+		var firstRun apitest.Response
+		select {
+		case firstRun = <-done:
+		case <-time.After(10 * time.Second):
+			t.Fatal("the first request did not finish after the model was released")
+		}
+		firstSc.Check(t, firstRun)
 		again := apitest.Scenario{Method: "POST", Path: "/api/v1/agents/" + id + "/runs", Auth: alice.Token, Headers: key("run-2"), Body: slow,
 			ExpectedStatus: 200, ExpectedHeaders: map[string]string{"Idempotent-Replayed": "true"}}.Test(t, b.H)
 		require.JSONEq(t, firstRun.Body, again.Body)

@@ -49,6 +49,11 @@ type Registry struct {
 	mu      sync.Mutex
 	active  map[string]*Handle
 	pending map[string]time.Time // cancels of runs not (yet) executing here
+
+	// handled, when set (by tests, before Listen), is called once the
+	// listener has dealt with a control message, whatever its action, so a
+	// test can tell "ignored" from "not arrived yet".
+	handled func(action, runID string)
 }
 
 // New returns a registry whose cancels travel as control messages named
@@ -143,6 +148,9 @@ func (r *Registry) Listen(ctx context.Context, bus *events.Bus) {
 				var m message
 				if json.Unmarshal(ev.Data, &m) == nil && m.Action == r.action {
 					r.Interrupt(m.RunID)
+				}
+				if r.handled != nil {
+					r.handled(m.Action, m.RunID)
 				}
 			}
 		}

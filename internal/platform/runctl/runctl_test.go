@@ -50,6 +50,11 @@ func TestRelayedCancelsOfOneKindOnly(t *testing.T) {
 	bus.Start(ctx)
 	defer bus.Close()
 	runs, flows := New("cancel"), New("workflow.cancel")
+	// The agent-run listener reports each control message it has dealt
+	// with, so the test knows it saw the workflow cancel (and left the run
+	// alone) rather than hoping a sleep was long enough.
+	runsHandled := make(chan string, 16)
+	runs.handled = func(action, _ string) { runsHandled <- action }
 	runs.Listen(ctx, bus)
 	flows.Listen(ctx, bus)
 	rctx, _, done := runs.Track(context.Background(), "x")
@@ -58,6 +63,11 @@ func TestRelayedCancelsOfOneKindOnly(t *testing.T) {
 	defer fdone()
 	require.NoError(t, flows.Relay(context.Background(), bus, "x"))
 	require.Eventually(t, func() bool { return fctx.Err() != nil }, 2*time.Second, 5*time.Millisecond)
-	time.Sleep(20 * time.Millisecond)
+	select {
+	case action := <-runsHandled:
+		require.Equal(t, "workflow.cancel", action)
+	case <-time.After(2 * time.Second):
+		t.Fatal("the agent-run listener never saw the workflow cancel")
+	}
 	require.NoError(t, rctx.Err(), "a workflow cancel does not stop an agent run with the same id")
 }

@@ -50,6 +50,13 @@ func Run(t *testing.T, h http.Handler, scenarios []Scenario) {
 // Test performs the request and checks every expectation.
 func (s Scenario) Test(t testing.TB, h http.Handler) Response {
 	t.Helper()
+	return s.Check(t, s.Do(h))
+}
+
+// Do performs the request without asserting anything, so it may run off the
+// test goroutine (where require cannot stop the test); hand its Response back
+// to the test goroutine and pass it to Check there.
+func (s Scenario) Do(h http.Handler) Response {
 	var body io.Reader
 	if s.Body != "" {
 		body = strings.NewReader(s.Body)
@@ -66,11 +73,19 @@ func (s Scenario) Test(t testing.TB, h http.Handler) Response {
 	}
 	rec := httptest.NewRecorder()
 	h.ServeHTTP(rec, req)
-	res := Response{Status: rec.Code, Header: rec.Header(), Body: rec.Body.String()}
+	return Response{Status: rec.Code, Header: rec.Header(), Body: rec.Body.String()}
+}
 
-	if s.ExpectedStatus != 0 {
-		require.Equal(t, s.ExpectedStatus, res.Status, "status of %s %s; body: %s", s.Method, s.Path, res.Body)
+// Check asserts every expectation of s on res. Call it on the test goroutine.
+//
+// A scenario must say which status it expects: one without it would pass on
+// any answer, a 500 included. A caller that checks the status itself uses Do.
+func (s Scenario) Check(t testing.TB, res Response) Response {
+	t.Helper()
+	if s.ExpectedStatus == 0 {
+		t.Fatalf("apitest: scenario %q (%s %s) has no ExpectedStatus; set the status it must answer, or use Do and check it yourself", s.Name, s.Method, s.Path)
 	}
+	require.Equal(t, s.ExpectedStatus, res.Status, "status of %s %s; body: %s", s.Method, s.Path, res.Body)
 	for path, want := range s.ExpectedJSON {
 		got := gjson.Get(res.Body, path)
 		require.True(t, got.Exists(), "JSON path %q missing in %s", path, res.Body)

@@ -61,6 +61,7 @@ type boundTool struct {
 	run           tool.Func
 	handoff       *agent.Spec // a transfer_to_… tool: continue as this agent
 	agentOf       bool        // an agent called as a tool (its usage is added)
+	keyed         bool        // its calls carry an idempotency key (function tools post it)
 	needsApproval bool        // a person approves each call
 }
 
@@ -168,9 +169,10 @@ func (l *Loop) Resume(ctx context.Context, p LoopParams, st *State, approved boo
 // input guardrails, with tool calls to answer, waiting for approval or with
 // a final answer to check.
 func (l *Loop) Continue(ctx context.Context, p LoopParams, st *State) (result Outcome) {
-	ctx, end := l.startRun(ctx, p, "run")
-	defer func() { end(&result) }()
+	ctx, span := l.startRun(ctx, p, "run")
+	defer endRun(span, &result)
 	rec := &stepper{rec: p.Recorder, now: l.Now, events: p.Events, seq: st.Seq, prices: l.Prices, cost: st.CostMicros, tracer: l.Tracer, state: st}
+	rec.onRetry = func(r llm.Retried) { rec.retries = append(rec.retries, r) } // once per run, not per model call
 	done := func(o Outcome) Outcome {
 		o.Messages = st.Messages[st.Mark:]
 		o.CostMicros = rec.cost
@@ -212,6 +214,7 @@ func (l *Loop) loop(ctx context.Context, p LoopParams, rec *stepper, st *State) 
 	if err != nil {
 		return failed("tool_unavailable", err.Error(), st.Usage)
 	}
+	specs := specsOf(tools) // the same for every turn until a handoff
 	for {
 		if ctx.Err() != nil {
 			return failed("cancelled", "the run was cancelled", st.Usage)
@@ -228,6 +231,7 @@ func (l *Loop) loop(ctx context.Context, p LoopParams, rec *stepper, st *State) 
 				if tools, err = l.bind(ctx, st.Spec, p.depth); err != nil {
 					return failed("tool_unavailable", err.Error(), st.Usage)
 				}
+				specs = specsOf(tools)
 			}
 			continue
 		}
@@ -262,7 +266,7 @@ func (l *Loop) loop(ctx context.Context, p LoopParams, rec *stepper, st *State) 
 		if st.Turn >= st.MaxTurns {
 			return failed("max_turns_exceeded", fmt.Sprintf("the agent did not finish within %d model calls", st.MaxTurns), st.Usage)
 		}
-		req := llm.Request{Messages: st.Messages, Tools: specsOf(tools), Temperature: cur.ModelSettings.Temperature,
+		req := llm.Request{Messages: st.Messages, Tools: specs, Temperature: cur.ModelSettings.Temperature,
 			TopP: cur.ModelSettings.TopP, MaxTokens: cur.ModelSettings.MaxTokens, OutputSchema: cur.OutputSchema}
 		// The answer joins the state before its step is committed, so the
 		// checkpoint holds it: a resumed run never asks the model again.
@@ -364,15 +368,21 @@ func (l *Loop) switchTo(ctx context.Context, rec *stepper, st *State, handoff *b
 // when its class is, so a background run is tried again from its
 // checkpoint (the stream is told with run.retrying).
 func (l *Loop) chat(ctx context.Context, rec *stepper, spec agent.Spec, req llm.Request, apply func(*llm.Response)) (string, error) {
-	chain := append([]string{spec.Model}, spec.ModelSettings.Fallbacks...)
 	var lastErr error
 	code := "provider_error"
 	var after *fallback // the model that failed before this one
-	for i, full := range chain {
-		key := llm.KeyOf(ctx, full)
-		last := i == len(chain)-1
-		if until, ok := l.cooling.Load(key); ok && l.Now().Before(until.(time.Time)) && !last {
-			continue // rate-limited a moment ago: go straight to the fallback
+	n := 1 + len(spec.ModelSettings.Fallbacks)
+	for i := range n {
+		full := spec.Model
+		if i > 0 {
+			full = spec.ModelSettings.Fallbacks[i-1]
+		}
+		// Only a model with a fallback after it can be skipped, so only
+		// then is the cooling map consulted (its key costs allocations).
+		if i < n-1 {
+			if until, ok := l.cooling.Load(llm.KeyOf(ctx, full)); ok && l.Now().Before(until.(time.Time)) {
+				continue // rate-limited a moment ago: go straight to the fallback
+			}
 		}
 		provider, model, err := l.Models.Resolve(ctx, full)
 		if err != nil {
@@ -390,8 +400,8 @@ func (l *Loop) chat(ctx context.Context, rec *stepper, spec agent.Spec, req llm.
 				rec.emit("message.delta", map[string]any{"seq": seq, "text": text})
 			}
 		}
-		var retries []llm.Retried
-		req.OnRetry = func(r llm.Retried) { retries = append(retries, r) }
+		rec.retries = rec.retries[:0]
+		req.OnRetry = rec.onRetry
 		start := l.Now()
 		callCtx, span := l.startStep(ctx, StepModel, full)
 		resp, err := provider.Chat(callCtx, req)
@@ -399,7 +409,7 @@ func (l *Loop) chat(ctx context.Context, rec *stepper, spec agent.Spec, req llm.
 			apply(resp)
 		}
 		if rerr := rec.model(ctx, span, modelCall{model: full, messages: len(req.Messages), start: start, resp: resp, err: err,
-			retries: retries, after: after}); rerr != nil {
+			retries: rec.retries, after: after}); rerr != nil {
 			return "storage_error", rerr
 		}
 		if err == nil {
@@ -411,7 +421,7 @@ func (l *Loop) chat(ctx context.Context, rec *stepper, spec agent.Spec, req llm.
 		lastErr, code = err, "provider_error"
 		class := llm.Classify(err)
 		if class == llm.ClassRateLimited {
-			l.cooling.Store(key, l.Now().Add(RateLimitCooldown))
+			l.cooling.Store(llm.KeyOf(ctx, full), l.Now().Add(RateLimitCooldown))
 		}
 		if streamed {
 			break
@@ -496,7 +506,7 @@ func (l *Loop) bind(ctx context.Context, spec agent.Spec, depth int) (map[string
 				return nil, err
 			}
 			add(&boundTool{spec: llm.Tool{Name: fn.Name, Description: fn.Description, Parameters: fn.Parameters}, schema: s,
-				run: l.Tools.Functions.Func(fn), needsApproval: r.NeedsApproval})
+				run: l.Tools.Functions.Func(fn), needsApproval: r.NeedsApproval, keyed: true})
 		case "mcp":
 			if l.Tools == nil || l.Tools.MCP == nil {
 				return nil, errors.New("MCP tools are not available in this run")
@@ -647,7 +657,10 @@ func (l *Loop) callTools(ctx context.Context, tools map[string]*boundTool, calls
 		}
 		// The step this call will be recorded as names it for webhooks: a
 		// retried or resumed call carries the same key.
-		callCtx := tool.WithIdempotencyKey(stepCtx, runID+":"+strconv.Itoa(firstSeq+i))
+		callCtx := stepCtx
+		if t.keyed {
+			callCtx = tool.WithIdempotencyKey(stepCtx, runID+":"+strconv.Itoa(firstSeq+i))
+		}
 		if t.agentOf {
 			callCtx = context.WithValue(callCtx, agentUsageKey{}, &usages[i])
 		}

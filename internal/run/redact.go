@@ -44,6 +44,9 @@ func secretKey(name string) bool {
 // redactArgs masks secrets in a tool call's JSON arguments. Arguments that
 // are not JSON are masked by shape only.
 func redactArgs(raw string) string {
+	if nothingToMask(raw) && json.Valid([]byte(raw)) {
+		return raw
+	}
 	var v any
 	if json.Unmarshal([]byte(raw), &v) != nil {
 		return redactText(raw)
@@ -80,6 +83,61 @@ func redactValue(v any) any {
 		return redactText(t)
 	}
 	return v
+}
+
+// secretKeyParts are what secretKey looks for in a field name folded to
+// lower-case letters and digits ("token" anywhere, a superset of its
+// suffix rule).
+var secretKeyParts = []string{"password", "passwd", "secret", "apikey", "privatekey", "credential", "token", "authorization", "cookie", "sessionid"}
+
+// nothingToMask is a cheap, conservative test that redactValue would leave
+// raw JSON unchanged: no string could match secretValue and no field name
+// could be a secretKey. It costs no allocation, where parsing and
+// re-encoding every call's arguments cost ten. A backslash sends raw the
+// slow way, since an escape (\u0062earer) hides what it decodes to.
+func nothingToMask(raw string) bool {
+	if strings.IndexByte(raw, '\\') >= 0 || maySecret(raw) {
+		return false
+	}
+	for _, part := range secretKeyParts {
+		if containsFolded(raw, part) {
+			return false
+		}
+	}
+	return true
+}
+
+// containsFolded reports whether part (lower-case ASCII letters) appears in
+// s when s is folded the way secretKey folds a name: lower-cased, with
+// everything but letters and digits dropped.
+func containsFolded(s, part string) bool {
+	for i := 0; i < len(s); i++ {
+		if lower(s[i]) != part[0] {
+			continue
+		}
+		k := 0
+		for j := i; j < len(s) && k < len(part); j++ {
+			c := lower(s[j])
+			if !(c >= 'a' && c <= 'z') && !(c >= '0' && c <= '9') {
+				continue
+			}
+			if c != part[k] {
+				break
+			}
+			k++
+		}
+		if k == len(part) {
+			return true
+		}
+	}
+	return false
+}
+
+func lower(c byte) byte {
+	if c >= 'A' && c <= 'Z' {
+		return c + 'a' - 'A'
+	}
+	return c
 }
 
 // redactText masks secrets recognisable by shape in free text.
@@ -132,8 +190,19 @@ func hasPrefixFold(s, lit string) bool {
 	return true
 }
 
-// redactCalls returns copies of calls with their arguments masked.
+// redactCalls returns copies of calls with their arguments masked (calls
+// itself when no argument holds anything to mask).
 func redactCalls(calls []llm.ToolCall) []llm.ToolCall {
+	clean := len(calls) > 0
+	for _, c := range calls {
+		if !nothingToMask(string(c.Arguments)) || !json.Valid(c.Arguments) {
+			clean = false
+			break
+		}
+	}
+	if clean {
+		return calls
+	}
 	out := make([]llm.ToolCall, len(calls))
 	for i, c := range calls {
 		masked := redactArgs(string(c.Arguments))

@@ -1,6 +1,7 @@
 package run
 
 import (
+	"encoding/json"
 	"strings"
 	"testing"
 
@@ -21,6 +22,10 @@ func TestRedactArgs(t *testing.T) {
 		{"empty secrets stay empty", `{"password":"","token":null}`, `{"password":"","token":null}`},
 		{"not JSON", `{"token": "Bearer abcdefghijkl`, `{"token": "[redacted]`},
 		{"nothing to hide", `{"city":"Paris","tokens_used":3}`, `{"city":"Paris","tokens_used":3}`},
+		{"nothing to hide, kept as sent", `{"q": "weather", "city":"Paris"}`, `{"q": "weather", "city":"Paris"}`},
+		{"a secret behind an escape", `{"note":"\u0062earer abcdefghijkl"}`, `{"note":"[redacted]"}`},
+		{"a secret key behind an escape", `{"pass\u0077ord":"hunter22"}`, `{"password":"[redacted]"}`},
+		{"a secret key with separators", `{"API-Key":"abc"}`, `{"API-Key":"[redacted]"}`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -28,6 +33,27 @@ func TestRedactArgs(t *testing.T) {
 			require.Equal(t, tc.want, redactArgs(tc.in))
 		})
 	}
+}
+
+// FuzzNothingToMask checks the cheap test in front of the parse: whenever it
+// lets arguments through unchanged, the full masking would not have
+// changed them either.
+func FuzzNothingToMask(f *testing.F) {
+	for _, s := range []string{`{"city":"Paris"}`, `{"password":"x"}`, `{"a":{"b":["Bearer abcdefghij"]}}`, `{"n":"\u0062earer abcdefghij"}`,
+		`{"Access-Token":"t"}`, `[1,2,{"x":null}]`, `"sk-abcdefghijklmnopqrstu"`, `{"k\u00e9y":"v"}`} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, raw string) {
+		if !nothingToMask(raw) {
+			return
+		}
+		var v, want any
+		if json.Unmarshal([]byte(raw), &v) != nil {
+			return
+		}
+		require.NoError(t, json.Unmarshal([]byte(raw), &want))
+		require.Equal(t, want, redactValue(v), raw)
+	})
 }
 
 // The conversation keeps the real credential; the stored trace never does.

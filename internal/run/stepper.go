@@ -3,6 +3,7 @@ package run
 import (
 	"context"
 	"encoding/json"
+	"strconv"
 	"time"
 
 	"go.opentelemetry.io/otel/attribute"
@@ -21,6 +22,11 @@ type stepper struct {
 	cost   int64 // sum of the model steps' cost
 	tracer trace.Tracer
 	state  *State // committed with each step: the checkpoint
+
+	// retries collects the attempts a provider retried during the current
+	// model call; onRetry appends to it (one closure per run).
+	retries []llm.Retried
+	onRetry func(llm.Retried)
 }
 
 // watched is whether anyone hears the run's events: a caller builds an
@@ -80,12 +86,17 @@ type modelCall struct {
 // holds the answer (or the failure's error_class) and the retried attempts.
 func (s *stepper) model(ctx context.Context, span trace.Span, c modelCall) error {
 	end := s.now()
-	in := struct {
-		Messages int `json:"messages"`
-		*fallback
-	}{c.messages, c.after}
 	st := &Step{Kind: StepModel, Name: c.model, Status: "succeeded", StartedAt: c.start, FinishedAt: end, LatencyMicros: end.Sub(c.start).Microseconds()}
-	st.Input, _ = json.Marshal(in)
+	if c.after == nil {
+		// The common case, written by hand: it is on every turn.
+		st.Input = strconv.AppendInt(append(make([]byte, 0, 24), `{"messages":`...), int64(c.messages), 10)
+		st.Input = append(st.Input, '}')
+	} else {
+		st.Input, _ = json.Marshal(struct {
+			Messages int `json:"messages"`
+			*fallback
+		}{c.messages, c.after})
+	}
 	class := llm.Classify(c.err)
 	if c.err != nil {
 		st.Status, st.Error = "failed", c.err.Error()
@@ -133,11 +144,6 @@ func (s *stepper) tool(ctx context.Context, c llm.ToolCall, r toolResult) error 
 		}{redactText(r.output)})
 	}
 	return s.addSpan(ctx, st, r.span)
-}
-
-func itoa(n int) string {
-	b, _ := json.Marshal(n)
-	return string(b)
 }
 
 func (s *stepper) handoff(ctx context.Context, from, to string) error {

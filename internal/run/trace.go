@@ -11,28 +11,36 @@ import (
 // TracerName names the run engine's spans.
 const TracerName = "github.com/pulse-run/pulse/internal/run"
 
-// startRun opens the run's span; every step's span is its child. end closes
+// startRun opens the run's span; every step's span is its child. endRun closes
 // it with the outcome.
-func (l *Loop) startRun(ctx context.Context, p LoopParams, op string) (context.Context, func(*Outcome)) {
+func (l *Loop) startRun(ctx context.Context, p LoopParams, op string) (context.Context, trace.Span) {
 	if l.Tracer == nil {
 		// Not tracing: not even a no-op span, which would cost a context
 		// per step.
-		return ctx, func(*Outcome) {}
+		return ctx, nil
 	}
 	ctx, span := l.Tracer.Start(ctx, op+" "+p.Spec.Name)
 	if !span.IsRecording() {
-		return ctx, func(*Outcome) {}
+		return ctx, nil
 	}
 	span.SetAttributes(attribute.String("pulse.run.id", p.RunID), attribute.String("gen_ai.operation.name", "invoke_agent"),
 		attribute.String("gen_ai.agent.name", p.Spec.Name), attribute.String("gen_ai.request.model", p.Spec.Model))
-	return ctx, func(o *Outcome) {
-		span.SetAttributes(attribute.String("pulse.run.status", o.Status), attribute.Int("gen_ai.usage.input_tokens", o.Usage.InputTokens),
-			attribute.Int("gen_ai.usage.output_tokens", o.Usage.OutputTokens), attribute.Int64("pulse.cost_micros", o.CostMicros))
-		if o.Status == StatusFailed {
-			span.SetStatus(codes.Error, o.ErrorCode+": "+o.ErrorMessage)
-		}
-		span.End()
+	return ctx, span
+}
+
+// endRun closes the run's span (nil: none) with how the run ended. It is a
+// function, not a closure startRun returns, so the outcome it reads stays on
+// the caller's stack.
+func endRun(span trace.Span, o *Outcome) {
+	if span == nil {
+		return
 	}
+	span.SetAttributes(attribute.String("pulse.run.status", o.Status), attribute.Int("gen_ai.usage.input_tokens", o.Usage.InputTokens),
+		attribute.Int("gen_ai.usage.output_tokens", o.Usage.OutputTokens), attribute.Int64("pulse.cost_micros", o.CostMicros))
+	if o.Status == StatusFailed {
+		span.SetStatus(codes.Error, o.ErrorCode+": "+o.ErrorMessage)
+	}
+	span.End()
 }
 
 // endStep closes a step's span: span is the live one the step ran under,

@@ -39,10 +39,15 @@ var WebSearch = Builtin{Name: "web_search", Description: "Search the web; return
 
 // BuiltinNamed returns a built-in tool's definition, configured or not.
 func BuiltinNamed(name string) (Builtin, bool) {
-	for _, b := range append(Builtins, WebSearch) {
+	// No append(Builtins, WebSearch): it would copy the catalogue on every
+	// call, and the run loop asks once per bound tool.
+	for _, b := range Builtins {
 		if b.Name == name {
 			return b, true
 		}
+	}
+	if WebSearch.Name == name {
+		return WebSearch, true
 	}
 	return Builtin{}, false
 }

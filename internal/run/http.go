@@ -60,7 +60,7 @@ func runOut(r *Run) RunOut {
 		out.Error = &RunError{Code: r.ErrorCode, Message: r.ErrorMessage}
 	}
 	if r.Status == StatusRequiresAction && r.State != nil {
-		out.RequiredAction = &RequiredAction{ToolCalls: r.State.Pending}
+		out.RequiredAction = &RequiredAction{ToolCalls: httpx.NonNil(r.State.Pending)}
 	}
 	return out
 }

@@ -199,7 +199,7 @@ func registerTokenOps(v1 *httpx.API, s *Service) {
 			return &tokenOutput{CacheControl: "no-store", Pragma: "no-cache", Body: *t}, nil
 		})
 
-	tokenSchema := huma.SchemaFromType(v1.OpenAPI().Components.Schemas, reflect.TypeOf(tokenRequest{}))
+	tokenSchema := v1.OpenAPI().Components.Schemas.Schema(reflect.TypeOf(tokenRequest{}), true, "")
 	form.Schema, json.Schema = tokenSchema, tokenSchema
 
 	httpx.Register(v1, huma.Operation{OperationID: "logout", Method: http.MethodPost, Path: "/auth/logout", Tags: tag,

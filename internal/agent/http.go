@@ -53,7 +53,14 @@ func agentOut(a *Agent, acc Access) AgentOut {
 		out.Instructions, out.Model, out.ModelSettings = sp.Instructions, sp.Model, sp.ModelSettings
 		out.Tools, out.Handoffs, out.Guardrails, out.OutputSchema = sp.Tools, sp.Handoffs, sp.Guardrails, schemaMap(sp.OutputSchema)
 	}
+	out.Tools, out.Handoffs, out.Guardrails = httpx.NonNil(out.Tools), httpx.NonNil(out.Handoffs), httpx.NonNil(out.Guardrails)
 	return out
+}
+
+// specOut is sp as a response shows it: its arrays are never null.
+func specOut(sp Spec) Spec {
+	sp.Tools, sp.Handoffs, sp.Guardrails = httpx.NonNil(sp.Tools), httpx.NonNil(sp.Handoffs), httpx.NonNil(sp.Guardrails)
+	return sp
 }
 
 type agentBody struct{ Body AgentOut }
@@ -230,7 +237,7 @@ func Register(v1 *httpx.API, s *Service) {
 			out := &versionsOutput{}
 			out.Body.Items = make([]versionOut, len(vs))
 			for i, v := range vs {
-				out.Body.Items[i] = versionOut{Version: v.Version, Spec: v.Spec, CreatedBy: v.CreatedBy, CreatedAt: v.CreatedAt}
+				out.Body.Items[i] = versionOut{Version: v.Version, Spec: specOut(v.Spec), CreatedBy: v.CreatedBy, CreatedAt: v.CreatedAt}
 			}
 			return out, nil
 		})

@@ -388,7 +388,7 @@ func buildRouter(p routerParams) *httpx.Router {
 		Logger: p.log, Registry: p.registry,
 		MaxBodyBytes: p.cfg.MaxBodyBytes, CORSOrigins: p.cfg.CORSOrigins, Checks: p.checks,
 		MetricsToken: p.cfg.MetricsToken, MetricsElsewhere: p.cfg.MetricsAddr != "",
-		TrustedProxies: p.cfg.TrustedProxies,
+		TrustedProxies: p.cfg.TrustedProxies, SchemaNames: schemaNames,
 	})
 	if p.features.auth != nil {
 		r.V1.UseMiddleware(auth.Middleware(r.V1, p.features.auth))

@@ -56,6 +56,7 @@ func registerRoutes(root huma.API, v1 *httpx.API, f features) {
 	providerkey.Register(v1, f.keys)
 	workflow.Register(v1, f.workflows)
 	planner.Register(v1, f.planner)
+	addRequestExamples(root.OpenAPI())
 }
 
 type metaOutput struct {

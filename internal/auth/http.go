@@ -53,7 +53,7 @@ type registerInput struct {
 // tokenRequest documents the token endpoint's fields (the body is parsed by
 // hand because OAuth2 clients send it form-encoded).
 type tokenRequest struct {
-	GrantType    string `json:"grant_type" enum:"password,refresh_token"`
+	GrantType    string `json:"grant_type" enum:"password,refresh_token,authorization_code"`
 	Username     string `json:"username,omitempty" doc:"The account email (password grant)"`
 	Password     string `json:"password,omitempty" doc:"password grant"`
 	RefreshToken string `json:"refresh_token,omitempty" doc:"refresh_token grant"`
@@ -144,11 +144,11 @@ func Register(root huma.API, v1 *httpx.API, s *Service) {
 	registerOAuthOps(v1, s)
 	registerAdminOps(v1, s)
 	tag := []string{"Auth"}
-	huma.Register(root, huma.Operation{OperationID: "jwks", Method: http.MethodGet, Path: "/.well-known/jwks.json", Tags: tag,
+	huma.Register(root, huma.Operation{OperationID: "jwks", Method: http.MethodGet, Path: "/.well-known/jwks.json", Tags: tag, Security: httpx.Public,
 		Summary: "Public keys that verify access tokens (JWKS)"},
 		func(context.Context, *struct{}) (*jwksOutput, error) {
 			out := &jwksOutput{CacheControl: "public, max-age=300"}
-			out.Body.Keys = s.JWKS()
+			out.Body.Keys = httpx.NonNil(s.JWKS())
 			return out, nil
 		})
 }
@@ -199,7 +199,7 @@ func registerTokenOps(v1 *httpx.API, s *Service) {
 			return &tokenOutput{CacheControl: "no-store", Pragma: "no-cache", Body: *t}, nil
 		})
 
-	tokenSchema := huma.SchemaFromType(v1.OpenAPI().Components.Schemas, reflect.TypeOf(tokenRequest{}))
+	tokenSchema := v1.OpenAPI().Components.Schemas.Schema(reflect.TypeOf(tokenRequest{}), true, "")
 	form.Schema, json.Schema = tokenSchema, tokenSchema
 
 	httpx.Register(v1, huma.Operation{OperationID: "logout", Method: http.MethodPost, Path: "/auth/logout", Tags: tag,

@@ -49,7 +49,7 @@ func registerMFAOps(v1 *httpx.API, s *Service) {
 				return nil, err
 			}
 			out := &recoveryOutput{}
-			out.Body.RecoveryCodes = codes
+			out.Body.RecoveryCodes = httpx.NonNil(codes)
 			return out, nil
 		})
 	httpx.Register(v1, huma.Operation{OperationID: "disable-totp", Method: http.MethodDelete, Path: "/auth/mfa/totp", Tags: mtag,

@@ -90,7 +90,7 @@ func registerOAuthOps(v1 *httpx.API, s *Service) {
 		Summary: "Enabled sign-in providers"},
 		func(context.Context, *struct{}) (*providersOutput, error) {
 			out := &providersOutput{}
-			out.Body.Providers = s.Providers()
+			out.Body.Providers = httpx.NonNil(s.Providers())
 			return out, nil
 		})
 	httpx.Register(v1, huma.Operation{OperationID: "oauth-authorize", Method: http.MethodGet, Path: "/auth/oauth/{provider}/authorize", Tags: otag,

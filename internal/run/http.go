@@ -60,7 +60,7 @@ func runOut(r *Run) RunOut {
 		out.Error = &RunError{Code: r.ErrorCode, Message: r.ErrorMessage}
 	}
 	if r.Status == StatusRequiresAction && r.State != nil {
-		out.RequiredAction = &RequiredAction{ToolCalls: r.State.Pending}
+		out.RequiredAction = &RequiredAction{ToolCalls: httpx.NonNil(r.State.Pending)}
 	}
 	return out
 }
@@ -118,7 +118,8 @@ type runListOutput struct {
 // Register adds the run operations.
 func Register(v1 *httpx.API, s *Service) {
 	tag := []string{"Runs"}
-	runSchema := huma.SchemaFromType(v1.OpenAPI().Components.Schemas, reflect.TypeOf(RunOut{}))
+	// A reference to the Run schema, so clients get one named type for it.
+	runSchema := v1.OpenAPI().Components.Schemas.Schema(reflect.TypeOf(RunOut{}), true, "")
 	httpx.Register(v1, huma.Operation{OperationID: "run-agent", Method: http.MethodPost, Path: "/agents/{id}/runs", Tags: tag,
 		Summary: "Run an agent: wait for the result, or stream it",
 		Description: "Without stream, answers the finished run. With stream (or Accept: text/event-stream), answers Server-Sent Events: " +

@@ -125,7 +125,8 @@ type wfCreateThreadInput struct {
 
 func registerRuns(v1 *httpx.API, s *Service) {
 	tag := []string{"Workflow runs"}
-	runSchema := huma.SchemaFromType(v1.OpenAPI().Components.Schemas, reflect.TypeOf(WorkflowRunOut{}))
+	// A reference to the WorkflowRun schema, so clients get one named type for it.
+	runSchema := v1.OpenAPI().Components.Schemas.Schema(reflect.TypeOf(WorkflowRunOut{}), true, "")
 	streamed := map[string]*huma.Response{"200": {Description: "The run, or its event stream", Content: map[string]*huma.MediaType{
 		"application/json": {Schema: runSchema}, "text/event-stream": {Schema: &huma.Schema{Type: "string"}}}}}
 	httpx.Register(v1, huma.Operation{OperationID: "run-workflow", Method: http.MethodPost, Path: "/workflows/{id}/runs", Tags: tag,

@@ -70,7 +70,7 @@ type readyOutput struct {
 // timeout so a hung dependency reads as a failure, not a hung probe.
 func registerHealth(api huma.API, log *slog.Logger, checks []Check) {
 	huma.Register(api, huma.Operation{
-		OperationID: "healthz", Method: http.MethodGet, Path: "/healthz", Tags: []string{"Operations"},
+		OperationID: "healthz", Method: http.MethodGet, Path: "/healthz", Tags: []string{"Operations"}, Security: Public,
 		Summary: "Liveness: the process is up",
 	}, func(ctx context.Context, _ *struct{}) (*healthOutput, error) {
 		out := &healthOutput{}
@@ -78,7 +78,7 @@ func registerHealth(api huma.API, log *slog.Logger, checks []Check) {
 		return out, nil
 	})
 	huma.Register(api, huma.Operation{
-		OperationID: "readyz", Method: http.MethodGet, Path: "/readyz", Tags: []string{"Operations"},
+		OperationID: "readyz", Method: http.MethodGet, Path: "/readyz", Tags: []string{"Operations"}, Security: Public,
 		Summary:     "Readiness: database reachable, migrations current, queue running",
 		Description: "200 when every check passes; 503 with the failing checks' reasons otherwise.",
 		Responses:   map[string]*huma.Response{"503": {Description: "Not ready; the body says why"}},

@@ -2,6 +2,9 @@ package httpx
 
 import (
 	"context"
+	"net/http"
+	"reflect"
+	"strings"
 
 	"github.com/danielgtaylor/huma/v2"
 )
@@ -22,12 +25,49 @@ func Group(api *API, prefix string) *API {
 // Register adds an operation with the configured body limit unless op sets
 // its own (a file upload may allow more). huma fixes the limit when an
 // operation is registered, so it cannot be applied later by a modifier.
+//
+// An operation that names no security scheme takes no credential; the
+// document says so with an explicit empty list (security: []), which is how
+// OpenAPI marks a public operation (an absent list would mean "unknown").
 func Register[I, O any](api *API, op huma.Operation, h func(context.Context, *I) (*O, error)) {
 	if op.MaxBodyBytes == 0 {
 		op.MaxBodyBytes = api.maxBody
 	}
+	if op.Security == nil {
+		op.Security = Public
+	}
+	if op.Errors == nil {
+		op.Errors = likelyErrors[I](op)
+	}
 	huma.Register(api.API, op, h)
 }
+
+// likelyErrors are the client errors every operation of its shape can
+// answer, so the document lists them (a typed client then knows the
+// problem+json shape of each): 400 for a body that is not JSON, 401/403
+// without a credential or the scope, 404 for an object that is not there or
+// not yours. huma adds 422 (validation) and 500 to a non-empty list.
+func likelyErrors[I any](op huma.Operation) []int {
+	var codes []int
+	t := reflect.TypeFor[I]()
+	if t.Kind() == reflect.Struct {
+		_, body := t.FieldByName("Body")
+		_, raw := t.FieldByName("RawBody")
+		if body || raw {
+			codes = append(codes, http.StatusBadRequest)
+		}
+	}
+	if len(op.Security) > 0 {
+		codes = append(codes, http.StatusUnauthorized, http.StatusForbidden)
+	}
+	if strings.Contains(op.Path, "{") {
+		codes = append(codes, http.StatusNotFound)
+	}
+	return codes
+}
+
+// Public is the Security of an operation that takes no credential.
+var Public = []map[string][]string{}
 
 // metaOneTimeSecret is the operation metadata key of OneTimeSecret.
 const metaOneTimeSecret = "pulse.oneTimeSecret"

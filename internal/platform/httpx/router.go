@@ -41,6 +41,9 @@ type RouterParams struct {
 	// TrustedProxies are the reverse proxies whose X-Forwarded-For /
 	// Forwarded headers name the client (PULSE_TRUSTED_PROXIES).
 	TrustedProxies []netip.Prefix
+	// SchemaNames renames schemas: huma's default name (AgentOut,
+	// CreateInputBody) -> the resource's (Agent, AgentCreate).
+	SchemaNames map[string]string
 }
 
 // Router is the assembled HTTP handler.
@@ -85,6 +88,10 @@ func NewRouter(p RouterParams) *Router {
 	cfg := huma.DefaultConfig(p.Title, p.Version)
 	cfg.Info.Description = p.Description
 	cfg.DocsPath = "" // served by mountDocs with embedded assets
+	// Every path in the document is absolute (/api/v1/…): the API is served
+	// from the root of whatever origin the document came from.
+	cfg.Servers = []*huma.Server{{URL: "/", Description: "this server"}}
+	cfg.Components.Schemas = huma.NewMapRegistry("#/components/schemas/", schemaNamer(p.SchemaNames))
 	// No $schema field or Link header on every response: clients do not need
 	// them and they add bytes to each one.
 	cfg.CreateHooks = nil

@@ -19,8 +19,8 @@ command -v wrk >/dev/null || { echo "wrk not found: apt-get install -y wrk" >&2;
 out="$root/bench/out"
 mkdir -p "$out"
 echo "building pulse and the floor ($peer)..."
-go build -trimpath -o "$out/pulse" ./cmd/pulse
-(cd "$peer" && go build -trimpath -o "$out/floor" .)
+go build -o "$out/pulse" ./cmd/pulse
+(cd "$peer" && go build -o "$out/floor" .)
 go build -o "$out/floorbench" ./bench/floor
 "$out/floorbench" -pulse "$out/pulse" -floor "$out/floor" -d "$dur" -rounds "$rounds"
 echo

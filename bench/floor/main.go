@@ -106,7 +106,10 @@ func main() {
 	fmt.Printf("load average before: %s\n", loadavg())
 	results := map[string][]result{}
 	for r := 1; r <= *rounds; r++ {
-		for _, t := range targets {
+		// Each round starts one target later, so none is always measured
+		// first (or last) while the machine's load drifts.
+		for i := range targets {
+			t := targets[(i+r-1)%len(targets)]
 			res := runWrk(t, *threads, *conns, *dur)
 			results[t.name] = append(results[t.name], res)
 			fmt.Printf("round %d %-5s %8.0f req/s  p50 %7.2f ms  p99 %7.2f ms  load %s  %s\n", r, t.name, res.rps, res.p50, res.p99, loadavg(), res.sockErrs)

@@ -119,6 +119,18 @@ func (t Tags) Value() (driver.Value, error) { return db.JSON[[]string]{V: t}.Val
 
 // Scan implements sql.Scanner; NULL is no tags.
 func (t *Tags) Scan(src any) error {
+	switch v := src.(type) {
+	case string:
+		if v == "[]" {
+			*t = Tags{} // most agents have no tags: no JSON decoding for them
+			return nil
+		}
+	case []byte:
+		if string(v) == "[]" {
+			*t = Tags{}
+			return nil
+		}
+	}
 	var j db.JSON[[]string]
 	if err := j.Scan(src); err != nil {
 		return err

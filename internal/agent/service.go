@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"regexp"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -36,7 +35,7 @@ type Service struct {
 	now   func() time.Time
 	// specs caches decoded specs by agent id and version. Versions never
 	// change once written, so an entry can never be stale.
-	specs *lru.Cache[string, *Spec]
+	specs *lru.Cache[specID, *Spec]
 }
 
 // New returns the service.
@@ -44,11 +43,18 @@ func New(d *db.DB, tools Tools, now func() time.Time) *Service {
 	if now == nil {
 		now = time.Now
 	}
-	specs, _ := lru.New[string, *Spec](10_000)
+	specs, _ := lru.New[specID, *Spec](10_000)
 	return &Service{db: d, store: &store{db: d}, tools: tools, now: now, specs: specs}
 }
 
-func specKey(agentID string, version int) string { return agentID + "@" + strconv.Itoa(version) }
+// specID names one immutable version; a struct, so a cache lookup builds
+// no string.
+type specID struct {
+	agent   string
+	version int
+}
+
+func specKey(agentID string, version int) specID { return specID{agent: agentID, version: version} }
 
 // attachSpecs fills each agent's current spec, from the cache when it can
 // and in one query for the rest.
@@ -68,7 +74,7 @@ func (s *Service) attachSpecs(ctx context.Context, list []Agent) error {
 	if err != nil {
 		return err
 	}
-	byKey := make(map[string]*Spec, len(vs))
+	byKey := make(map[specID]*Spec, len(vs))
 	for i := range vs {
 		k := specKey(vs[i].AgentID, vs[i].Version)
 		byKey[k] = &vs[i].Spec

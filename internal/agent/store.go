@@ -13,7 +13,10 @@ import (
 )
 
 // store is the agent feature's SQL.
-type store struct{ db *db.DB }
+type store struct {
+	db    *db.DB
+	stmts db.Stmts // prepared statements of the hot reads
+}
 
 func (s *store) insert(ctx context.Context, tx bun.IDB, a *Agent, v *Version) error {
 	if _, err := tx.NewInsert().Model(a).Exec(ctx); err != nil {
@@ -116,6 +119,14 @@ type listParams struct {
 // merged, which reads only the rows of the page (one query with OR must
 // gather and sort every candidate first).
 func (s *store) list(ctx context.Context, p listParams) ([]Agent, error) {
+	if p.Query == "" && p.Tag == "" {
+		return s.listPlain(ctx, p)
+	}
+	return s.listFiltered(ctx, p)
+}
+
+// listFiltered builds the two queries with whatever filters p has.
+func (s *store) listFiltered(ctx context.Context, p listParams) ([]Agent, error) {
 	filter := func(q *bun.SelectQuery) *bun.SelectQuery {
 		if p.Query != "" {
 			like := "%" + escapeLike(p.Query) + "%"

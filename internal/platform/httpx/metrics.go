@@ -3,9 +3,9 @@ package httpx
 import (
 	"net/http"
 	"strconv"
+	"sync"
 	"time"
 
-	"github.com/go-chi/chi/v5/middleware"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -15,6 +15,18 @@ type httpMetrics struct {
 	requests *prometheus.CounterVec
 	duration *prometheus.HistogramVec
 	inFlight prometheus.Gauge
+
+	series sync.Map // seriesKey -> *series: the vectors' children, found once
+}
+
+type seriesKey struct {
+	method, route string
+	status        int
+}
+
+type series struct {
+	requests prometheus.Counter
+	duration prometheus.Observer
 }
 
 func newHTTPMetrics(reg prometheus.Registerer) *httpMetrics {
@@ -37,24 +49,23 @@ func newHTTPMetrics(reg prometheus.Registerer) *httpMetrics {
 	return m
 }
 
-func (m *httpMetrics) middleware(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		start := time.Now()
-		m.inFlight.Inc()
-		defer m.inFlight.Dec()
-		ww := middleware.NewWrapResponseWriter(w, r.ProtoMajor)
-		next.ServeHTTP(ww, r)
-		status := ww.Status()
-		if status == 0 {
-			status = http.StatusOK
-		}
-		labels := []string{r.Method, routePattern(r), strconv.Itoa(status)}
-		if !knownMethods[r.Method] {
-			labels[0] = "OTHER"
-		}
-		m.requests.WithLabelValues(labels...).Inc()
-		m.duration.WithLabelValues(labels...).Observe(time.Since(start).Seconds())
-	})
+// observe records one finished request.
+func (m *httpMetrics) observe(method, route string, status int, elapsed time.Duration) {
+	if !knownMethods[method] {
+		method = "OTHER"
+	}
+	k := seriesKey{method: method, route: route, status: status}
+	v, ok := m.series.Load(k)
+	if !ok {
+		code := strconv.Itoa(status)
+		v, _ = m.series.LoadOrStore(k, &series{
+			requests: m.requests.WithLabelValues(method, route, code),
+			duration: m.duration.WithLabelValues(method, route, code),
+		})
+	}
+	sr := v.(*series)
+	sr.requests.Inc()
+	sr.duration.Observe(elapsed.Seconds())
 }
 
 var knownMethods = map[string]bool{

@@ -55,35 +55,53 @@ func validRequestID(id string) bool {
 // quietPaths are polled by machines; their access lines go to debug.
 var quietPaths = map[string]bool{"/healthz": true, "/readyz": true, "/metrics": true}
 
-// accessLog writes one line per request after it completes.
-func accessLog(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		start := time.Now()
-		ww := middleware.NewWrapResponseWriter(w, r.ProtoMajor)
-		next.ServeHTTP(ww, r)
-		status := ww.Status()
-		if status == 0 {
-			status = http.StatusOK
-		}
-		level := slog.LevelInfo
-		switch {
-		case status >= 500:
-			level = slog.LevelWarn
-		case quietPaths[r.URL.Path]:
-			level = slog.LevelDebug
-		}
-		logging.From(r.Context()).LogAttrs(r.Context(), level, "http request",
-			slog.String("method", r.Method),
-			slog.String("path", r.URL.Path),
-			slog.String("route", routePattern(r)),
-			slog.Int("status", status),
-			slog.Int("bytes", ww.BytesWritten()),
-			slog.Float64("duration_ms", float64(time.Since(start).Microseconds())/1000),
-			slog.String("client", reqmeta.From(r.Context()).IP), // behind a trusted proxy: the client it names
-			slog.String("remote", r.RemoteAddr),
-			slog.String("user_agent", r.UserAgent()),
-		)
-	})
+// accessLog writes one line per request after it completes and, with
+// metrics, records it there too: one response wrapper and one clock read
+// serve both.
+func accessLog(m *httpMetrics) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			start := time.Now()
+			if m != nil {
+				m.inFlight.Inc()
+				defer m.inFlight.Dec()
+			}
+			ww := middleware.NewWrapResponseWriter(w, r.ProtoMajor)
+			next.ServeHTTP(ww, r)
+			elapsed := time.Since(start)
+			status := ww.Status()
+			if status == 0 {
+				status = http.StatusOK
+			}
+			route := routePattern(r)
+			if m != nil {
+				m.observe(r.Method, route, status, elapsed)
+			}
+			level := slog.LevelInfo
+			switch {
+			case status >= 500:
+				level = slog.LevelWarn
+			case quietPaths[r.URL.Path]:
+				level = slog.LevelDebug
+			}
+			ctx := r.Context()
+			log := logging.From(ctx)
+			if !log.Enabled(ctx, level) {
+				return
+			}
+			log.LogAttrs(ctx, level, "http request",
+				slog.String("method", r.Method),
+				slog.String("path", r.URL.Path),
+				slog.String("route", route),
+				slog.Int("status", status),
+				slog.Int("bytes", ww.BytesWritten()),
+				slog.Float64("duration_ms", float64(elapsed.Microseconds())/1000),
+				slog.String("client", reqmeta.From(ctx).IP), // behind a trusted proxy: the client it names
+				slog.String("remote", r.RemoteAddr),
+				slog.String("user_agent", r.UserAgent()),
+			)
+		})
+	}
 }
 
 // routePattern is the matched route ("/api/v1/things/{id}"), or "unmatched".

@@ -65,10 +65,11 @@ func NewRouter(p RouterParams) *Router {
 	}
 
 	mux := chi.NewRouter()
-	mux.Use(requestID(p.Logger, reqmeta.TrustedProxies(p.TrustedProxies)), accessLog)
+	var metrics *httpMetrics
 	if p.Registry != nil {
-		mux.Use(newHTTPMetrics(p.Registry).middleware)
+		metrics = newHTTPMetrics(p.Registry)
 	}
+	mux.Use(requestID(p.Logger, reqmeta.TrustedProxies(p.TrustedProxies)), accessLog(metrics))
 	mux.Use(recoverer, securityHeaders, corsHandler(p.CORSOrigins), bodyLimit(p.MaxBodyBytes))
 	mux.NotFound(func(w http.ResponseWriter, r *http.Request) {
 		WriteProblem(w, r, http.StatusNotFound, "no such route: "+r.Method+" "+r.URL.Path)

@@ -41,6 +41,10 @@ type RouterParams struct {
 	// TrustedProxies are the reverse proxies whose X-Forwarded-For /
 	// Forwarded headers name the client (PULSE_TRUSTED_PROXIES).
 	TrustedProxies []netip.Prefix
+	// OpsOnly serves the operational endpoints alone (/healthz, /readyz,
+	// /metrics): no API document, no docs, and whatever is registered on
+	// V1 is not routed. A worker process serves this.
+	OpsOnly bool
 }
 
 // Router is the assembled HTTP handler.
@@ -55,7 +59,7 @@ type Router struct {
 func NewRouter(p RouterParams) *Router {
 	installHumaErrors()
 	if p.Logger == nil {
-		p.Logger = slog.Default()
+		p.Logger = slog.New(slog.DiscardHandler) // nil logs nothing: the caller injects its logger
 	}
 	if p.MaxBodyBytes <= 0 {
 		p.MaxBodyBytes = 1 << 20
@@ -85,6 +89,9 @@ func NewRouter(p RouterParams) *Router {
 	cfg := huma.DefaultConfig(p.Title, p.Version)
 	cfg.Info.Description = p.Description
 	cfg.DocsPath = "" // served by mountDocs with embedded assets
+	if p.OpsOnly {
+		cfg.OpenAPIPath = ""
+	}
 	// No $schema field or Link header on every response: clients do not need
 	// them and they add bytes to each one.
 	cfg.CreateHooks = nil
@@ -98,7 +105,13 @@ func NewRouter(p RouterParams) *Router {
 	v1 := &API{API: huma.NewGroup(api, APIPrefix), maxBody: p.MaxBodyBytes}
 
 	registerHealth(api, p.Logger, p.Checks)
-	mountDocs(mux, p.Title, "/openapi.json")
+	if p.OpsOnly {
+		// A group on a throwaway API: operations registered on it reach
+		// no route, so /api/v1/... is the router's 404.
+		v1 = &API{API: huma.NewGroup(humachi.New(chi.NewRouter(), huma.DefaultConfig(p.Title, p.Version)), APIPrefix), maxBody: p.MaxBodyBytes}
+	} else {
+		mountDocs(mux, p.Title, "/openapi.json")
+	}
 	if p.Registry != nil && !p.MetricsElsewhere {
 		mux.Handle("/metrics", MetricsHandler(p.Registry, p.MetricsToken))
 	}

@@ -84,7 +84,9 @@ func (g *Group) Names() []string {
 // Start starts, in order, every component of the role not yet started.
 // When one fails, those this call started are stopped again (in reverse)
 // and the error names the component.
-func (g *Group) Start(ctx context.Context) error { return g.start(ctx, func(*entry) bool { return true }) }
+func (g *Group) Start(ctx context.Context) error {
+	return g.start(ctx, func(*entry) bool { return true })
+}
 
 // StartBefore is Start for the components listed before name only (the
 // app starts its background parts without its listeners in tests).

@@ -435,7 +435,12 @@ func (a *App) components(runs *run.Service) {
 		return nil
 	}), config.RoleAPI)
 	// Works jobs and takes part in the periodic-job leader election.
-	a.life.Add(componentQueue, lifecycle.Funcs{OnStart: a.queue.Start, OnStop: a.queue.Stop}, config.RoleWorker)
+	// River's jobs live in the context given to Start: the signal that
+	// begins the shutdown must not cancel them, Stop ends them in turn.
+	a.life.Add(componentQueue, lifecycle.Funcs{
+		OnStart: func(ctx context.Context) error { return a.queue.Start(context.WithoutCancel(ctx)) },
+		OnStop:  a.queue.Stop,
+	}, config.RoleWorker)
 }
 
 // Migrate applies Pulse's and the queue's migrations.
@@ -631,9 +636,12 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 		return err
 	}
 	base := "http://" + ln.Addr().String()
-	a.log.Info("pulse is ready", "version", buildinfo.Version, "engine", string(a.cfg.Engine), "role", string(a.cfg.Role),
-		"api", base+httpx.APIPrefix, "docs", base+"/docs", "metrics", metrics.url(base), "data_dir", a.cfg.DataDir,
-		"components", a.life.Names())
+	where := []any{"addr", base}
+	if a.cfg.Role.ServesAPI() {
+		where = append(where, "api", base+httpx.APIPrefix, "docs", base+"/docs")
+	}
+	a.log.Info("pulse is ready", append(where, "version", buildinfo.Version, "engine", string(a.cfg.Engine), "role", string(a.cfg.Role),
+		"metrics", metrics.url(base), "data_dir", a.cfg.DataDir, "components", a.life.Names())...)
 
 	var runErr error
 	select {

@@ -278,7 +278,9 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opts Options
 	if !cfg.Role.ServesAPI() {
 		routes.features, routes.opsOnly = features{}, true // a worker routes none of them
 	}
-	a.router = buildRouter(routes)
+	if a.router, err = buildRouter(routes); err != nil {
+		return nil, err
+	}
 	return a, nil
 }
 
@@ -472,16 +474,16 @@ type routerParams struct {
 	opsOnly  bool // a worker: /healthz, /readyz and /metrics only
 }
 
-func buildRouter(p routerParams) *httpx.Router {
-	r := httpx.NewRouter(httpx.RouterParams{
+func buildRouter(p routerParams) (*httpx.Router, error) {
+	r, err := httpx.NewRouter(httpx.RouterParams{
 		Title: "Pulse", Version: buildinfo.Version, Description: apiDescription,
 		Logger: p.log, Registry: p.registry,
 		MaxBodyBytes: p.cfg.MaxBodyBytes, CORSOrigins: p.cfg.CORSOrigins, Checks: p.checks,
 		MetricsToken: p.cfg.MetricsToken, MetricsElsewhere: p.cfg.MetricsAddr != "",
 		TrustedProxies: p.cfg.TrustedProxies, OpsOnly: p.opsOnly,
 	})
-	if p.opsOnly {
-		return r
+	if err != nil || p.opsOnly {
+		return r, err
 	}
 	if p.features.auth != nil {
 		r.V1.UseMiddleware(auth.Middleware(r.V1, p.features.auth))
@@ -497,12 +499,14 @@ func buildRouter(p routerParams) *httpx.Router {
 	if p.opts.Routes != nil {
 		p.opts.Routes(r.V1)
 	}
-	return r
+	return r, nil
 }
 
 // OpenAPI builds the spec without opening anything.
 func OpenAPI(cfg *config.Config) *huma.OpenAPI {
-	return buildRouter(routerParams{log: slog.New(slog.DiscardHandler), cfg: cfg}).API.OpenAPI()
+	// Without a metrics registry building the router cannot fail.
+	r, _ := buildRouter(routerParams{log: slog.New(slog.DiscardHandler), cfg: cfg})
+	return r.API.OpenAPI()
 }
 
 func (a *App) checks() []httpx.Check {

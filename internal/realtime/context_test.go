@@ -42,7 +42,8 @@ func TestWebSocketKeepsTheRequestContext(t *testing.T) {
 	t.Cleanup(bus.Close)
 	access := seenContext{ctxs: make(chan context.Context, 1)}
 	s := New(Params{Bus: bus, KV: kv.New(dbtest.Open(t, config.SQLite), nil), Runs: access})
-	r := httpx.NewRouter(httpx.RouterParams{Logger: slog.New(slog.DiscardHandler)})
+	r, err := httpx.NewRouter(httpx.RouterParams{Logger: slog.New(slog.DiscardHandler)})
+	require.NoError(t, err)
 	r.V1.UseMiddleware(func(hc huma.Context, next func(huma.Context)) {
 		next(huma.WithContext(hc, authn.With(hc.Context(), &authn.Principal{UserID: "u1"})))
 	})

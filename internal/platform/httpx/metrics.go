@@ -1,6 +1,7 @@
 package httpx
 
 import (
+	"fmt"
 	"net/http"
 	"strconv"
 	"time"
@@ -17,7 +18,7 @@ type httpMetrics struct {
 	inFlight prometheus.Gauge
 }
 
-func newHTTPMetrics(reg prometheus.Registerer) *httpMetrics {
+func newHTTPMetrics(reg prometheus.Registerer) (*httpMetrics, error) {
 	m := &httpMetrics{
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "pulse_http_requests_total",
@@ -33,8 +34,12 @@ func newHTTPMetrics(reg prometheus.Registerer) *httpMetrics {
 			Help: "HTTP requests being served now.",
 		}),
 	}
-	reg.MustRegister(m.requests, m.duration, m.inFlight)
-	return m
+	for _, c := range []prometheus.Collector{m.requests, m.duration, m.inFlight} {
+		if err := reg.Register(c); err != nil {
+			return nil, fmt.Errorf("http metrics: %w", err)
+		}
+	}
+	return m, nil
 }
 
 func (m *httpMetrics) middleware(next http.Handler) http.Handler {

@@ -56,7 +56,8 @@ type Router struct {
 
 // NewRouter builds the router with all middleware, the spec at
 // /openapi.json and /openapi.yaml, the docs at /docs, and health endpoints.
-func NewRouter(p RouterParams) *Router {
+// It fails only when the registry refuses the HTTP metrics (names taken).
+func NewRouter(p RouterParams) (*Router, error) {
 	installHumaErrors()
 	if p.Logger == nil {
 		p.Logger = slog.New(slog.DiscardHandler) // nil logs nothing: the caller injects its logger
@@ -68,7 +69,11 @@ func NewRouter(p RouterParams) *Router {
 	mux := chi.NewRouter()
 	mux.Use(requestID(p.Logger, reqmeta.TrustedProxies(p.TrustedProxies)), accessLog)
 	if p.Registry != nil {
-		mux.Use(newHTTPMetrics(p.Registry).middleware)
+		m, err := newHTTPMetrics(p.Registry)
+		if err != nil {
+			return nil, err
+		}
+		mux.Use(m.middleware)
 	}
 	mux.Use(recoverer, securityHeaders, corsHandler(p.CORSOrigins), bodyLimit(p.MaxBodyBytes))
 	mux.NotFound(func(w http.ResponseWriter, r *http.Request) {
@@ -115,7 +120,7 @@ func NewRouter(p RouterParams) *Router {
 	if p.Registry != nil && !p.MetricsElsewhere {
 		mux.Handle("/metrics", MetricsHandler(p.Registry, p.MetricsToken))
 	}
-	return &Router{Handler: mux, API: api, V1: v1}
+	return &Router{Handler: mux, API: api, V1: v1}, nil
 }
 
 // MetricsHandler serves the registry in the Prometheus format. With a token,

@@ -101,7 +101,8 @@ func (o runEvents) RunEnded(ctx context.Context, r *run.Run) {
 	_ = json.Unmarshal(r.Output, &output)
 	data, err := json.Marshal(map[string]any{"id": r.ID, "agent_id": r.AgentID, "status": r.Status, "output": output, "error_code": r.ErrorCode})
 	if err == nil {
-		_, err = o.queue.Insert(context.WithoutCancel(ctx), workflow.DispatchArgs{OwnerID: r.OwnerID, Event: name, Data: data}, nil)
+		_, err = o.queue.Insert(context.WithoutCancel(ctx), workflow.DispatchArgs{OwnerID: r.OwnerID, Event: name, Data: data,
+			Chain: workflow.ChainOf(ctx)}, nil)
 	}
 	if err != nil {
 		o.log.ErrorContext(ctx, "enqueue agent run event", "run", r.ID, "err", err)

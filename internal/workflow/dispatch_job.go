@@ -16,6 +16,9 @@ type DispatchArgs struct {
 	OwnerID string          `json:"owner_id"`
 	Event   string          `json:"event"`
 	Data    json.RawMessage `json:"data"`
+	// Chain is the trigger chain of the context that raised the event
+	// (ChainOf): loops are refused across the queue as they are in place.
+	Chain []string `json:"chain,omitempty"`
 }
 
 // Kind implements river.JobArgs.
@@ -41,6 +44,9 @@ func (w *DispatchWorker) Work(ctx context.Context, job *river.Job[DispatchArgs])
 		if err := json.Unmarshal(job.Args.Data, &data); err != nil {
 			return err
 		}
+	}
+	if len(job.Args.Chain) > 0 {
+		ctx = WithChain(ctx, job.Args.Chain)
 	}
 	_, err := w.s.Dispatch(ctx, job.Args.OwnerID, job.Args.Event, data, "")
 	return err

@@ -5,6 +5,7 @@ package app
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -32,6 +33,7 @@ import (
 	"github.com/pulse-run/pulse/internal/platform/idempotency"
 	"github.com/pulse-run/pulse/internal/platform/ids"
 	"github.com/pulse-run/pulse/internal/platform/kv"
+	"github.com/pulse-run/pulse/internal/platform/lifecycle"
 	"github.com/pulse-run/pulse/internal/platform/mail"
 	"github.com/pulse-run/pulse/internal/platform/outbound"
 	"github.com/pulse-run/pulse/internal/platform/queue"
@@ -112,38 +114,51 @@ func (o Options) authLimits() auth.Limits {
 	return auth.DefaultLimits
 }
 
-// App is one running Pulse process.
+// App is one Pulse process: its services, built by New in dependency
+// order, and the list of its long-lived components, which Start and Serve
+// start and Close stops (see docs/architecture.md, "Lifecycle").
 type App struct {
 	cfg      *config.Config
 	log      *slog.Logger
 	db       *db.DB
-	batch    *db.Batcher // group commits of workflow runs
 	queue    *queue.Queue
 	redis    *redis.Client
 	vault    *vault.Vault
 	auth     *auth.Service
-	prices   *llm.Prices
 	registry *prometheus.Registry
-	limiter  ratelimit.Limiter // shared by every feature's limits (Redis when configured)
-	router   *httpx.Router
-	mcp      *tool.MCP      // holds open sessions to users' MCP servers
-	search   *tool.Searcher // nil: web_search is off
-	tel      *telemetry.Telemetry
+	router   *httpx.Router // the API, or on a worker only /healthz, /readyz and /metrics
 	bus      *events.Bus
-	workers  *river.Workers
-	kv       *kv.Store
 	realtime *realtime.Service
 	flows    *workflow.Service
-	stop     context.CancelFunc // ends the app's background loops
+
+	// life holds the components in start order; releases are the
+	// resources New opened, closed in reverse once every component has
+	// stopped (the database last).
+	life     *lifecycle.Group
+	releases []func()
 }
 
+// Component names that Serve and the tests refer to.
+const (
+	componentQueue = "queue"
+	componentHTTP  = "http"
+)
+
+// release adds a resource to close at the end, after those added later.
+func (a *App) release(fn func()) { a.releases = append(a.releases, fn) }
+
 // New opens the database, applies migrations (unless turned off), and builds
-// every service. It refuses a database whose schema is newer than the binary.
+// every service, each after what it needs: nothing is assigned to a
+// service after it is built. It starts nothing (Start and Serve do) and
+// refuses a database whose schema is newer than the binary.
 func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opts Options) (_ *App, err error) {
-	a := &App{cfg: cfg, log: log, registry: prometheus.NewRegistry()}
+	if log == nil {
+		return nil, errors.New("app: a logger is required")
+	}
+	a := &App{cfg: cfg, log: log, registry: prometheus.NewRegistry(), life: lifecycle.New(cfg.Role, log)}
 	defer func() {
 		if err != nil {
-			a.close()
+			a.Close()
 		}
 	}()
 	if created, err := cfg.LoadOrCreateSecretKey(); err != nil {
@@ -156,6 +171,11 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opts Options
 	if err != nil {
 		return nil, err
 	}
+	a.release(func() {
+		if err := a.db.Close(); err != nil {
+			a.log.Warn("close database", "err", err)
+		}
+	})
 	if err := a.db.CheckSchema(ctx); err != nil {
 		return nil, err
 	}
@@ -175,36 +195,35 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opts Options
 			return nil, fmt.Errorf("REDIS_URL: %w", err)
 		}
 		a.redis = redis.NewClient(ro)
+		a.release(func() { _ = a.redis.Close() })
 	}
 	if a.vault, err = vault.Open(ctx, a.db, cfg.SecretKey); err != nil {
 		return nil, err
 	}
-	if a.prices, err = llm.LoadPrices(cfg.PricesFile); err != nil {
+	prices, err := llm.LoadPrices(cfg.PricesFile)
+	if err != nil {
 		return nil, fmt.Errorf("PULSE_PRICES_FILE: %w", err)
 	}
-	if a.tel, err = telemetry.New(ctx, telemetry.Config{Endpoint: cfg.OTLPEndpoint, Headers: cfg.OTLPHeaders,
-		ServiceName: cfg.ServiceName, Version: buildinfo.Version}); err != nil {
+	tel, err := telemetry.New(ctx, telemetry.Config{Endpoint: cfg.OTLPEndpoint, Headers: cfg.OTLPHeaders,
+		ServiceName: cfg.ServiceName, Version: buildinfo.Version})
+	if err != nil {
 		return nil, err
 	}
-	if cfg.WebSearchProvider != "" {
-		sc := tool.SearchConfig{Provider: cfg.WebSearchProvider}
-		switch cfg.WebSearchProvider {
-		case tool.SearchTavily:
-			sc.APIKey = cfg.TavilyAPIKey
-		case tool.SearchBrave:
-			sc.APIKey = cfg.BraveSearchAPIKey
-		case tool.SearchSearXNG:
-			// The operator's own instance, often on a private network: its
-			// host is admitted, as the operator chose it.
-			sc.BaseURL = cfg.SearXNGURL
+	a.release(func() {
+		// Every run has ended by now: send their last spans.
+		flush, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		if err := tel.Shutdown(flush); err != nil {
+			a.log.Warn("flush spans", "err", err)
 		}
-		sc.Client = outbound.FromConfig(cfg).TrustingURLs(sc.BaseURL).Client(outbound.ClientOptions{Timeout: 20 * time.Second})
-		if a.search, err = tool.NewSearcher(sc); err != nil {
+	})
+	var search *tool.Searcher // nil: web_search is off
+	if cfg.WebSearchProvider != "" {
+		if search, err = webSearch(cfg); err != nil {
 			return nil, err
 		}
 	}
 	store := kv.New(a.db, nil)
-	a.kv = store
 	// Events travel through Redis when there is one, else through
 	// PostgreSQL, else stay in this process.
 	var transport events.Transport = events.NewMemory(0)
@@ -215,14 +234,10 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opts Options
 		transport = events.NewPostgres(a.db.PgxPool(), a.db.Schema())
 	}
 	a.bus = events.New(transport, log)
-	var life context.Context
-	life, a.stop = context.WithCancel(context.WithoutCancel(ctx))
-	a.bus.Start(life)
 	var limiter ratelimit.Limiter = ratelimit.NewMemory(nil)
 	if a.redis != nil {
 		limiter = ratelimit.NewRedis(a.redis, cfg.RedisPrefix)
 	}
-	a.limiter = limiter
 	var sender mail.Sender = &mail.LogSender{From: cfg.MailFrom, Dir: filepath.Join(cfg.DataDir, "outbox"), Logger: log}
 	if cfg.SMTPURL != "" {
 		if sender, err = mail.NewSMTP(cfg.SMTPURL, cfg.MailFrom); err != nil {
@@ -230,30 +245,11 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opts Options
 		}
 	}
 
+	// River's design: the client is built on a bundle of workers, which
+	// is filled below (in one place, registerWorkers) before it starts.
 	workers := river.NewWorkers()
-	a.workers = workers // features add their workers before the queue starts
-	mail.AddWorker(workers, sender, a.vault)
-	maintenance := queue.AddMaintenance(workers, cfg.MaintenanceInterval, log,
-		queue.Pruner{Name: "kv", Prune: store.PruneAll},
-		queue.Pruner{Name: "events", Prune: a.bus.Prune},
-		// a.auth is built below; the job only runs once the queue starts.
-		queue.Pruner{Name: "auth_refresh_successors", Prune: func(ctx context.Context) (int64, error) { return a.auth.PruneSuccessors(ctx) }})
 	a.queue, err = queue.New(queue.Params{
-		DB: a.db, Workers: workers, PeriodicJobs: []*river.PeriodicJob{maintenance,
-			// Runs whose worker vanished are resumed, runs past their deadline
-			// failed; also once at start, after a crash.
-			river.NewPeriodicJob(river.PeriodicInterval(cfg.RunLease/3), func() (river.JobArgs, *river.InsertOpts) {
-				return run.ReapArgs{}, nil
-			}, &river.PeriodicJobOpts{RunOnStart: true}),
-			river.NewPeriodicJob(river.PeriodicInterval(cfg.RunLease/3), func() (river.JobArgs, *river.InsertOpts) {
-				return workflow.ReapArgs{}, nil
-			}, &river.PeriodicJobOpts{RunOnStart: true}),
-			// Cron triggers: a minute's resolution, checked often enough
-			// to fire within seconds of the time.
-			river.NewPeriodicJob(river.PeriodicInterval(cfg.TriggerInterval), func() (river.JobArgs, *river.InsertOpts) {
-				return workflow.TriggersArgs{}, &river.InsertOpts{MaxAttempts: 1}
-			}, &river.PeriodicJobOpts{RunOnStart: true})},
-		MaxWorkers: cfg.QueueWorkers, Logger: log,
+		DB: a.db, Workers: workers, PeriodicJobs: periodicJobs(cfg), MaxWorkers: cfg.QueueWorkers, Logger: log,
 	})
 	if err != nil {
 		return nil, err
@@ -268,90 +264,185 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opts Options
 		return nil, err
 	}
 
-	a.registry.MustRegister(
-		collectors.NewGoCollector(),
-		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		a.queue.Collector(),
-		a.db.Collector(),
-	)
+	f, err := a.features(featureDeps{opts: opts, kv: store, limiter: limiter, prices: prices, tel: tel, search: search})
+	if err != nil {
+		return nil, err
+	}
+	registerWorkers(workers, workerDeps{log: log, cfg: cfg, sender: sender, vault: a.vault, kv: store, bus: a.bus, auth: a.auth, f: f})
 
-	a.router = buildRouter(routerParams{
-		log: log, registry: a.registry, cfg: cfg, checks: a.checks(), opts: opts,
-		features: a.features(opts),
-	})
+	if err := registerCollectors(a.registry, a.queue.Collector(), a.db.Collector()); err != nil {
+		return nil, err
+	}
+	a.components(f.runs)
+	routes := routerParams{log: log, registry: a.registry, cfg: cfg, checks: a.checks(), opts: opts, features: f}
+	if !cfg.Role.ServesAPI() {
+		routes.features, routes.opsOnly = features{}, true // a worker routes none of them
+	}
+	if a.router, err = buildRouter(routes); err != nil {
+		return nil, err
+	}
 	return a, nil
 }
 
-func (a *App) features(opts Options) features {
+// webSearch builds the web_search backend the configuration names.
+func webSearch(cfg *config.Config) (*tool.Searcher, error) {
+	sc := tool.SearchConfig{Provider: cfg.WebSearchProvider}
+	switch cfg.WebSearchProvider {
+	case tool.SearchTavily:
+		sc.APIKey = cfg.TavilyAPIKey
+	case tool.SearchBrave:
+		sc.APIKey = cfg.BraveSearchAPIKey
+	case tool.SearchSearXNG:
+		// The operator's own instance, often on a private network: its
+		// host is admitted, as the operator chose it.
+		sc.BaseURL = cfg.SearXNGURL
+	}
+	sc.Client = outbound.FromConfig(cfg).TrustingURLs(sc.BaseURL).Client(outbound.ClientOptions{Timeout: 20 * time.Second})
+	return tool.NewSearcher(sc)
+}
+
+// periodicJobs are the queue's periodic jobs; only the elected leader
+// among worker processes enqueues them.
+func periodicJobs(cfg *config.Config) []*river.PeriodicJob {
+	return []*river.PeriodicJob{
+		queue.MaintenanceJob(cfg.MaintenanceInterval),
+		// Runs whose worker vanished are resumed, runs past their deadline
+		// failed; also once at start, after a crash.
+		river.NewPeriodicJob(river.PeriodicInterval(cfg.RunLease/3), func() (river.JobArgs, *river.InsertOpts) {
+			return run.ReapArgs{}, nil
+		}, &river.PeriodicJobOpts{RunOnStart: true}),
+		river.NewPeriodicJob(river.PeriodicInterval(cfg.RunLease/3), func() (river.JobArgs, *river.InsertOpts) {
+			return workflow.ReapArgs{}, nil
+		}, &river.PeriodicJobOpts{RunOnStart: true}),
+		// Cron triggers: a minute's resolution, checked often enough
+		// to fire within seconds of the time.
+		river.NewPeriodicJob(river.PeriodicInterval(cfg.TriggerInterval), func() (river.JobArgs, *river.InsertOpts) {
+			return workflow.TriggersArgs{}, &river.InsertOpts{MaxAttempts: 1}
+		}, &river.PeriodicJobOpts{RunOnStart: true}),
+	}
+}
+
+func registerCollectors(reg *prometheus.Registry, cs ...prometheus.Collector) error {
+	cs = append([]prometheus.Collector{collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{})}, cs...)
+	for _, c := range cs {
+		if err := reg.Register(c); err != nil {
+			return fmt.Errorf("metrics: %w", err)
+		}
+	}
+	return nil
+}
+
+type featureDeps struct {
+	opts    Options
+	kv      *kv.Store
+	limiter ratelimit.Limiter // shared by every feature's limits (Redis when configured)
+	prices  *llm.Prices
+	tel     *telemetry.Telemetry
+	search  *tool.Searcher // nil: web_search is off
+}
+
+// features builds the feature services, each after what it needs.
+func (a *App) features(d featureDeps) (features, error) {
 	// Every call users can aim (tools, MCP, http nodes, their provider base
 	// URLs) reaches public addresses only, plus what PULSE_OUTBOUND_ALLOW
 	// admits.
 	policy := outbound.FromConfig(a.cfg)
 	fns := tool.NewFunctions(a.db, a.vault, policy)
 	mcpServers := tool.NewMCP(a.db, a.vault, policy)
-	a.mcp = mcpServers
-	runtime := tool.NewRuntime(nil)
-	runtime.Fetcher = tool.NewFetcher(tool.FetchPolicy{Outbound: policy})
-	runtime.Functions, runtime.MCP, runtime.Search = fns, mcpServers, a.search
-	catalog := tool.Catalog{Functions: fns, MCP: mcpServers, Search: a.search}
+	a.release(mcpServers.Close) // after every run that used a session
+	runtime := &tool.Runtime{Now: time.Now, Fetcher: tool.NewFetcher(tool.FetchPolicy{Outbound: policy}),
+		Functions: fns, MCP: mcpServers, Search: d.search}
+	catalog := tool.Catalog{Functions: fns, MCP: mcpServers, Search: d.search}
 	agents := agent.New(a.db, catalog, nil)
 	models := llm.NewRegistry()
-	if opts.ModelsFromConfig != nil {
-		for name, p := range opts.ModelsFromConfig(a.cfg) {
+	if d.opts.ModelsFromConfig != nil {
+		for name, p := range d.opts.ModelsFromConfig(a.cfg) {
 			models.Register(name, p)
 		}
 	}
-	for name, p := range opts.Models {
+	for name, p := range d.opts.Models {
 		models.Register(name, p)
 	}
-	keys := providerkey.New(providerkey.Params{DB: a.db, Vault: a.vault, Factory: opts.ProviderFactory, Providers: agent.Providers,
+	keys := providerkey.New(providerkey.Params{DB: a.db, Vault: a.vault, Factory: d.opts.ProviderFactory, Providers: agent.Providers,
 		Outbound: policy, Client: policy.Client(outbound.ClientOptions{Timeout: 5 * time.Minute})})
-	observer := &runEvents{}
-	runs := run.New(run.Params{Observer: observer, DB: a.db, Agents: agents, Keys: keys, Models: models, Prices: a.prices, Tools: runtime,
-		Tracer: a.tel.Tracer(run.TracerName), Bus: a.bus, Queue: a.queue, Lease: a.cfg.RunLease, Timeout: a.cfg.RunTimeout})
-	if a.workers != nil {
-		river.AddWorker(a.workers, runs.Worker())
-		river.AddWorker(a.workers, runs.Reaper())
-	}
-	if a.bus != nil {
-		ctx, cancel := context.WithCancel(context.Background())
-		prev := a.stop
-		a.stop = func() { cancel(); prev() }
-		runs.Listen(ctx, a.bus)
-	}
-	a.batch = db.NewBatcher(a.db)
-	flows := workflow.New(workflow.Params{DB: a.db, Batch: a.batch, Bus: a.bus, Queue: a.queue, Lease: a.cfg.RunLease, Timeout: a.cfg.RunTimeout,
-		Secrets: a.vault, Accounts: a.auth, Limiter: a.limiter, PublicURL: a.cfg.PublicURL, UserZone: a.userZone, Tracer: a.tel.Tracer(workflow.TracerName),
-		Outbound: policy,
-		Effects:  &workflow.Effects{Agents: agentNodes{runs}, Models: models, Tools: toolNodes(runtime), Client: policy.Client(outbound.ClientOptions{Timeout: 2 * time.Minute})}})
-	observer.flows = flows
-	a.flows = flows
-	if a.workers != nil {
-		river.AddWorker(a.workers, flows.Worker())
-		river.AddWorker(a.workers, flows.Reaper())
-		river.AddWorker(a.workers, flows.TriggersWorker())
-	}
-	if a.bus != nil {
-		ctx, cancel := context.WithCancel(context.Background())
-		prev := a.stop
-		a.stop = func() { cancel(); prev() }
-		flows.Listen(ctx, a.bus)
-		flows.KeepLeases(ctx)
-		a.realtime = realtime.New(realtime.Params{Bus: a.bus, KV: a.kv, Runs: runAccess{runs, flows}, MaxPerUser: a.cfg.RealtimeMaxPerUser})
-	}
-	plans := planner.New(planner.Params{DB: a.db, Queue: a.queue, UserZone: a.userZone, Debounce: a.cfg.PlannerDebounce})
-	if a.workers != nil {
-		river.AddWorker(a.workers, plans.Worker())
-	}
-	jobs, err := job.New(a.db, a.queue, runs, opts.JobTypes)
+	runs := run.New(run.Params{Observer: runEvents{queue: a.queue, log: a.log}, DB: a.db, Agents: agents, Keys: keys, Models: models,
+		Prices: d.prices, Tools: runtime, Tracer: d.tel.Tracer(run.TracerName), Bus: a.bus, Queue: a.queue, Lease: a.cfg.RunLease, Timeout: a.cfg.RunTimeout})
+	batch := db.NewBatcher(a.db)
+	a.release(batch.Close) // after the workers that write through it
+	a.flows = workflow.New(workflow.Params{DB: a.db, Batch: batch, Bus: a.bus, Queue: a.queue, Lease: a.cfg.RunLease, Timeout: a.cfg.RunTimeout,
+		Secrets: a.vault, Accounts: a.auth, Limiter: d.limiter, PublicURL: a.cfg.PublicURL, UserZone: userZone(a.auth), Tracer: d.tel.Tracer(workflow.TracerName),
+		Outbound: policy, Logger: a.log,
+		Effects: &workflow.Effects{Agents: agentNodes{runs}, Models: models, Tools: toolNodes(runtime), Client: policy.Client(outbound.ClientOptions{Timeout: 2 * time.Minute})}})
+	a.realtime = realtime.New(realtime.Params{Bus: a.bus, KV: d.kv, Runs: runAccess{runs, a.flows}, MaxPerUser: a.cfg.RealtimeMaxPerUser})
+	plans := planner.New(planner.Params{DB: a.db, Queue: a.queue, UserZone: userZone(a.auth), Debounce: a.cfg.PlannerDebounce})
+	jobs, err := job.New(a.db, a.queue, runs, d.opts.JobTypes)
 	if err != nil {
-		panic(err) // a programming error: a type registered twice
-	}
-	if a.workers != nil {
-		river.AddWorker(a.workers, jobs.Worker())
+		return features{}, err // a type registered twice
 	}
 	return features{auth: a.auth, agents: agents, keys: keys, catalog: catalog, mcp: mcpServers, runs: runs, realtime: a.realtime,
-		corsOrigins: a.cfg.CORSOrigins, kv: a.kv, vault: a.vault, jobs: jobs, workflows: flows, planner: plans}
+		corsOrigins: a.cfg.CORSOrigins, kv: d.kv, vault: a.vault, jobs: jobs, workflows: a.flows, planner: plans}, nil
+}
+
+type workerDeps struct {
+	log    *slog.Logger
+	cfg    *config.Config
+	sender mail.Sender
+	vault  *vault.Vault
+	kv     *kv.Store
+	bus    *events.Bus
+	auth   *auth.Service
+	f      features
+}
+
+// registerWorkers adds every job kind's worker to the queue's bundle. A
+// process that works no jobs registers them too: River checks at insert
+// that a kind is known.
+func registerWorkers(w *river.Workers, d workerDeps) {
+	mail.AddWorker(w, d.sender, d.vault)
+	river.AddWorker(w, &queue.MaintenanceWorker{Logger: d.log, Pruners: []queue.Pruner{
+		{Name: "kv", Prune: d.kv.PruneAll},
+		{Name: "events", Prune: d.bus.Prune},
+		{Name: "auth_refresh_successors", Prune: d.auth.PruneSuccessors},
+	}})
+	river.AddWorker(w, d.f.runs.Worker())
+	river.AddWorker(w, d.f.runs.Reaper())
+	river.AddWorker(w, d.f.workflows.Worker())
+	river.AddWorker(w, d.f.workflows.Reaper())
+	river.AddWorker(w, d.f.workflows.TriggersWorker())
+	river.AddWorker(w, d.f.workflows.DispatchWorker())
+	river.AddWorker(w, d.f.planner.Worker())
+	river.AddWorker(w, d.f.jobs.Worker())
+}
+
+// components lists the long-lived parts in start order, each with the
+// roles it runs in (none: every role). Stop goes back up the list, so a
+// part stops after everything that uses it: the queue's jobs finish while
+// leases are still renewed and events still published. Serve appends the
+// listeners, which stop first.
+func (a *App) components(runs *run.Service) {
+	a.life.Add("events", lifecycle.Funcs{
+		OnStart: func(ctx context.Context) error { a.bus.Start(ctx); return nil },
+		OnStop:  func(context.Context) error { a.bus.Close(); return nil },
+	})
+	// Cancels relayed by other processes reach the runs executing here:
+	// background ones on workers, synchronous ones inside API requests.
+	a.life.Add("run-cancel-relay", lifecycle.Background(func(ctx context.Context) <-chan struct{} { return runs.Listen(ctx, a.bus) }))
+	a.life.Add("workflow-cancel-relay", lifecycle.Background(func(ctx context.Context) <-chan struct{} { return a.flows.Listen(ctx, a.bus) }))
+	a.life.Add("workflow-leases", lifecycle.Background(a.flows.KeepLeases))
+	// Open streams are told to reconnect elsewhere, then cut.
+	a.life.Add("realtime", lifecycle.Closer(func(ctx context.Context) error {
+		drain, done := context.WithTimeout(ctx, 2*time.Second)
+		defer done()
+		a.realtime.Drain(drain)
+		return nil
+	}), config.RoleAPI)
+	// Works jobs and takes part in the periodic-job leader election.
+	// River's jobs live in the context given to Start: the signal that
+	// begins the shutdown must not cancel them, Stop ends them in turn.
+	a.life.Add(componentQueue, lifecycle.Funcs{
+		OnStart: func(ctx context.Context) error { return a.queue.Start(context.WithoutCancel(ctx)) },
+		OnStop:  a.queue.Stop,
+	}, config.RoleWorker)
 }
 
 // Migrate applies Pulse's and the queue's migrations.
@@ -380,16 +471,20 @@ type routerParams struct {
 	checks   []httpx.Check
 	opts     Options
 	features features
+	opsOnly  bool // a worker: /healthz, /readyz and /metrics only
 }
 
-func buildRouter(p routerParams) *httpx.Router {
-	r := httpx.NewRouter(httpx.RouterParams{
+func buildRouter(p routerParams) (*httpx.Router, error) {
+	r, err := httpx.NewRouter(httpx.RouterParams{
 		Title: "Pulse", Version: buildinfo.Version, Description: apiDescription,
 		Logger: p.log, Registry: p.registry,
 		MaxBodyBytes: p.cfg.MaxBodyBytes, CORSOrigins: p.cfg.CORSOrigins, Checks: p.checks,
 		MetricsToken: p.cfg.MetricsToken, MetricsElsewhere: p.cfg.MetricsAddr != "",
-		TrustedProxies: p.cfg.TrustedProxies, SchemaNames: schemaNames,
+		TrustedProxies: p.cfg.TrustedProxies, SchemaNames: schemaNames, OpsOnly: p.opsOnly,
 	})
+	if err != nil || p.opsOnly {
+		return r, err
+	}
 	if p.features.auth != nil {
 		r.V1.UseMiddleware(auth.Middleware(r.V1, p.features.auth))
 	}
@@ -404,12 +499,14 @@ func buildRouter(p routerParams) *httpx.Router {
 	if p.opts.Routes != nil {
 		p.opts.Routes(r.V1)
 	}
-	return r
+	return r, nil
 }
 
 // OpenAPI builds the spec without opening anything.
 func OpenAPI(cfg *config.Config) *huma.OpenAPI {
-	return buildRouter(routerParams{log: slog.New(slog.DiscardHandler), cfg: cfg}).API.OpenAPI()
+	// Without a metrics registry building the router cannot fail.
+	r, _ := buildRouter(routerParams{log: slog.New(slog.DiscardHandler), cfg: cfg})
+	return r.API.OpenAPI()
 }
 
 func (a *App) checks() []httpx.Check {
@@ -435,12 +532,15 @@ func (a *App) checks() []httpx.Check {
 			}
 			return nil
 		}},
-		{Name: "queue", Fn: func(context.Context) error {
+	}
+	if a.cfg.Role.WorksJobs() {
+		// An api process enqueues only: its queue never runs.
+		checks = append(checks, httpx.Check{Name: "queue", Fn: func(context.Context) error {
 			if !a.queue.Running() {
 				return httpx.Unready("not running")
 			}
 			return nil
-		}},
+		}})
 	}
 	if a.redis != nil {
 		checks = append(checks, httpx.Check{Name: "redis", Down: "unreachable", Fn: func(ctx context.Context) error {
@@ -490,24 +590,84 @@ func (a *App) Bus() *events.Bus { return a.bus }
 // DB is the database.
 func (a *App) DB() *db.DB { return a.db }
 
-// StartQueue starts working jobs (Run does this itself).
-func (a *App) StartQueue(ctx context.Context) error { return a.queue.Start(ctx) }
+// Start starts the components of the process's role except its listeners
+// and the queue: the events bus, cancel relays, lease renewal. Tests that
+// drive Handler start the app this way; Serve does it itself.
+func (a *App) Start(ctx context.Context) error { return a.life.StartBefore(ctx, componentQueue) }
+
+// StartQueue starts working jobs (Serve does this itself). It starts what
+// the workers need first.
+func (a *App) StartQueue(ctx context.Context) error {
+	if err := a.Start(ctx); err != nil {
+		return err
+	}
+	return a.life.StartOne(ctx, componentQueue)
+}
+
+// Components lists the components of this process's role in start order.
+func (a *App) Components() []string { return a.life.Names() }
 
 // Run listens on the configured address and serves until ctx ends.
 func (a *App) Run(ctx context.Context) error {
 	ln, err := net.Listen("tcp", a.cfg.Addr)
 	if err != nil {
-		a.close()
+		a.Close()
 		return fmt.Errorf("listen on %s (PULSE_ADDR): %w", a.cfg.Addr, err)
 	}
 	return a.Serve(ctx, ln)
 }
 
-// Serve serves on ln until ctx ends, then shuts down: stop accepting, let
-// in-flight requests finish within the shutdown timeout, stop the queue
-// (jobs get the rest of that time, then are cancelled and retried later),
-// and close the database. It returns nil after a clean shutdown.
+// Serve serves on ln until ctx ends, then shuts down: the components stop
+// in reverse order (stop accepting, let in-flight requests finish within
+// the shutdown timeout, stop the queue, whose jobs get the rest of that
+// time and are then cancelled and retried later, then the background
+// loops), and once every goroutine has returned the database closes. It
+// returns nil after a clean shutdown.
 func (a *App) Serve(ctx context.Context, ln net.Listener) error {
+	metrics, err := a.listenMetrics()
+	if err != nil {
+		_ = ln.Close()
+		a.Close()
+		return err
+	}
+	failed := make(chan error, 2) // a listener that stopped by itself
+	a.life.Add("metrics-listener", metrics.component(failed))
+	a.life.Add(componentHTTP, a.httpServer(ctx, ln, failed))
+	if err := a.life.Start(ctx); err != nil {
+		_ = ln.Close()
+		metrics.close()
+		a.Close()
+		return err
+	}
+	base := "http://" + ln.Addr().String()
+	where := []any{"addr", base}
+	if a.cfg.Role.ServesAPI() {
+		where = append(where, "api", base+httpx.APIPrefix, "docs", base+"/docs")
+	}
+	a.log.Info("pulse is ready", append(where, "version", buildinfo.Version, "engine", string(a.cfg.Engine), "role", string(a.cfg.Role),
+		"metrics", metrics.url(base), "data_dir", a.cfg.DataDir, "components", a.life.Names())...)
+
+	var runErr error
+	select {
+	case <-ctx.Done():
+		a.log.Info("shutting down", "timeout", a.cfg.ShutdownTimeout.String())
+	case runErr = <-failed:
+		a.log.Error("http server stopped", "err", runErr)
+	}
+	deadline, cancel := context.WithTimeout(context.WithoutCancel(ctx), a.cfg.ShutdownTimeout)
+	defer cancel()
+	start := time.Now()
+	if err := a.shutdown(deadline); err != nil {
+		a.log.Warn("shutdown was not clean", "err", err)
+	}
+	a.log.Info("stopped", "shutdown_ms", time.Since(start).Milliseconds())
+	return runErr
+}
+
+// httpServer is the main listener as a component: the API, or on a worker
+// the operational endpoints only. Requests' contexts keep the serve
+// context's values but are not cancelled with it: shutdown lets them end.
+func (a *App) httpServer(ctx context.Context, ln net.Listener, failed chan<- error) lifecycle.Component {
 	srv := &http.Server{
 		Handler:           a.router.Handler,
 		ReadHeaderTimeout: a.cfg.ReadHeaderTimeout,
@@ -517,97 +677,53 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 		ErrorLog:          slog.NewLogLogger(a.log.Handler(), slog.LevelWarn),
 		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
 	}
-	metrics, err := a.listenMetrics()
-	if err != nil {
-		a.close()
-		ln.Close()
-		return err
-	}
-	if err := a.queue.Start(ctx); err != nil {
-		a.close()
-		ln.Close()
-		metrics.close()
-		return err
-	}
-	serveErr := make(chan error, 2)
-	go func() { serveErr <- srv.Serve(ln) }()
-	metrics.serve(serveErr)
-	base := "http://" + ln.Addr().String()
-	a.log.Info("pulse is ready", "version", buildinfo.Version, "engine", string(a.cfg.Engine),
-		"api", base+httpx.APIPrefix, "docs", base+"/docs", "metrics", metrics.url(base), "data_dir", a.cfg.DataDir)
-
-	var runErr error
-	select {
-	case <-ctx.Done():
-		a.log.Info("shutting down", "timeout", a.cfg.ShutdownTimeout.String())
-	case runErr = <-serveErr:
-		a.log.Error("http server stopped", "err", runErr)
-	}
-	deadline, cancel := context.WithTimeout(context.WithoutCancel(ctx), a.cfg.ShutdownTimeout)
-	defer cancel()
-	start := time.Now()
-	if a.realtime != nil {
-		// Streams never end by themselves: tell them to reconnect elsewhere
-		// first, or Shutdown would wait for them until its deadline.
-		drain, done := context.WithTimeout(deadline, 2*time.Second)
-		a.realtime.Drain(drain)
-		done()
-	}
-	if err := srv.Shutdown(deadline); err != nil {
-		a.log.Warn("in-flight requests did not finish before the shutdown timeout", "err", err)
-		_ = srv.Close()
-	}
-	metrics.shutdown(deadline)
-	if err := a.queue.Stop(deadline); err != nil {
-		a.log.Warn("queue stop", "err", err)
-	}
-	a.close()
-	a.log.Info("stopped", "shutdown_ms", time.Since(start).Milliseconds())
-	return runErr
-}
-
-func (a *App) close() {
-	if a.mcp != nil {
-		a.mcp.Close()
-	}
-	if a.bus != nil {
-		a.bus.Close()
-		a.bus = nil
-	}
-	if a.stop != nil {
-		a.stop()
-		a.stop = nil
-	}
-	if a.tel != nil {
-		// Runs have ended by now: send their last spans.
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		if err := a.tel.Shutdown(ctx); err != nil {
-			a.log.Warn("flush spans", "err", err)
-		}
-		cancel()
-		a.tel = nil
-	}
-	if a.redis != nil {
-		_ = a.redis.Close()
-	}
-	if a.batch != nil {
-		a.batch.Close()
-		a.batch = nil
-	}
-	if a.db != nil {
-		if err := a.db.Close(); err != nil {
-			a.log.Warn("close database", "err", err)
-		}
-		a.db = nil
+	served := make(chan struct{})
+	return lifecycle.Funcs{
+		OnStart: func(context.Context) error {
+			go func() {
+				defer close(served)
+				if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+					failed <- err
+				}
+			}()
+			return nil
+		},
+		OnStop: func(ctx context.Context) error {
+			if a.cfg.Role.ServesAPI() {
+				// Streams never end by themselves: tell them to reconnect
+				// elsewhere first, or Shutdown would wait for them until
+				// its deadline.
+				drain, done := context.WithTimeout(ctx, 2*time.Second)
+				a.realtime.Drain(drain)
+				done()
+			}
+			err := srv.Shutdown(ctx)
+			if err != nil {
+				a.log.Warn("in-flight requests did not finish before the shutdown timeout", "err", err)
+				_ = srv.Close()
+			}
+			return lifecycle.Wait(ctx, served)
+		},
 	}
 }
 
-// Close releases resources of an App that was never served.
+// shutdown stops the components in reverse order, then closes what New
+// opened, the database last.
+func (a *App) shutdown(ctx context.Context) error {
+	err := a.life.Stop(ctx)
+	for i := len(a.releases) - 1; i >= 0; i-- {
+		a.releases[i]()
+	}
+	a.releases = nil
+	return err
+}
+
+// Close stops an App that was built (and maybe started) but not served,
+// and releases its resources. It may be called more than once.
 func (a *App) Close() {
-	if a.queue != nil && a.queue.Running() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = a.queue.Stop(ctx)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := a.shutdown(ctx); err != nil {
+		a.log.Warn("shutdown was not clean", "err", err)
 	}
-	a.close()
 }

@@ -76,6 +76,7 @@ func setup(t testing.TB, e config.Engine, env map[string]string) *testBundle {
 	a, err := app.New(context.Background(), cfg, logging.New(logs, cfg.LogLevel, "json"), app.Options{Routes: testRoutes, HashParams: &cheapHash})
 	require.NoError(t, err)
 	t.Cleanup(a.Close)
+	require.NoError(t, a.Start(context.Background()))
 	return &testBundle{app: a, h: a.Handler(), cfg: cfg, logs: logs}
 }
 

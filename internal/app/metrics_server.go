@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/pulse-run/pulse/internal/platform/httpx"
+	"github.com/pulse-run/pulse/internal/platform/lifecycle"
 )
 
 // metricsServer is the separate /metrics listener of PULSE_METRICS_ADDR,
@@ -38,17 +39,32 @@ func (a *App) listenMetrics() (*metricsServer, error) {
 	return &metricsServer{srv: srv, ln: ln}, nil
 }
 
-// serve starts serving; an unexpected stop is reported on errs, like the
-// main listener's.
-func (m *metricsServer) serve(errs chan<- error) {
+// component serves until stopped; an unexpected stop is reported on
+// failed, like the main listener's.
+func (m *metricsServer) component(failed chan<- error) lifecycle.Component {
 	if m.srv == nil {
-		return
+		return lifecycle.Funcs{}
 	}
-	go func() {
-		if err := m.srv.Serve(m.ln); !errors.Is(err, http.ErrServerClosed) {
-			errs <- fmt.Errorf("metrics listener: %w", err)
-		}
-	}()
+	served := make(chan struct{})
+	return lifecycle.Funcs{
+		OnStart: func(context.Context) error {
+			go func() {
+				defer close(served)
+				if err := m.srv.Serve(m.ln); !errors.Is(err, http.ErrServerClosed) {
+					failed <- fmt.Errorf("metrics listener: %w", err)
+				}
+			}()
+			return nil
+		},
+		OnStop: func(ctx context.Context) error {
+			stop, cancel := context.WithTimeout(ctx, 5*time.Second)
+			defer cancel()
+			if err := m.srv.Shutdown(stop); err != nil {
+				_ = m.srv.Close()
+			}
+			return lifecycle.Wait(ctx, served)
+		},
+	}
 }
 
 // url is where /metrics is served.
@@ -59,17 +75,7 @@ func (m *metricsServer) url(base string) string {
 	return "http://" + m.ln.Addr().String() + "/metrics"
 }
 
-func (m *metricsServer) shutdown(ctx context.Context) {
-	if m.srv == nil {
-		return
-	}
-	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	defer cancel()
-	if err := m.srv.Shutdown(ctx); err != nil {
-		_ = m.srv.Close()
-	}
-}
-
+// close releases the listener of a server that never started.
 func (m *metricsServer) close() {
 	if m.ln != nil {
 		_ = m.ln.Close()

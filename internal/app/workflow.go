@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"log/slog"
 
+	"github.com/pulse-run/pulse/internal/auth"
+	"github.com/pulse-run/pulse/internal/platform/queue"
 	"github.com/pulse-run/pulse/internal/run"
 	"github.com/pulse-run/pulse/internal/tool"
 	"github.com/pulse-run/pulse/internal/workflow"
@@ -79,33 +81,41 @@ func (a runAccess) CanSee(ctx context.Context, id string) error {
 }
 
 // runEvents turns ended agent runs into platform events for workflows'
-// event triggers. The workflow service is built after the run service
-// (its agent nodes need it), hence the late binding.
-type runEvents struct{ flows *workflow.Service }
+// event triggers. It enqueues them (workflow.DispatchArgs) rather than
+// calling the workflow service: that service is built after the run
+// service, since its agent nodes need it, and nothing is handed to a
+// service after it is built.
+type runEvents struct {
+	queue *queue.Queue
+	log   *slog.Logger
+}
 
-var _ run.Observer = (*runEvents)(nil)
+var _ run.Observer = runEvents{}
 
-func (o *runEvents) RunEnded(ctx context.Context, r *run.Run) {
-	if o.flows == nil {
-		return
-	}
+func (o runEvents) RunEnded(ctx context.Context, r *run.Run) {
 	name := workflow.EventAgentRunCompleted
 	if r.Status == run.StatusFailed {
 		name = workflow.EventAgentRunFailed
 	}
 	var output any
 	_ = json.Unmarshal(r.Output, &output)
-	data := map[string]any{"id": r.ID, "agent_id": r.AgentID, "status": r.Status, "output": output, "error_code": r.ErrorCode}
-	if _, err := o.flows.Dispatch(context.WithoutCancel(ctx), r.OwnerID, name, data, ""); err != nil {
-		slog.Default().Error("dispatch agent run event", "run", r.ID, "err", err)
+	data, err := json.Marshal(map[string]any{"id": r.ID, "agent_id": r.AgentID, "status": r.Status, "output": output, "error_code": r.ErrorCode})
+	if err == nil {
+		_, err = o.queue.Insert(context.WithoutCancel(ctx), workflow.DispatchArgs{OwnerID: r.OwnerID, Event: name, Data: data,
+			Chain: workflow.ChainOf(ctx)}, nil)
+	}
+	if err != nil {
+		o.log.ErrorContext(ctx, "enqueue agent run event", "run", r.ID, "err", err)
 	}
 }
 
-// userZone is the signed-in user's profile time zone.
-func (a *App) userZone(ctx context.Context) (string, error) {
-	u, err := a.auth.Me(ctx)
-	if err != nil {
-		return "", err
+// userZone gives the signed-in user's profile time zone.
+func userZone(accounts *auth.Service) func(context.Context) (string, error) {
+	return func(ctx context.Context) (string, error) {
+		u, err := accounts.Me(ctx)
+		if err != nil {
+			return "", err
+		}
+		return u.Timezone, nil
 	}
-	return u.Timezone, nil
 }

@@ -54,6 +54,7 @@ func setupWith(t testing.TB, e config.Engine, env map[string]string, opts app.Op
 	a, err := app.New(context.Background(), cfg, logging.New(logs, "warn", "json"), opts)
 	require.NoError(t, err)
 	t.Cleanup(a.Close)
+	require.NoError(t, a.Start(context.Background()))
 	return &testBundle{app: a, h: a.Handler()}
 }
 

@@ -109,7 +109,7 @@ func New(ctx context.Context, cfg Config, d Deps) (*Service, error) {
 		d.Now = time.Now
 	}
 	if d.Logger == nil {
-		d.Logger = slog.Default()
+		d.Logger = slog.New(slog.DiscardHandler) // nil logs nothing: the caller injects its logger
 	}
 	keys, err := newKeySet(ctx, d.DB, d.Vault, cfg.AccessTTL)
 	if err != nil {

@@ -88,7 +88,8 @@ func usage(w io.Writer) {
 	fmt.Fprint(w, `Pulse: the whole backend of an AI-agent product in one binary.
 
 Usage:
-  pulse serve [flags]            serve the API and work jobs (SIGINT/SIGTERM stop it gracefully)
+  pulse serve [flags]            serve the API and work jobs (SIGINT/SIGTERM stop it gracefully);
+                                 --role=api|worker splits the two across processes (PostgreSQL)
   pulse migrate up|down|status   apply, roll back (last group) or show database migrations
   pulse user create --email E [--admin]   create an account (password on standard input)
   pulse keys rotate              new vault and token-signing keys (issued tokens stay valid)

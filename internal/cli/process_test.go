@@ -60,13 +60,15 @@ func childOptions() app.Options {
 
 // child is a running pulse process (this test binary in child mode).
 type child struct {
-	cmd      *exec.Cmd
-	base     string // http://host:port
-	metrics  string // the URL of /metrics, wherever it is served
-	lines    chan string
-	log      *strings.Builder
-	mu       sync.Mutex
-	draining bool
+	cmd     *exec.Cmd
+	base    string // http://host:port
+	metrics string // the URL of /metrics, wherever it is served
+	// components are what the process runs, in start order (its role's).
+	components []string
+	lines      chan string
+	log        *strings.Builder
+	mu         sync.Mutex
+	draining   bool
 }
 
 // startChild runs `pulse <args>` in dir with exactly env (nothing inherited
@@ -104,12 +106,13 @@ func startChild(t *testing.T, dir string, env map[string]string, args ...string)
 			require.True(t, ok, "child exited before ready:\n%s", c.log.String())
 			c.log.WriteString(l + "\n")
 			var rec struct {
-				Msg     string `json:"msg"`
-				API     string `json:"api"`
-				Metrics string `json:"metrics"`
+				Msg        string   `json:"msg"`
+				Addr       string   `json:"addr"`
+				Metrics    string   `json:"metrics"`
+				Components []string `json:"components"`
 			}
 			if json.Unmarshal([]byte(l), &rec) == nil && rec.Msg == "pulse is ready" {
-				c.base, c.metrics = strings.TrimSuffix(rec.API, httpx.APIPrefix), rec.Metrics
+				c.base, c.metrics, c.components = rec.Addr, rec.Metrics, rec.Components
 			}
 		case <-deadline:
 			t.Fatalf("child not ready in time:\n%s", c.log.String())

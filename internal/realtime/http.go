@@ -11,7 +11,6 @@ import (
 	"github.com/danielgtaylor/huma/v2"
 	"github.com/danielgtaylor/huma/v2/adapters/humachi"
 
-	"github.com/pulse-run/pulse/internal/platform/authn"
 	"github.com/pulse-run/pulse/internal/platform/events"
 	"github.com/pulse-run/pulse/internal/platform/httpx"
 )
@@ -83,8 +82,10 @@ func Register(v1 *httpx.API, s *Service, corsOrigins []string) {
 			if err != nil {
 				return nil, err
 			}
-			pr, _ := authn.From(ctx)
-			wc := newWSConn(s, c, authn.With(context.Background(), pr))
+			// The socket outlives the request once hijacked: it keeps the
+			// request's values (principal, request id, logger) but not its
+			// cancellation, which comes from the server's shutdown instead.
+			wc := newWSConn(s, c, context.WithoutCancel(ctx))
 			sub, missed, seen, err := s.subscribe(ctx, c, in.lastID(), wc.kick)
 			if err != nil {
 				c.release()

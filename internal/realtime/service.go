@@ -50,6 +50,11 @@ type Service struct {
 	draining bool
 	drain    chan struct{} // closed when the server shuts down
 	open     sync.WaitGroup
+
+	// life ends with the server: connections that outlive their request
+	// (a hijacked WebSocket) take their cancellation from it.
+	life context.Context
+	end  context.CancelFunc
 }
 
 // TicketTTL is how long a ticket may wait to be used.
@@ -71,7 +76,8 @@ func New(p Params) *Service {
 	if p.Now == nil {
 		p.Now = time.Now
 	}
-	return &Service{p: p, perUser: map[string]int{}, sockets: map[*wsConn]struct{}{}, drain: make(chan struct{})}
+	life, end := context.WithCancel(context.Background())
+	return &Service{p: p, perUser: map[string]int{}, sockets: map[*wsConn]struct{}{}, drain: make(chan struct{}), life: life, end: end}
 }
 
 // Ticket is a single-use credential for one realtime connection.
@@ -216,7 +222,8 @@ func (s *Service) subscribe(ctx context.Context, c *conn, lastID string, notify 
 }
 
 // Drain tells every open connection to reconnect elsewhere and waits for
-// them to close, until ctx ends. New connections are refused.
+// them to close, until ctx ends; then the ones left are cut and waited
+// for. New connections are refused.
 func (s *Service) Drain(ctx context.Context) {
 	s.mu.Lock()
 	if !s.draining {
@@ -240,7 +247,17 @@ func (s *Service) Drain(ctx context.Context) {
 	select {
 	case <-done:
 	case <-ctx.Done():
+		// Sockets that did not close in time are cut: their reads and
+		// writes end with the server's context. A stream stuck writing to
+		// a client that reads nothing is left to the HTTP server's
+		// shutdown.
+		s.end()
+		select {
+		case <-done:
+		case <-time.After(time.Second):
+		}
 	}
+	s.end()
 }
 
 // Open counts this process's connections (for metrics and tests).

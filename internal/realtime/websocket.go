@@ -21,7 +21,7 @@ import (
 type wsConn struct {
 	s   *Service
 	c   *conn
-	ctx context.Context // the caller, without the request's context chain
+	ctx context.Context // the request's values; cancelled by close or the server's shutdown
 
 	ws    *websocket.Conn
 	sub   *events.Sub
@@ -43,8 +43,12 @@ func newWSConn(s *Service, c *conn, ctx context.Context) *wsConn {
 // returns, leaving the reader goroutine and timers in charge.
 func (w *wsConn) start(ws *websocket.Conn, sub *events.Sub, missed []events.Event, seen map[string]bool) {
 	w.ws, w.sub, w.seen = ws, sub, seen
-	var ctx context.Context
-	ctx, w.stop = context.WithCancel(w.ctx)
+	ctx, cancel := context.WithCancel(w.ctx)
+	unlink := context.AfterFunc(w.s.life, cancel)
+	w.stop = func() {
+		unlink()
+		cancel()
+	}
 	w.ctx = ctx
 	w.s.mu.Lock()
 	w.s.sockets[w] = struct{}{}

@@ -224,5 +224,7 @@ func (w *Reaper) Work(ctx context.Context, _ *river.Job[ReapArgs]) error {
 func (s *Service) ReapEvery() time.Duration { return s.lease / 3 }
 
 // Listen follows control events (cancel requests from other processes)
-// until ctx ends.
-func (s *Service) Listen(ctx context.Context, bus *events.Bus) { s.ctl.Listen(ctx, bus) }
+// until ctx ends; the channel is closed once it has stopped.
+func (s *Service) Listen(ctx context.Context, bus *events.Bus) <-chan struct{} {
+	return s.ctl.Listen(ctx, bus)
+}

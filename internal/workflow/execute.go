@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"log/slog"
 	"sync"
 	"time"
 
@@ -170,9 +169,12 @@ func (s *Service) publish(ctx context.Context, r *Run, typ string, data any, eph
 // KeepLeases renews, every fifth of the lease, the leases of all runs
 // executing in this process, in one statement whatever their number. A
 // run whose cancel was requested through the database is stopped; a run
-// another worker took over is stopped and marked lost.
-func (s *Service) KeepLeases(ctx context.Context) {
+// another worker took over is stopped and marked lost. It renews until
+// ctx ends; the channel is closed once it has stopped.
+func (s *Service) KeepLeases(ctx context.Context) <-chan struct{} {
+	done := make(chan struct{})
 	go func() {
+		defer close(done)
 		tick := time.NewTicker(s.lease / 5)
 		defer tick.Stop()
 		for {
@@ -184,6 +186,7 @@ func (s *Service) KeepLeases(ctx context.Context) {
 			s.renew(ctx)
 		}
 	}()
+	return done
 }
 
 func (s *Service) renew(ctx context.Context) {
@@ -315,7 +318,7 @@ func (s *Service) finish(ctx context.Context, r *Run, out graph.Outcome, h *hook
 	s.afterRun(ctx, r)
 	if ev := platformEvent[r.Status]; ev != "" {
 		if _, err := s.Dispatch(ctx, r.OwnerID, ev, RunOut(r), r.WorkflowID); err != nil {
-			slog.Default().Error("workflow: dispatch run event", "run", r.ID, "err", err)
+			s.log.Error("workflow: dispatch run event", "run", r.ID, "err", err)
 		}
 	}
 	return r, nil

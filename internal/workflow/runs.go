@@ -386,8 +386,11 @@ func (s *Service) awaitEnd(ctx context.Context, r *Run) (*Run, error) {
 }
 
 // Listen makes this process stop its runs when another process relays a
-// cancel over the bus.
-func (s *Service) Listen(ctx context.Context, bus *events.Bus) { s.ctl.Listen(ctx, bus) }
+// cancel over the bus, until ctx ends; the channel is closed once it has
+// stopped.
+func (s *Service) Listen(ctx context.Context, bus *events.Bus) <-chan struct{} {
+	return s.ctl.Listen(ctx, bus)
+}
 
 // JobArgs is the queue job that executes (or resumes) a workflow run.
 type JobArgs struct {

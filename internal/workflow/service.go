@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"os"
 	"strings"
 	"sync"
@@ -33,6 +34,7 @@ type Publisher interface {
 
 // Service holds the rules of workflows and their runs.
 type Service struct {
+	log      *slog.Logger
 	db       *db.DB
 	store    *store
 	batch    *db.Batcher // nil: each write commits alone
@@ -90,6 +92,8 @@ type Params struct {
 	Now       func() time.Time
 	Lease     time.Duration // how long a silent worker keeps a run
 	Timeout   time.Duration // how long a run may take
+	// Logger hears of failures no caller waits for (nil: nothing logged).
+	Logger *slog.Logger
 }
 
 // New builds the service.
@@ -109,8 +113,11 @@ func New(p Params) *Service {
 	if p.Limiter == nil {
 		p.Limiter = ratelimit.NewMemory(p.Now)
 	}
+	if p.Logger == nil {
+		p.Logger = slog.New(slog.DiscardHandler)
+	}
 	host, _ := os.Hostname()
-	s := &Service{db: p.DB, store: &store{db: p.DB}, bus: p.Bus, queue: p.Queue, now: p.Now, lease: p.Lease, timeout: p.Timeout,
+	s := &Service{log: p.Logger, db: p.DB, store: &store{db: p.DB}, bus: p.Bus, queue: p.Queue, now: p.Now, lease: p.Lease, timeout: p.Timeout,
 		secrets: p.Secrets, urls: p.Outbound, accounts: p.Accounts, limiter: p.Limiter, tracer: p.Tracer, batch: p.Batch, userZone: p.UserZone, hookURL: strings.TrimRight(p.PublicURL, "/") + "/api/v1/hooks/workflow-triggers/",
 		instance: fmt.Sprintf("%s/%d/%s", host, os.Getpid(), ids.New()[24:]), ctl: runctl.New("workflow.cancel")}
 	if s.hooks = p.Webhooks; s.hooks == nil {

@@ -3,7 +3,6 @@ package workflow
 import (
 	"context"
 	"encoding/json"
-	"log/slog"
 
 	"github.com/uptrace/bun"
 
@@ -196,7 +195,7 @@ func (s *Service) afterRun(ctx context.Context, r *Run) {
 		return s.startNext(ctx, tx, r.ThreadID)
 	})
 	if err != nil {
-		slog.Default().Error("workflow: move thread on", "thread", r.ThreadID, "run", r.ID, "err", err)
+		s.log.Error("workflow: move thread on", "thread", r.ThreadID, "run", r.ID, "err", err)
 	}
 }
 

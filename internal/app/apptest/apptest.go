@@ -57,6 +57,9 @@ func New(t testing.TB, e config.Engine, env map[string]string, opts app.Options)
 	a, err := app.New(context.Background(), cfg, logging.New(logs, "warn", "json"), opts)
 	require.NoError(t, err)
 	t.Cleanup(a.Close)
+	// The background components (events, cancel relays, leases), without
+	// the queue: tests start it with StartQueue when they want jobs worked.
+	require.NoError(t, a.Start(context.Background()))
 	return &Bundle{App: a, H: a.Handler()}
 }
 

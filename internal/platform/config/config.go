@@ -31,12 +31,38 @@ const (
 	Postgres Engine = "postgres"
 )
 
+// Role is what one `pulse serve` process does (PULSE_ROLE, --role). A
+// cluster splits the HTTP API from the work: its api processes enqueue,
+// its worker processes work.
+type Role string
+
+const (
+	// RoleAll serves the API and works jobs: one process does everything.
+	RoleAll Role = "all"
+	// RoleAPI serves HTTP and enqueues jobs, but works none: no queue
+	// workers, no periodic-job leader.
+	RoleAPI Role = "api"
+	// RoleWorker works jobs and may be elected periodic-job leader; its
+	// HTTP listener serves only /healthz, /readyz and /metrics.
+	RoleWorker Role = "worker"
+)
+
+// Roles are the valid roles, in the order help text lists them.
+var Roles = []Role{RoleAll, RoleAPI, RoleWorker}
+
+// ServesAPI reports whether a process of this role serves the HTTP API.
+func (r Role) ServesAPI() bool { return r == RoleAll || r == RoleAPI }
+
+// WorksJobs reports whether a process of this role works queued jobs.
+func (r Role) WorksJobs() bool { return r == RoleAll || r == RoleWorker }
+
 // Config is the whole validated configuration of one process.
 type Config struct {
 	Addr         string
 	DataDir      string
 	DatabaseURL  string // empty on SQLite
 	Engine       Engine
+	Role         Role
 	DBMaxConns   int
 	RedisURL     string
 	RedisPrefix  string
@@ -170,6 +196,16 @@ var settings = []setting{
 		}
 		return nil
 	}},
+	{env: "PULSE_ROLE", flag: "role", def: string(RoleAll), usage: "what this process does: all, api (serves HTTP and enqueues, works no jobs) or worker (works jobs, elects the periodic leader, serves only /healthz, /readyz and /metrics)",
+		apply: func(c *Config, v string) error {
+			for _, r := range Roles {
+				if Role(strings.ToLower(v)) == r {
+					c.Role = r
+					return nil
+				}
+			}
+			return fmt.Errorf("%q: want all, api or worker", v)
+		}},
 	{env: "PULSE_DB_MAX_CONNS", flag: "db-max-conns", def: "10", usage: "PostgreSQL connection pool size", apply: intIn(2, 1000, func(c *Config, n int) { c.DBMaxConns = n })},
 	{env: "REDIS_URL", flag: "redis-url", secret: true, usage: "optional redis:// URL (cluster fan-out, rate limits)", apply: func(c *Config, v string) error {
 		if v == "" {
@@ -552,6 +588,11 @@ func (l *Loader) Load(lookupEnv func(string) (string, bool)) (*Config, error) {
 	}
 	if c.Engine == Postgres && c.SecretKey == "" {
 		return nil, &Error{Source: "PULSE_SECRET_KEY", Msg: "required with PostgreSQL: every process of a cluster must share the same key (or set PULSE_SECRET_KEY_FILE)"}
+	}
+	if c.Role != RoleAll && c.Engine != Postgres {
+		// An embedded install is one process: its events and cancel relay
+		// stay in that process, so a second one would never hear them.
+		return nil, &Error{Source: "PULSE_ROLE", Msg: "api and worker need PostgreSQL (DATABASE_URL): on SQLite one process does everything (all)"}
 	}
 	if err := c.chooseWebSearch(); err != nil {
 		return nil, err

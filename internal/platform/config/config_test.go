@@ -226,3 +226,45 @@ func TestOutboundAllowAndTrustedProxies(t *testing.T) {
 	require.Equal(t, []netip.Prefix{netip.MustParsePrefix("10.1.0.0/16"), netip.MustParsePrefix("127.0.0.1/32"), netip.MustParsePrefix("::1/128")}, c.OutboundAllowPrefixes)
 	require.Equal(t, []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("192.0.2.7/32")}, c.TrustedProxies)
 }
+
+// PULSE_ROLE (or --role) picks what a process does; the split needs
+// PostgreSQL, and a misspelt role names the variable it came from.
+func TestRole(t *testing.T) {
+	t.Parallel()
+	pg := map[string]string{"DATABASE_URL": "postgres://u@db/pulse", "PULSE_SECRET_KEY": "0123456789abcdef0123456789abcdef"}
+	for _, tc := range []struct {
+		name    string
+		env     map[string]string
+		args    []string
+		want    config.Role
+		wantErr string
+	}{
+		{name: "default", want: config.RoleAll},
+		{name: "env", env: map[string]string{"PULSE_ROLE": "Worker"}, want: config.RoleWorker},
+		{name: "flag wins", env: map[string]string{"PULSE_ROLE": "worker"}, args: []string{"--role", "api"}, want: config.RoleAPI},
+		{name: "unknown", env: map[string]string{"PULSE_ROLE": "scheduler"}, wantErr: `invalid PULSE_ROLE: "scheduler": want all, api or worker`},
+		{name: "unknown flag value", args: []string{"--role", "both"}, wantErr: "invalid --role"},
+		{name: "split on SQLite", env: map[string]string{"DATABASE_URL": "", "PULSE_ROLE": "api"}, wantErr: "api and worker need PostgreSQL"},
+		{name: "all on SQLite", env: map[string]string{"DATABASE_URL": "", "PULSE_ROLE": "all"}, want: config.RoleAll},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			b := setup(t)
+			for k, v := range pg {
+				b.env[k] = v
+			}
+			for k, v := range tc.env {
+				b.env[k] = v
+			}
+			c, err := b.load(t, tc.args...)
+			if tc.wantErr != "" {
+				require.ErrorContains(t, err, tc.wantErr)
+				return
+			}
+			require.NoError(t, err)
+			require.Equal(t, tc.want, c.Role)
+			require.Equal(t, tc.want != config.RoleWorker, c.Role.ServesAPI())
+			require.Equal(t, tc.want != config.RoleAPI, c.Role.WorksJobs())
+		})
+	}
+}

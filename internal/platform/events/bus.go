@@ -26,7 +26,7 @@ type Bus struct {
 // New returns a bus on t; Start begins receiving.
 func New(t Transport, log *slog.Logger) *Bus {
 	if log == nil {
-		log = slog.Default()
+		log = slog.New(slog.DiscardHandler) // nil logs nothing: the caller injects its logger
 	}
 	return &Bus{t: t, log: log, subs: map[string]map[*Sub]struct{}{}}
 }

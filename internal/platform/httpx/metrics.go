@@ -1,6 +1,7 @@
 package httpx
 
 import (
+	"fmt"
 	"net/http"
 	"strconv"
 	"sync"
@@ -29,7 +30,7 @@ type series struct {
 	duration prometheus.Observer
 }
 
-func newHTTPMetrics(reg prometheus.Registerer) *httpMetrics {
+func newHTTPMetrics(reg prometheus.Registerer) (*httpMetrics, error) {
 	m := &httpMetrics{
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "pulse_http_requests_total",
@@ -45,8 +46,12 @@ func newHTTPMetrics(reg prometheus.Registerer) *httpMetrics {
 			Help: "HTTP requests being served now.",
 		}),
 	}
-	reg.MustRegister(m.requests, m.duration, m.inFlight)
-	return m
+	for _, c := range []prometheus.Collector{m.requests, m.duration, m.inFlight} {
+		if err := reg.Register(c); err != nil {
+			return nil, fmt.Errorf("http metrics: %w", err)
+		}
+	}
+	return m, nil
 }
 
 // observe records one finished request.

@@ -44,6 +44,10 @@ type RouterParams struct {
 	// SchemaNames renames schemas: huma's default name (AgentOut,
 	// CreateInputBody) -> the resource's (Agent, AgentCreate).
 	SchemaNames map[string]string
+	// OpsOnly serves the operational endpoints alone (/healthz, /readyz,
+	// /metrics): no API document, no docs, and whatever is registered on
+	// V1 is not routed. A worker process serves this.
+	OpsOnly bool
 }
 
 // Router is the assembled HTTP handler.
@@ -55,10 +59,11 @@ type Router struct {
 
 // NewRouter builds the router with all middleware, the spec at
 // /openapi.json and /openapi.yaml, the docs at /docs, and health endpoints.
-func NewRouter(p RouterParams) *Router {
+// It fails only when the registry refuses the HTTP metrics (names taken).
+func NewRouter(p RouterParams) (*Router, error) {
 	installHumaErrors()
 	if p.Logger == nil {
-		p.Logger = slog.Default()
+		p.Logger = slog.New(slog.DiscardHandler) // nil logs nothing: the caller injects its logger
 	}
 	if p.MaxBodyBytes <= 0 {
 		p.MaxBodyBytes = 1 << 20
@@ -67,7 +72,11 @@ func NewRouter(p RouterParams) *Router {
 	mux := chi.NewRouter()
 	var metrics *httpMetrics
 	if p.Registry != nil {
-		metrics = newHTTPMetrics(p.Registry)
+		m, err := newHTTPMetrics(p.Registry)
+		if err != nil {
+			return nil, err
+		}
+		metrics = m
 	}
 	mux.Use(requestID(p.Logger, reqmeta.TrustedProxies(p.TrustedProxies)), accessLog(metrics))
 	mux.Use(recoverer, securityHeaders, corsHandler(p.CORSOrigins), bodyLimit(p.MaxBodyBytes))
@@ -93,6 +102,9 @@ func NewRouter(p RouterParams) *Router {
 	// from the root of whatever origin the document came from.
 	cfg.Servers = []*huma.Server{{URL: "/", Description: "this server"}}
 	cfg.Components.Schemas = huma.NewMapRegistry("#/components/schemas/", schemaNamer(p.SchemaNames))
+	if p.OpsOnly {
+		cfg.OpenAPIPath = ""
+	}
 	// No $schema field or Link header on every response: clients do not need
 	// them and they add bytes to each one.
 	cfg.CreateHooks = nil
@@ -106,11 +118,17 @@ func NewRouter(p RouterParams) *Router {
 	v1 := &API{API: huma.NewGroup(api, APIPrefix), maxBody: p.MaxBodyBytes}
 
 	registerHealth(api, p.Logger, p.Checks)
-	mountDocs(mux, p.Title, "/openapi.json")
+	if p.OpsOnly {
+		// A group on a throwaway API: operations registered on it reach
+		// no route, so /api/v1/... is the router's 404.
+		v1 = &API{API: huma.NewGroup(humachi.New(chi.NewRouter(), huma.DefaultConfig(p.Title, p.Version)), APIPrefix), maxBody: p.MaxBodyBytes}
+	} else {
+		mountDocs(mux, p.Title, "/openapi.json")
+	}
 	if p.Registry != nil && !p.MetricsElsewhere {
 		mux.Handle("/metrics", MetricsHandler(p.Registry, p.MetricsToken))
 	}
-	return &Router{Handler: mux, API: api, V1: v1}
+	return &Router{Handler: mux, API: api, V1: v1}, nil
 }
 
 // MetricsHandler serves the registry in the Prometheus format. With a token,

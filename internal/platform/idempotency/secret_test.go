@@ -33,7 +33,8 @@ type secretOutput struct {
 // session named by the X-Session header.
 func secretRouter(t *testing.T, d *db.DB, minted *atomic.Int32) http.Handler {
 	t.Helper()
-	r := httpx.NewRouter(httpx.RouterParams{Title: "test", Version: "1", Logger: slog.New(slog.DiscardHandler)})
+	r, err := httpx.NewRouter(httpx.RouterParams{Title: "test", Version: "1", Logger: slog.New(slog.DiscardHandler)})
+	require.NoError(t, err)
 	r.V1.UseMiddleware(func(ctx huma.Context, next func(huma.Context)) {
 		pr := &authn.Principal{UserID: "u1", Role: authn.RoleUser, SessionID: ctx.Header("X-Session")}
 		next(huma.WithContext(ctx, authn.With(ctx.Context(), pr)))

@@ -85,10 +85,14 @@ func WithLogger(ctx context.Context, l *slog.Logger) context.Context {
 	return context.WithValue(ctx, loggerKey{}, l)
 }
 
-// From returns the logger in ctx, or slog.Default().
+// From returns the logger in ctx. Every request's context carries one (the
+// request-id middleware puts it there); without one nothing is logged, as
+// no process-wide default logger is used.
 func From(ctx context.Context) *slog.Logger {
 	if l, ok := ctx.Value(loggerKey{}).(*slog.Logger); ok {
 		return l
 	}
-	return slog.Default()
+	return discard
 }
+
+var discard = slog.New(slog.DiscardHandler)

@@ -53,5 +53,8 @@ func TestAtLeastAndFrom(t *testing.T) {
 
 	ctx := logging.WithLogger(context.Background(), quiet)
 	require.Same(t, quiet, logging.From(ctx))
-	require.Same(t, slog.Default(), logging.From(context.Background()))
+	// Without one, nothing is logged: no process-wide default is used.
+	fallback := logging.From(context.Background())
+	require.NotSame(t, slog.Default(), fallback)
+	require.False(t, fallback.Enabled(context.Background(), slog.LevelError))
 }

@@ -59,6 +59,13 @@ func (w *MaintenanceWorker) Work(ctx context.Context, _ *river.Job[MaintenanceAr
 // leader among processes enqueues periodic jobs, so a cluster runs it once.
 func AddMaintenance(workers *river.Workers, interval time.Duration, log *slog.Logger, pruners ...Pruner) *river.PeriodicJob {
 	river.AddWorker(workers, &MaintenanceWorker{Pruners: pruners, Logger: log})
+	return MaintenanceJob(interval)
+}
+
+// MaintenanceJob is the maintenance worker's periodic job alone, for a
+// process that builds the queue before the services whose pruners the
+// worker (registered later, before the queue starts) calls.
+func MaintenanceJob(interval time.Duration) *river.PeriodicJob {
 	return river.NewPeriodicJob(
 		river.PeriodicInterval(interval),
 		func() (river.JobArgs, *river.InsertOpts) { return MaintenanceArgs{}, nil },

@@ -59,7 +59,7 @@ func (r riverMigrator[TTx]) status(ctx context.Context) (MigrationStatus, error)
 
 func newMigrator(d *db.DB, log *slog.Logger) (migrator, error) {
 	if log == nil {
-		log = slog.Default()
+		log = slog.New(slog.DiscardHandler) // nil logs nothing: the caller injects its logger
 	}
 	cfg := &rivermigrate.Config{Logger: logging.AtLeast(log, slog.LevelWarn), Schema: d.Schema()}
 	switch d.Engine {

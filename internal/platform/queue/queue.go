@@ -69,6 +69,9 @@ type Queue struct {
 	log     *slog.Logger
 	started atomic.Bool
 	metrics *metrics
+	// The metrics consumer: ended and waited for by Stop.
+	unsubscribe func()
+	consumed    chan struct{}
 }
 
 // New builds the client; it does not start working jobs until Start.
@@ -77,7 +80,7 @@ func New(p Params) (*Queue, error) {
 		return nil, errors.New("queue: DB and Workers are required")
 	}
 	if p.Logger == nil {
-		p.Logger = slog.Default()
+		p.Logger = slog.New(slog.DiscardHandler) // nil logs nothing: the caller injects its logger
 	}
 	cfg := &river.Config{
 		Logger:            logging.AtLeast(p.Logger, slog.LevelWarn),
@@ -112,16 +115,23 @@ func New(p Params) (*Queue, error) {
 }
 
 // Start begins fetching and working jobs and running periodic jobs.
+// Starting a running queue does nothing.
 func (q *Queue) Start(ctx context.Context) error {
+	if q.started.Load() {
+		return nil
+	}
 	events, cancel := q.c.Subscribe(river.EventKindJobCompleted, river.EventKindJobFailed, river.EventKindJobCancelled, river.EventKindJobSnoozed)
+	consumed := make(chan struct{})
 	go func() {
-		defer cancel()
+		defer close(consumed)
 		q.metrics.consume(events)
 	}()
 	if err := q.c.Start(ctx); err != nil {
 		cancel()
+		<-consumed
 		return fmt.Errorf("queue: start: %w", err)
 	}
+	q.unsubscribe, q.consumed = cancel, consumed
 	q.started.Store(true)
 	return nil
 }
@@ -142,10 +152,13 @@ func (q *Queue) Running() bool {
 // Stop lets running jobs finish until ctx ends, then cancels the rest and
 // waits briefly for them to return. Jobs cancelled this way are retried by
 // River later, on this or another process.
+// It returns once the queue's goroutines have; stopping a queue that is
+// not running does nothing.
 func (q *Queue) Stop(ctx context.Context) error {
 	if !q.started.Load() {
 		return nil
 	}
+	defer q.endMetrics()
 	err := q.c.Stop(ctx)
 	if err == nil {
 		return nil
@@ -154,6 +167,13 @@ func (q *Queue) Stop(ctx context.Context) error {
 	hard, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
 	return q.c.StopAndCancel(hard)
+}
+
+// endMetrics ends the job-event subscription and waits for its consumer.
+func (q *Queue) endMetrics() {
+	q.started.Store(false)
+	q.unsubscribe()
+	<-q.consumed
 }
 
 // Insert enqueues a job outside any transaction.

@@ -133,10 +133,15 @@ func (r *Registry) Relay(ctx context.Context, bus Publisher, id string) error {
 	return err
 }
 
-// Listen applies relayed cancels of this kind until ctx ends.
-func (r *Registry) Listen(ctx context.Context, bus *events.Bus) {
+// Listen applies relayed cancels of this kind until ctx ends (or the bus
+// closes). It subscribes before it returns, so no cancel relayed after
+// that is missed; the channel it returns is closed once its goroutine has
+// returned, which lets shutdown wait for it.
+func (r *Registry) Listen(ctx context.Context, bus *events.Bus) <-chan struct{} {
 	sub := bus.Subscribe([]string{events.ControlTopic}, 1024)
+	done := make(chan struct{})
 	go func() {
+		defer close(done)
 		defer sub.Close()
 		for {
 			select {
@@ -155,4 +160,5 @@ func (r *Registry) Listen(ctx context.Context, bus *events.Bus) {
 			}
 		}
 	}()
+	return done
 }

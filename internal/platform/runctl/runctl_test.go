@@ -55,8 +55,12 @@ func TestRelayedCancelsOfOneKindOnly(t *testing.T) {
 	// alone) rather than hoping a sleep was long enough.
 	runsHandled := make(chan string, 16)
 	runs.handled = func(action, _ string) { runsHandled <- action }
-	runs.Listen(ctx, bus)
-	flows.Listen(ctx, bus)
+	runsDone, flowsDone := runs.Listen(ctx, bus), flows.Listen(ctx, bus)
+	defer func() {
+		stop()
+		<-runsDone
+		<-flowsDone
+	}()
 	rctx, _, done := runs.Track(context.Background(), "x")
 	defer done()
 	fctx, _, fdone := flows.Track(context.Background(), "x")

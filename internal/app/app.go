@@ -27,6 +27,7 @@ import (
 	"github.com/pulse-run/pulse/internal/platform/buildinfo"
 	"github.com/pulse-run/pulse/internal/platform/config"
 	"github.com/pulse-run/pulse/internal/platform/db"
+	"github.com/pulse-run/pulse/internal/platform/durable"
 	"github.com/pulse-run/pulse/internal/platform/events"
 	"github.com/pulse-run/pulse/internal/platform/httpx"
 	"github.com/pulse-run/pulse/internal/platform/idempotency"
@@ -239,20 +240,13 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opts Options
 		// a.auth is built below; the job only runs once the queue starts.
 		queue.Pruner{Name: "auth_refresh_successors", Prune: func(ctx context.Context) (int64, error) { return a.auth.PruneSuccessors(ctx) }})
 	a.queue, err = queue.New(queue.Params{
-		DB: a.db, Workers: workers, PeriodicJobs: []*river.PeriodicJob{maintenance,
-			// Runs whose worker vanished are resumed, runs past their deadline
-			// failed; also once at start, after a crash.
-			river.NewPeriodicJob(river.PeriodicInterval(cfg.RunLease/3), func() (river.JobArgs, *river.InsertOpts) {
-				return run.ReapArgs{}, nil
-			}, &river.PeriodicJobOpts{RunOnStart: true}),
-			river.NewPeriodicJob(river.PeriodicInterval(cfg.RunLease/3), func() (river.JobArgs, *river.InsertOpts) {
-				return workflow.ReapArgs{}, nil
-			}, &river.PeriodicJobOpts{RunOnStart: true}),
+		DB: a.db, Workers: workers, PeriodicJobs: append([]*river.PeriodicJob{maintenance,
+			// The durable core's reaper (durable.PeriodicJobs) follows.
 			// Cron triggers: a minute's resolution, checked often enough
 			// to fire within seconds of the time.
 			river.NewPeriodicJob(river.PeriodicInterval(cfg.TriggerInterval), func() (river.JobArgs, *river.InsertOpts) {
 				return workflow.TriggersArgs{}, &river.InsertOpts{MaxAttempts: 1}
-			}, &river.PeriodicJobOpts{RunOnStart: true})},
+			}, &river.PeriodicJobOpts{RunOnStart: true})}, durable.PeriodicJobs(cfg.RunLease)...),
 		MaxWorkers: cfg.QueueWorkers, Logger: log,
 	})
 	if err != nil {
@@ -307,48 +301,36 @@ func (a *App) features(opts Options) features {
 	keys := providerkey.New(providerkey.Params{DB: a.db, Vault: a.vault, Factory: opts.ProviderFactory, Providers: agent.Providers,
 		Outbound: policy, Client: policy.Client(outbound.ClientOptions{Timeout: 5 * time.Minute})})
 	observer := &runEvents{}
-	runs := run.New(run.Params{Observer: observer, DB: a.db, Agents: agents, Keys: keys, Models: models, Prices: a.prices, Tools: runtime,
-		Tracer: a.tel.Tracer(run.TracerName), Bus: a.bus, Queue: a.queue, Lease: a.cfg.RunLease, Timeout: a.cfg.RunTimeout})
-	if a.workers != nil {
-		river.AddWorker(a.workers, runs.Worker())
-		river.AddWorker(a.workers, runs.Reaper())
-	}
-	if a.bus != nil {
-		ctx, cancel := context.WithCancel(context.Background())
+	// The durable core: every kind of durable work registers with it; it
+	// renews leases, relays cancels and reaps until stopped with the app.
+	core := durable.New(durable.Params{DB: a.db, Queue: a.queue, Bus: a.bus, Workers: a.workers, Lease: a.cfg.RunLease, Logger: a.log})
+	if err := core.Start(context.Background()); err == nil {
 		prev := a.stop
-		a.stop = func() { cancel(); prev() }
-		runs.Listen(ctx, a.bus)
+		a.stop = func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			_ = core.Stop(ctx)
+			if prev != nil {
+				prev()
+			}
+		}
 	}
+	runs := run.New(run.Params{Observer: observer, DB: a.db, Agents: agents, Keys: keys, Models: models, Prices: a.prices, Tools: runtime,
+		Tracer: a.tel.Tracer(run.TracerName), Bus: a.bus, Queue: a.queue, Durable: core, Timeout: a.cfg.RunTimeout})
 	a.batch = db.NewBatcher(a.db)
-	flows := workflow.New(workflow.Params{DB: a.db, Batch: a.batch, Bus: a.bus, Queue: a.queue, Lease: a.cfg.RunLease, Timeout: a.cfg.RunTimeout,
+	flows := workflow.New(workflow.Params{DB: a.db, Batch: a.batch, Bus: a.bus, Queue: a.queue, Durable: core, Timeout: a.cfg.RunTimeout,
 		Secrets: a.vault, Accounts: a.auth, Limiter: a.limiter, PublicURL: a.cfg.PublicURL, UserZone: a.userZone, Tracer: a.tel.Tracer(workflow.TracerName),
 		Outbound: policy,
 		Effects:  &workflow.Effects{Agents: agentNodes{runs}, Models: models, Tools: toolNodes(runtime), Client: policy.Client(outbound.ClientOptions{Timeout: 2 * time.Minute})}})
 	observer.flows = flows
 	a.flows = flows
-	if a.workers != nil {
-		river.AddWorker(a.workers, flows.Worker())
-		river.AddWorker(a.workers, flows.Reaper())
-		river.AddWorker(a.workers, flows.TriggersWorker())
-	}
 	if a.bus != nil {
-		ctx, cancel := context.WithCancel(context.Background())
-		prev := a.stop
-		a.stop = func() { cancel(); prev() }
-		flows.Listen(ctx, a.bus)
-		flows.KeepLeases(ctx)
 		a.realtime = realtime.New(realtime.Params{Bus: a.bus, KV: a.kv, Runs: runAccess{runs, flows}, MaxPerUser: a.cfg.RealtimeMaxPerUser})
 	}
-	plans := planner.New(planner.Params{DB: a.db, Queue: a.queue, UserZone: a.userZone, Debounce: a.cfg.PlannerDebounce})
-	if a.workers != nil {
-		river.AddWorker(a.workers, plans.Worker())
-	}
-	jobs, err := job.New(a.db, a.queue, runs, opts.JobTypes)
+	plans := planner.New(planner.Params{DB: a.db, Queue: a.queue, UserZone: a.userZone, Debounce: a.cfg.PlannerDebounce, Durable: core})
+	jobs, err := job.New(job.Params{DB: a.db, Queue: a.queue, Runs: runs, Types: opts.JobTypes, Durable: core})
 	if err != nil {
 		panic(err) // a programming error: a type registered twice
-	}
-	if a.workers != nil {
-		river.AddWorker(a.workers, jobs.Worker())
 	}
 	return features{auth: a.auth, agents: agents, keys: keys, catalog: catalog, mcp: mcpServers, runs: runs, realtime: a.realtime,
 		corsOrigins: a.cfg.CORSOrigins, kv: a.kv, vault: a.vault, jobs: jobs, workflows: flows, planner: plans}

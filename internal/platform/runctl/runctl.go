@@ -126,6 +126,15 @@ type Publisher interface {
 	Publish(ctx context.Context, ev events.Event) (string, error)
 }
 
+// Parse reads a relayed cancel: its action and the run it names.
+func Parse(data []byte) (action, runID string, ok bool) {
+	var m message
+	if json.Unmarshal(data, &m) != nil || m.Action == "" {
+		return "", "", false
+	}
+	return m.Action, m.RunID, true
+}
+
 // Relay tells every process to cancel the run.
 func (r *Registry) Relay(ctx context.Context, bus Publisher, id string) error {
 	data, _ := json.Marshal(message{Action: r.action, RunID: id})
@@ -145,12 +154,12 @@ func (r *Registry) Listen(ctx context.Context, bus *events.Bus) {
 			case <-sub.Done():
 				return
 			case ev := <-sub.C():
-				var m message
-				if json.Unmarshal(ev.Data, &m) == nil && m.Action == r.action {
-					r.Interrupt(m.RunID)
+				action, id, ok := Parse(ev.Data)
+				if ok && action == r.action {
+					r.Interrupt(id)
 				}
 				if r.handled != nil {
-					r.handled(m.Action, m.RunID)
+					r.handled(action, id)
 				}
 			}
 		}

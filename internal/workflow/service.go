@@ -90,7 +90,7 @@ type Params struct {
 	// started, with Lease).
 	Durable *durable.Core
 	Lease   time.Duration // how long a silent worker keeps a run, for a core of its own
-	Timeout   time.Duration // how long a run may take
+	Timeout time.Duration // how long a run may take
 }
 
 // New builds the service.

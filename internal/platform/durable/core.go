@@ -58,9 +58,9 @@ type Core struct {
 	wg      sync.WaitGroup
 
 	// hooks for tests (set before Start)
-	onRenew func(table string)        // after each renewal statement
-	onRelay func(action, id string)   // after each relayed cancel was applied
-	tick    func() <-chan time.Time   // replaces the renewal ticker
+	onRenew func(table string)      // after each renewal statement
+	onRelay func(action, id string) // after each relayed cancel was applied
+	tick    func() <-chan time.Time // replaces the renewal ticker
 }
 
 // leased is what the core needs of a table, whatever its row type.

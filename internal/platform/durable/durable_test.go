@@ -353,7 +353,9 @@ type renewCounter struct {
 	counts map[string]int
 }
 
-func (h *renewCounter) BeforeQuery(ctx context.Context, _ *bun.QueryEvent) context.Context { return ctx }
+func (h *renewCounter) BeforeQuery(ctx context.Context, _ *bun.QueryEvent) context.Context {
+	return ctx
+}
 
 func (h *renewCounter) AfterQuery(_ context.Context, ev *bun.QueryEvent) {
 	q := ev.Query

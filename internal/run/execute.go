@@ -2,7 +2,6 @@ package run
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -85,16 +84,9 @@ func (s *Service) emitter(ctx context.Context, r *Run, local func(Event)) func(E
 	}
 }
 
+// publish tells the run's watchers, best effort.
 func (s *Service) publish(ctx context.Context, r *Run, typ string, data any, ephemeral bool) {
-	if s.bus == nil {
-		return
-	}
-	b, err := json.Marshal(data)
-	if err != nil {
-		return
-	}
-	// Events are best effort: a run never fails because nobody could be told.
-	_, _ = s.bus.Publish(context.WithoutCancel(ctx), events.Event{Topic: events.RunKey(r.ID), UserID: r.OwnerID, Type: typ, Data: b, Ephemeral: ephemeral})
+	events.PublishRun(ctx, s.bus, events.RunEvent{RunID: r.ID, OwnerID: r.OwnerID, Type: typ, Data: data, Ephemeral: ephemeral})
 }
 
 // finish stores how the loop ended, if this process still holds the run.

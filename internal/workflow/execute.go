@@ -156,16 +156,9 @@ func (h *hooks) Emit(e graph.Event) {
 	h.s.publish(h.ctx, h.r, e.Type, e.Data, false)
 }
 
+// publish tells the run's watchers, best effort.
 func (s *Service) publish(ctx context.Context, r *Run, typ string, data any, ephemeral bool) {
-	if s.bus == nil {
-		return
-	}
-	b, err := json.Marshal(data)
-	if err != nil {
-		return
-	}
-	// Best effort: a run never fails because nobody could be told.
-	_, _ = s.bus.Publish(context.WithoutCancel(ctx), events.Event{Topic: events.RunKey(r.ID), UserID: r.OwnerID, Type: typ, Data: b, Ephemeral: ephemeral})
+	events.PublishRun(ctx, s.bus, events.RunEvent{RunID: r.ID, OwnerID: r.OwnerID, Type: typ, Data: data, Ephemeral: ephemeral})
 }
 
 // requeue hands a run this process holds back to the queue.

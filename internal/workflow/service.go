@@ -292,11 +292,11 @@ type ListParams struct {
 
 // List returns the caller's workflows, newest first, and the next cursor.
 func (s *Service) List(ctx context.Context, p ListParams) ([]Workflow, string, error) {
+	p.Limit = db.PageLimit(p.Limit)
 	pr, err := authn.RequireScope(ctx, authn.ScopeRead)
 	if err != nil {
 		return nil, "", err
 	}
-	p.Limit = db.PageLimit(p.Limit)
 	out, err := s.store.list(ctx, pr.UserID, p.Cursor, p.Limit+1)
 	if err != nil {
 		return nil, "", err

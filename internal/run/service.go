@@ -247,7 +247,7 @@ func (s *Service) Decide(ctx context.Context, id string, approve bool, reason st
 		})
 	} else {
 		var res sql.Result
-		res, err = q(s.db.W).Set("status = ?", StatusRunning).Set("lease_owner = ?", durable.Instance()).Set("heartbeat_at = ?", now).Exec(ctx)
+		res, err = s.leases.Hold(q(s.db.W)).Exec(ctx)
 		if err == nil {
 			n, _ = res.RowsAffected()
 		}

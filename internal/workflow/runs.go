@@ -225,7 +225,7 @@ func (s *Service) answer(ctx context.Context, r *Run, answer json.RawMessage, ho
 		q := tx.NewUpdate().Model((*Run)(nil)).Set("resume = ?", string(answer)).Set("interrupt_until = NULL").
 			Set("deadline_at = ?", deadline).Where("id = ? AND status = ?", r.ID, StatusInterrupted)
 		if hold {
-			q = q.Set("status = ?", StatusRunning).Set("lease_owner = ?", durable.Instance()).Set("heartbeat_at = ?", now).Set("attempt = attempt + 1")
+			q = s.leases.Hold(q).Set("attempt = attempt + 1")
 		} else {
 			q = q.Set("status = ?", StatusQueued).Set("lease_owner = ''")
 		}

@@ -204,6 +204,13 @@ func (l *Leases[T]) renew(ctx context.Context) {
 	}
 }
 
+// Hold makes an update of an item take its lease for this process: a
+// feature's own claim of an item it continues in a request (an answer, an
+// approval decided there).
+func (l *Leases[T]) Hold(q *bun.UpdateQuery) *bun.UpdateQuery {
+	return q.Set("status = ?", StatusRunning).Set("lease_owner = ?", Instance()).Set("heartbeat_at = ?", l.c.now().UTC())
+}
+
 // Where narrows q to the item id while this process holds it.
 func (l *Leases[T]) Where(q *bun.UpdateQuery, id string) *bun.UpdateQuery {
 	return q.Where("id = ? AND lease_owner = ?", id, Instance())

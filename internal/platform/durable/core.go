@@ -164,29 +164,17 @@ func (c *Core) renewLoop(ctx context.Context) {
 
 func (c *Core) relayLoop(ctx context.Context, sub *events.Sub) {
 	defer c.wg.Done()
-	defer sub.Close()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-sub.Done():
-			return
-		case ev := <-sub.C():
-			action, id, ok := runctl.Parse(ev.Data)
-			if !ok {
-				continue
-			}
-			c.mu.Lock()
-			reg := c.actions[action]
-			c.mu.Unlock()
-			if reg != nil {
-				reg.Interrupt(id)
-			}
-			if c.onRelay != nil {
-				c.onRelay(action, id)
-			}
+	runctl.Follow(ctx, sub, func(action, id string) {
+		c.mu.Lock()
+		reg := c.actions[action]
+		c.mu.Unlock()
+		if reg != nil {
+			reg.Interrupt(id)
 		}
-	}
+		if c.onRelay != nil {
+			c.onRelay(action, id)
+		}
+	})
 }
 
 // Reap runs the reaper over every table: items whose holder went silent

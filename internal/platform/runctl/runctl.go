@@ -145,23 +145,31 @@ func (r *Registry) Relay(ctx context.Context, bus Publisher, id string) error {
 // Listen applies relayed cancels of this kind until ctx ends.
 func (r *Registry) Listen(ctx context.Context, bus *events.Bus) {
 	sub := bus.Subscribe([]string{events.ControlTopic}, 1024)
-	go func() {
-		defer sub.Close()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-sub.Done():
-				return
-			case ev := <-sub.C():
-				action, id, ok := Parse(ev.Data)
-				if ok && action == r.action {
-					r.Interrupt(id)
-				}
-				if r.handled != nil {
-					r.handled(action, id)
-				}
+	go Follow(ctx, sub, func(action, id string) {
+		if action == r.action {
+			r.Interrupt(id)
+		}
+		if r.handled != nil {
+			r.handled(action, id)
+		}
+	})
+}
+
+// Follow hands each relayed cancel on sub to apply until ctx ends or sub
+// does, then closes sub. It returns when it stops, so a caller can wait
+// for it.
+func Follow(ctx context.Context, sub *events.Sub, apply func(action, runID string)) {
+	defer sub.Close()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-sub.Done():
+			return
+		case ev := <-sub.C():
+			if action, id, ok := Parse(ev.Data); ok {
+				apply(action, id)
 			}
 		}
-	}()
+	}
 }

@@ -28,6 +28,7 @@ import (
 	"github.com/pulse-run/pulse/internal/platform/buildinfo"
 	"github.com/pulse-run/pulse/internal/platform/config"
 	"github.com/pulse-run/pulse/internal/platform/db"
+	"github.com/pulse-run/pulse/internal/platform/durable"
 	"github.com/pulse-run/pulse/internal/platform/events"
 	"github.com/pulse-run/pulse/internal/platform/httpx"
 	"github.com/pulse-run/pulse/internal/platform/idempotency"
@@ -130,6 +131,7 @@ type App struct {
 	bus      *events.Bus
 	realtime *realtime.Service
 	flows    *workflow.Service
+	core     *durable.Core // the durable-execution core (leases, cancel relay, reaper)
 
 	// life holds the components in start order; releases are the
 	// resources New opened, closed in reverse once every component has
@@ -264,7 +266,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opts Options
 		return nil, err
 	}
 
-	f, err := a.features(featureDeps{opts: opts, kv: store, limiter: limiter, prices: prices, tel: tel, search: search})
+	f, err := a.features(featureDeps{opts: opts, kv: store, limiter: limiter, prices: prices, tel: tel, search: search, workers: workers})
 	if err != nil {
 		return nil, err
 	}
@@ -304,22 +306,16 @@ func webSearch(cfg *config.Config) (*tool.Searcher, error) {
 // periodicJobs are the queue's periodic jobs; only the elected leader
 // among worker processes enqueues them.
 func periodicJobs(cfg *config.Config) []*river.PeriodicJob {
-	return []*river.PeriodicJob{
+	// The durable core's reaper (work whose holder vanished back to the
+	// queue, deadlines, unanswered interrupts) follows these.
+	return append([]*river.PeriodicJob{
 		queue.MaintenanceJob(cfg.MaintenanceInterval),
-		// Runs whose worker vanished are resumed, runs past their deadline
-		// failed; also once at start, after a crash.
-		river.NewPeriodicJob(river.PeriodicInterval(cfg.RunLease/3), func() (river.JobArgs, *river.InsertOpts) {
-			return run.ReapArgs{}, nil
-		}, &river.PeriodicJobOpts{RunOnStart: true}),
-		river.NewPeriodicJob(river.PeriodicInterval(cfg.RunLease/3), func() (river.JobArgs, *river.InsertOpts) {
-			return workflow.ReapArgs{}, nil
-		}, &river.PeriodicJobOpts{RunOnStart: true}),
 		// Cron triggers: a minute's resolution, checked often enough
 		// to fire within seconds of the time.
 		river.NewPeriodicJob(river.PeriodicInterval(cfg.TriggerInterval), func() (river.JobArgs, *river.InsertOpts) {
 			return workflow.TriggersArgs{}, &river.InsertOpts{MaxAttempts: 1}
 		}, &river.PeriodicJobOpts{RunOnStart: true}),
-	}
+	}, durable.PeriodicJobs(cfg.RunLease)...)
 }
 
 func registerCollectors(reg *prometheus.Registry, cs ...prometheus.Collector) error {
@@ -339,6 +335,9 @@ type featureDeps struct {
 	prices  *llm.Prices
 	tel     *telemetry.Telemetry
 	search  *tool.Searcher // nil: web_search is off
+	// workers is the queue's bundle: each durable kind adds its worker
+	// through the core as it is built.
+	workers *river.Workers
 }
 
 // features builds the feature services, each after what it needs.
@@ -365,17 +364,21 @@ func (a *App) features(d featureDeps) (features, error) {
 	}
 	keys := providerkey.New(providerkey.Params{DB: a.db, Vault: a.vault, Factory: d.opts.ProviderFactory, Providers: agent.Providers,
 		Outbound: policy, Client: policy.Client(outbound.ClientOptions{Timeout: 5 * time.Minute})})
+	// The durable core: every kind of durable work registers with it (its
+	// queue worker goes into the bundle); it renews leases, relays cancels
+	// and reaps, started and stopped as a component.
+	a.core = durable.New(durable.Params{DB: a.db, Queue: a.queue, Bus: a.bus, Workers: d.workers, Lease: a.cfg.RunLease, Logger: a.log})
 	runs := run.New(run.Params{Observer: runEvents{queue: a.queue, log: a.log}, DB: a.db, Agents: agents, Keys: keys, Models: models,
-		Prices: d.prices, Tools: runtime, Tracer: d.tel.Tracer(run.TracerName), Bus: a.bus, Queue: a.queue, Lease: a.cfg.RunLease, Timeout: a.cfg.RunTimeout})
+		Prices: d.prices, Tools: runtime, Tracer: d.tel.Tracer(run.TracerName), Bus: a.bus, Queue: a.queue, Durable: a.core, Timeout: a.cfg.RunTimeout})
 	batch := db.NewBatcher(a.db)
 	a.release(batch.Close) // after the workers that write through it
-	a.flows = workflow.New(workflow.Params{DB: a.db, Batch: batch, Bus: a.bus, Queue: a.queue, Lease: a.cfg.RunLease, Timeout: a.cfg.RunTimeout,
+	a.flows = workflow.New(workflow.Params{DB: a.db, Batch: batch, Bus: a.bus, Queue: a.queue, Durable: a.core, Timeout: a.cfg.RunTimeout,
 		Secrets: a.vault, Accounts: a.auth, Limiter: d.limiter, PublicURL: a.cfg.PublicURL, UserZone: userZone(a.auth), Tracer: d.tel.Tracer(workflow.TracerName),
 		Outbound: policy, Logger: a.log,
 		Effects: &workflow.Effects{Agents: agentNodes{runs}, Models: models, Tools: toolNodes(runtime), Client: policy.Client(outbound.ClientOptions{Timeout: 2 * time.Minute})}})
 	a.realtime = realtime.New(realtime.Params{Bus: a.bus, KV: d.kv, Runs: runAccess{runs, a.flows}, MaxPerUser: a.cfg.RealtimeMaxPerUser})
-	plans := planner.New(planner.Params{DB: a.db, Queue: a.queue, UserZone: userZone(a.auth), Debounce: a.cfg.PlannerDebounce})
-	jobs, err := job.New(a.db, a.queue, runs, d.opts.JobTypes)
+	plans := planner.New(planner.Params{DB: a.db, Queue: a.queue, UserZone: userZone(a.auth), Debounce: a.cfg.PlannerDebounce, Durable: a.core})
+	jobs, err := job.New(job.Params{DB: a.db, Queue: a.queue, Runs: runs, Types: d.opts.JobTypes, Durable: a.core})
 	if err != nil {
 		return features{}, err // a type registered twice
 	}
@@ -404,14 +407,9 @@ func registerWorkers(w *river.Workers, d workerDeps) {
 		{Name: "events", Prune: d.bus.Prune},
 		{Name: "auth_refresh_successors", Prune: d.auth.PruneSuccessors},
 	}})
-	river.AddWorker(w, d.f.runs.Worker())
-	river.AddWorker(w, d.f.runs.Reaper())
-	river.AddWorker(w, d.f.workflows.Worker())
-	river.AddWorker(w, d.f.workflows.Reaper())
-	river.AddWorker(w, d.f.workflows.TriggersWorker())
+	// Agent runs, workflow runs, triggers, the planner and generic jobs
+	// registered theirs through the durable core as they were built.
 	river.AddWorker(w, d.f.workflows.DispatchWorker())
-	river.AddWorker(w, d.f.planner.Worker())
-	river.AddWorker(w, d.f.jobs.Worker())
 }
 
 // components lists the long-lived parts in start order, each with the
@@ -424,11 +422,10 @@ func (a *App) components(runs *run.Service) {
 		OnStart: func(ctx context.Context) error { a.bus.Start(ctx); return nil },
 		OnStop:  func(context.Context) error { a.bus.Close(); return nil },
 	})
-	// Cancels relayed by other processes reach the runs executing here:
-	// background ones on workers, synchronous ones inside API requests.
-	a.life.Add("run-cancel-relay", lifecycle.Background(func(ctx context.Context) <-chan struct{} { return runs.Listen(ctx, a.bus) }))
-	a.life.Add("workflow-cancel-relay", lifecycle.Background(func(ctx context.Context) <-chan struct{} { return a.flows.Listen(ctx, a.bus) }))
-	a.life.Add("workflow-leases", lifecycle.Background(a.flows.KeepLeases))
+	// The durable core renews the leases of what executes here and applies
+	// cancels relayed by other processes, in every role: background work
+	// runs on workers, synchronous runs inside API requests.
+	a.life.Add("durable", a.core)
 	// Open streams are told to reconnect elsewhere, then cut.
 	a.life.Add("realtime", lifecycle.Closer(func(ctx context.Context) error {
 		drain, done := context.WithTimeout(ctx, 2*time.Second)

@@ -282,13 +282,13 @@ func TestMetrics(t *testing.T) {
 		} {
 			require.Contains(t, res.Body, want)
 		}
-		// The maintenance job and the run reaper run at queue start; their
+		// The maintenance job and the durable core's reaper run at queue start; their
 		// completion is counted from queue events and their rows by state at
 		// scrape time.
 		require.Eventually(t, func() bool {
 			body := get(t, b.h, "/metrics").Body
 			return strings.Contains(body, `pulse_queue_jobs_finished_total{kind="pulse.maintenance",outcome="completed"} 1`) &&
-				strings.Contains(body, `pulse_queue_jobs_finished_total{kind="run_reaper",outcome="completed"}`) &&
+				strings.Contains(body, `pulse_queue_jobs_finished_total{kind="durable_reaper",outcome="completed"}`) &&
 				regexp.MustCompile(`pulse_queue_jobs\{state="completed"\} [1-9]`).MatchString(body)
 		}, 20*time.Second, 100*time.Millisecond)
 		require.NotContains(t, res.Body, "/api/v1/no/such/route/123", "raw paths never become labels")

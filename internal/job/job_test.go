@@ -19,6 +19,7 @@ import (
 	"github.com/pulse-run/pulse/internal/platform/authn"
 	"github.com/pulse-run/pulse/internal/platform/config"
 	"github.com/pulse-run/pulse/internal/platform/db/dbtest"
+	"github.com/pulse-run/pulse/internal/platform/durable"
 	"github.com/pulse-run/pulse/internal/platform/httpx/apitest"
 )
 
@@ -27,8 +28,9 @@ type testBundle struct {
 	flakyCalls atomic.Int32
 }
 
-// setup registers three task types: echo returns its payload with the
-// caller's id, flaky fails transiently twice, broken fails for good.
+// setup registers four task types: echo returns its payload with the
+// caller's id, flaky fails transiently twice, broken fails for good, panics
+// panics.
 func setup(t *testing.T, e config.Engine) *testBundle {
 	t.Helper()
 	b := &testBundle{}
@@ -46,6 +48,11 @@ func setup(t *testing.T, e config.Engine) *testBundle {
 		}},
 		{Name: "broken", Handle: func(context.Context, json.RawMessage) (json.RawMessage, error) {
 			return nil, fmt.Errorf("the calendar is not connected")
+		}},
+		{Name: "panics", Handle: func(context.Context, json.RawMessage) (json.RawMessage, error) {
+			var m map[string]int
+			m["bug"]++ // a nil map
+			return nil, nil
 		}},
 	}
 	model := llmtest.New(llmtest.Say("Done."))
@@ -96,6 +103,14 @@ func TestJobs(t *testing.T) {
 		require.Equal(t, "the calendar is not connected", gjson.Get(done, "error").String())
 		require.Equal(t, int64(1), gjson.Get(done, "attempts").Int(), "a permanent failure is not retried")
 
+		// A handler that panics fails its job with a reason (the durable
+		// core logs the stack) and is not retried.
+		panics := b.start(t, alice.Token, `{"type":"panics"}`)
+		done = b.await(t, alice.Token, panics)
+		require.Equal(t, "failed", gjson.Get(done, "status").String())
+		require.Equal(t, durable.PanicReason, gjson.Get(done, "error").String())
+		require.Equal(t, int64(1), gjson.Get(done, "attempts").Int())
+
 		// The built-in agent type runs an agent in the background; its job
 		// id is the run's id.
 		agent := apitest.Scenario{Method: "POST", Path: "/api/v1/agents", Auth: alice.Token, ExpectedStatus: 201,
@@ -113,7 +128,7 @@ func TestJobs(t *testing.T) {
 			{Name: "no such job", Method: "GET", Path: "/api/v1/jobs/nope", Auth: alice.Token, ExpectedStatus: 404},
 			{Name: "signed out", Method: "GET", Path: "/api/v1/jobs/" + echo, ExpectedStatus: 401},
 			{Name: "unknown type", Method: "POST", Path: "/api/v1/agent/run", Auth: alice.Token, Body: `{"type":"nope"}`, ExpectedStatus: 422,
-				ExpectedContent: []string{"body.type", "agent, broken, echo, flaky"}},
+				ExpectedContent: []string{"body.type", "agent, broken, echo, flaky, panics"}},
 			{Name: "payload against the type's schema", Method: "POST", Path: "/api/v1/agent/run", Auth: alice.Token,
 				Body: `{"type":"echo","payload":{"text":5}}`, ExpectedStatus: 422, ExpectedContent: []string{"body.payload"}},
 			{Name: "agent payload", Method: "POST", Path: "/api/v1/agent/run", Auth: alice.Token,

@@ -5,19 +5,19 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"slices"
 	"sort"
 	"strings"
 	"time"
 
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/rivertype"
+	"github.com/uptrace/bun"
 
 	"github.com/pulse-run/pulse/internal/platform/apperr"
 	"github.com/pulse-run/pulse/internal/platform/authn"
 	"github.com/pulse-run/pulse/internal/platform/db"
+	"github.com/pulse-run/pulse/internal/platform/durable"
 	"github.com/pulse-run/pulse/internal/platform/ids"
-	"github.com/pulse-run/pulse/internal/platform/queue"
 	"github.com/pulse-run/pulse/internal/platform/schema"
 )
 
@@ -40,6 +40,7 @@ type Service struct {
 	runs  Runs
 	types map[string]compiled
 	now   func() time.Time
+	items *durable.Leases[*Job] // claims jobs; the queue's job holds them
 }
 
 type compiled struct {
@@ -53,10 +54,25 @@ const AgentType = "agent"
 var agentPayload = json.RawMessage(`{"type":"object","properties":{"agent_id":{"type":"string"},"input":{"type":"string","minLength":1},` +
 	`"conversation_id":{"type":"string"}},"required":["agent_id","input"],"additionalProperties":false}`)
 
-// New returns the service; types are the task types features registered.
-func New(d *db.DB, q Enqueuer, runs Runs, types []Type) (*Service, error) {
-	s := &Service{db: d, queue: q, runs: runs, types: map[string]compiled{}, now: time.Now}
-	for _, t := range types {
+// Params builds the service.
+type Params struct {
+	DB    *db.DB
+	Queue Enqueuer
+	Runs  Runs
+	// Types are the task types features registered.
+	Types []Type
+	// Durable is the process's durable core, which works the jobs (nil: a
+	// core of the service's own).
+	Durable *durable.Core
+}
+
+// New returns the service.
+func New(p Params) (*Service, error) {
+	s := &Service{db: p.DB, queue: p.Queue, runs: p.Runs, types: map[string]compiled{}, now: time.Now}
+	if p.Durable == nil {
+		p.Durable = durable.New(durable.Params{DB: p.DB})
+	}
+	for _, t := range p.Types {
 		if t.Name == AgentType || s.types[t.Name].Handle != nil {
 			return nil, fmt.Errorf("job: type %q registered twice", t.Name)
 		}
@@ -70,6 +86,9 @@ func New(d *db.DB, q Enqueuer, runs Runs, types []Type) (*Service, error) {
 		}
 		s.types[t.Name] = c
 	}
+	s.items = durable.AddTable(p.Durable, durable.Table[*Job]{Model: (*Job)(nil), Name: "jobs", Load: s.load,
+		Unleased: true, AttemptColumn: "attempts"})
+	durable.AddKind(p.Durable, durable.Kind[Args]{Work: s.work, Fail: s.fail})
 	return s, nil
 }
 
@@ -177,53 +196,34 @@ type Args struct {
 // Kind implements river.JobArgs.
 func (Args) Kind() string { return "pulse_job" }
 
-// InsertOpts bounds the attempts.
-func (Args) InsertOpts() river.InsertOpts { return river.InsertOpts{MaxAttempts: MaxAttempts} }
+// InsertOpts are the durable core's: bounded attempts.
+func (Args) InsertOpts() river.InsertOpts { return durable.InsertOpts() }
 
 // MaxAttempts bounds how often a task is tried.
-const MaxAttempts = 5
+const MaxAttempts = durable.MaxAttempts
 
-// Worker runs queued tasks.
-type Worker struct {
-	river.WorkerDefaults[Args]
-	s *Service
-}
-
-// Worker returns the queue worker.
-func (s *Service) Worker() *Worker { return &Worker{s: s} }
-
-// NextRetry is exponential backoff from 1 s to 30 s, with jitter.
-func (w *Worker) NextRetry(job *river.Job[Args]) time.Time {
-	return time.Now().Add(queue.RetryDelay(job.Attempt))
-}
-
-// Work runs the task as its owner. A transient failure is retried while
-// attempts remain; anything else fails the job at once.
-func (w *Worker) Work(ctx context.Context, rj *river.Job[Args]) error {
-	s := w.s
+func (s *Service) load(ctx context.Context, id string) (*Job, error) {
 	j := &Job{}
-	if err := s.db.R.NewSelect().Model(j).Where("id = ?", rj.Args.JobID).Scan(ctx); err != nil {
-		if db.IsNoRows(err) {
-			return nil // deleted with its owner
-		}
-		return err
+	if err := s.db.W.NewSelect().Model(j).Where("id = ?", id).Scan(ctx); err != nil {
+		return nil, err
 	}
-	if slices.Contains([]string{StatusSucceeded, StatusFailed, StatusCancelled}, j.Status) {
-		return nil
+	return j, nil
+}
+
+// work runs the task as its owner. A transient failure is retried while
+// attempts remain; anything else fails the job at once.
+func (s *Service) work(ctx context.Context, rj *river.Job[Args]) error {
+	j, ok, err := s.items.Claim(ctx, rj.Args.JobID)
+	if err != nil || !ok {
+		return err // not ok: it ended, or was deleted with its owner
 	}
-	now := s.now().UTC()
-	if _, err := s.db.W.NewUpdate().Model(j).Set("status = ?", StatusRunning).Set("attempts = attempts + 1").
-		Set("started_at = COALESCE(started_at, ?)", now).WherePK().Exec(ctx); err != nil {
-		return err
-	}
-	t, ok := s.types[j.Type]
+	t, known := s.types[j.Type]
 	var result json.RawMessage
-	var err error
-	if !ok {
+	if !known {
 		err = fmt.Errorf("type %q is not available in this version", j.Type)
 	} else {
 		ctx := authn.With(ctx, &authn.Principal{UserID: j.OwnerID, Role: authn.RoleUser})
-		result, err = safely(ctx, t.Handle, j.Payload)
+		result, err = t.Handle(ctx, j.Payload)
 	}
 	if err != nil && errors.Is(err, ErrTransient) && rj.Attempt < rj.MaxAttempts {
 		_, uerr := s.db.W.NewUpdate().Model(j).Set("status = ?", StatusQueued).Set("error = ?", "attempt failed, will retry: "+err.Error()).
@@ -241,12 +241,9 @@ func (w *Worker) Work(ctx context.Context, rj *river.Job[Args]) error {
 	return uerr
 }
 
-// safely runs a handler, turning a panic into a failure of the job.
-func safely(ctx context.Context, h Handler, payload json.RawMessage) (out json.RawMessage, err error) {
-	defer func() {
-		if p := recover(); p != nil {
-			err = errors.New("the task failed unexpectedly")
-		}
-	}()
-	return h(ctx, payload)
+// fail records a task whose handler panicked (the core logged it).
+func (s *Service) fail(ctx context.Context, rj *river.Job[Args], reason string) error {
+	_, err := s.db.W.NewUpdate().Model((*Job)(nil)).Set("status = ?", StatusFailed).Set("error = ?", reason).
+		Set("finished_at = ?", s.now().UTC()).Where("id = ? AND status IN (?)", rj.Args.JobID, bun.In([]string{StatusQueued, StatusRunning})).Exec(ctx)
+	return err
 }

@@ -8,15 +8,8 @@ import (
 	"github.com/riverqueue/river/rivertype"
 
 	"github.com/pulse-run/pulse/internal/platform/authn"
+	"github.com/pulse-run/pulse/internal/platform/durable"
 )
-
-// ReplanArgs is the background re-plan of one user's schedule.
-type ReplanArgs struct {
-	UserID string `json:"user_id"`
-}
-
-// Kind implements river.JobArgs.
-func (ReplanArgs) Kind() string { return "planner_replan" }
 
 // enqueueReplan schedules a re-plan of the user's schedule at. One job
 // waiting per user is enough, so a burst of changes costs one plan. A job
@@ -26,29 +19,19 @@ func (ReplanArgs) Kind() string { return "planner_replan" }
 func (s *Service) enqueueReplan(ctx context.Context, userID string, at time.Time) error {
 	unique := river.UniqueOpts{ByArgs: true, ByState: []rivertype.JobState{rivertype.JobStateAvailable, rivertype.JobStatePending,
 		rivertype.JobStateRunning, rivertype.JobStateScheduled, rivertype.JobStateRetryable}}
-	res, err := s.queue.Insert(ctx, ReplanArgs{UserID: userID}, &river.InsertOpts{ScheduledAt: at, MaxAttempts: 5, UniqueOpts: unique})
+	res, err := s.queue.Insert(ctx, ReplanArgs{UserID: userID}, &river.InsertOpts{ScheduledAt: at, MaxAttempts: durable.MaxAttempts, UniqueOpts: unique})
 	if err != nil || !res.UniqueSkippedAsDuplicate || res.Job.State != rivertype.JobStateRunning {
 		return err
 	}
-	_, err = s.queue.Insert(ctx, ReplanArgs{UserID: userID}, &river.InsertOpts{ScheduledAt: at, MaxAttempts: 5})
+	_, err = s.queue.Insert(ctx, ReplanArgs{UserID: userID}, &river.InsertOpts{ScheduledAt: at, MaxAttempts: durable.MaxAttempts})
 	return err
 }
 
-// ReplanWorker re-plans a user's schedule once their changes settle,
-// keeping every block that still fits.
-type ReplanWorker struct {
-	river.WorkerDefaults[ReplanArgs]
-	s *Service
-}
-
-// Worker is the background re-planner.
-func (s *Service) Worker() *ReplanWorker { return &ReplanWorker{s: s} }
-
-// Work waits out the debounce after the latest change (a change while it
-// runs is seen afterwards, since the unique job cannot be inserted again
-// while this one runs) and applies a plan.
-func (w *ReplanWorker) Work(ctx context.Context, job *river.Job[ReplanArgs]) error {
-	s := w.s
+// replan re-plans a user's schedule once their changes settle, keeping
+// every block that still fits. It waits out the debounce after the latest
+// change (a change while it runs is seen afterwards, since the unique job
+// cannot be inserted again while this one runs) and applies a plan.
+func (s *Service) replan(ctx context.Context, job *river.Job[ReplanArgs]) error {
 	owner := job.Args.UserID
 	plan, err := s.store.plan(ctx, owner)
 	if err != nil {

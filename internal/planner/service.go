@@ -6,6 +6,7 @@ import (
 
 	"github.com/pulse-run/pulse/internal/platform/authn"
 	"github.com/pulse-run/pulse/internal/platform/db"
+	"github.com/pulse-run/pulse/internal/platform/durable"
 	"github.com/pulse-run/pulse/internal/platform/queue"
 )
 
@@ -32,6 +33,9 @@ type Params struct {
 	Debounce time.Duration
 	// Effort bounds the engine's search (schedule.Params.Effort).
 	Effort int
+	// Durable is the process's durable core, which works the re-plans
+	// (nil: none are worked here).
+	Durable *durable.Core
 }
 
 // New builds the service.
@@ -42,7 +46,11 @@ func New(p Params) *Service {
 	if p.Debounce == 0 {
 		p.Debounce = 2 * time.Second
 	}
-	return &Service{store: &store{db: p.DB}, queue: p.Queue, now: p.Now, userZone: p.UserZone, debounce: p.Debounce, effort: p.Effort}
+	s := &Service{store: &store{db: p.DB}, queue: p.Queue, now: p.Now, userZone: p.UserZone, debounce: p.Debounce, effort: p.Effort}
+	if p.Durable != nil {
+		s.addKinds(p.Durable)
+	}
+	return s
 }
 
 // reader and writer are the caller's id, if their credentials may read

@@ -16,6 +16,7 @@ import (
 	"github.com/pulse-run/pulse/internal/llm"
 	"github.com/pulse-run/pulse/internal/platform/config"
 	"github.com/pulse-run/pulse/internal/platform/db/dbtest"
+	"github.com/pulse-run/pulse/internal/platform/durable"
 	"github.com/pulse-run/pulse/internal/platform/ids"
 	"github.com/pulse-run/pulse/internal/tool"
 )
@@ -74,7 +75,7 @@ func BenchmarkLoopTurn(b *testing.B) {
 		svc := New(Params{DB: d})
 		run(b, func() Recorder {
 			id := ids.New()
-			r := &Run{ID: id, AgentID: "a", AgentVersion: 1, OwnerID: "u", Status: StatusRunning, Input: "hi", CreatedAt: time.Now(), LeaseOwner: svc.instance}
+			r := &Run{ID: id, AgentID: "a", AgentVersion: 1, OwnerID: "u", Status: StatusRunning, Input: "hi", CreatedAt: time.Now(), LeaseOwner: durable.Instance()}
 			if _, err := d.W.NewInsert().Model(r).Exec(ctx); err != nil {
 				b.Fatal(err)
 			}

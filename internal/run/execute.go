@@ -2,7 +2,6 @@ package run
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -10,8 +9,8 @@ import (
 	"github.com/uptrace/bun"
 
 	"github.com/pulse-run/pulse/internal/platform/db"
+	"github.com/pulse-run/pulse/internal/platform/durable"
 	"github.com/pulse-run/pulse/internal/platform/events"
-	"github.com/pulse-run/pulse/internal/platform/runctl"
 )
 
 // errLeaseLost means another worker took the run over (this one was
@@ -31,7 +30,7 @@ type dbRecorder struct {
 // one place that builds a dbRecorder, so a caller (a benchmark, too)
 // cannot leave its lease owner or clock unset.
 func (s *Service) recorder(runID string) dbRecorder {
-	return dbRecorder{db: s.db, runID: runID, owner: s.instance, now: s.now}
+	return dbRecorder{db: s.db, runID: runID, owner: durable.Instance(), now: s.now}
 }
 
 func (r dbRecorder) Step(ctx context.Context, s *Step, st *State) error {
@@ -66,45 +65,6 @@ func (s *Service) execute(ctx context.Context, r *Run, local func(Event)) (*Run,
 	return s.finish(ctx, r, o.Outcome)
 }
 
-// heartbeat renews the run's lease until stopped. It cancels the run when
-// a cancel was requested through the database, and closes lost when the
-// lease went to another worker.
-func (s *Service) heartbeat(ctx context.Context, r *Run, h *runctl.Handle, lost chan struct{}) (stop func()) {
-	done := make(chan struct{})
-	finished := make(chan struct{})
-	go func() {
-		defer close(finished)
-		t := time.NewTicker(s.lease / 5)
-		defer t.Stop()
-		for {
-			select {
-			case <-done:
-				return
-			case <-ctx.Done():
-				return
-			case <-t.C:
-			}
-			var flags []bool
-			err := s.db.W.NewUpdate().Model((*Run)(nil)).Set("heartbeat_at = ?", s.now().UTC()).
-				Where("id = ? AND lease_owner = ?", r.ID, s.instance).Returning("cancel_requested").Scan(context.WithoutCancel(ctx), &flags)
-			switch {
-			case err != nil:
-				continue // a missed beat is not fatal; the lease has room for several
-			case len(flags) == 0:
-				close(lost)
-				h.Lose()
-				return
-			case flags[0]:
-				h.Cancel()
-			}
-		}
-	}()
-	return func() {
-		close(done)
-		<-finished
-	}
-}
-
 // emitter sends the loop's events to the local listener (a streaming
 // caller, which gets every piece) and to the bus, where token deltas are
 // ephemeral and coalesced (events.Deltas). The loop emits from one
@@ -124,16 +84,9 @@ func (s *Service) emitter(ctx context.Context, r *Run, local func(Event)) func(E
 	}
 }
 
+// publish tells the run's watchers, best effort.
 func (s *Service) publish(ctx context.Context, r *Run, typ string, data any, ephemeral bool) {
-	if s.bus == nil {
-		return
-	}
-	b, err := json.Marshal(data)
-	if err != nil {
-		return
-	}
-	// Events are best effort: a run never fails because nobody could be told.
-	_, _ = s.bus.Publish(context.WithoutCancel(ctx), events.Event{Topic: events.RunKey(r.ID), UserID: r.OwnerID, Type: typ, Data: b, Ephemeral: ephemeral})
+	events.PublishRun(ctx, s.bus, events.RunEvent{RunID: r.ID, OwnerID: r.OwnerID, Type: typ, Data: data, Ephemeral: ephemeral})
 }
 
 // finish stores how the loop ended, if this process still holds the run.

@@ -135,39 +135,28 @@ func Register(v1 *httpx.API, s *Service) {
 			if err != nil {
 				return nil, err
 			}
-			stream := in.Body.Stream || httpx.WantsSSE(in.Accept)
-			return &huma.StreamResponse{Body: func(hctx huma.Context) {
-				if in.Body.Background {
-					hctx.SetHeader("Content-Type", "application/json")
-					hctx.SetHeader("Location", httpx.APIPrefix+"/runs/"+prep.Run.ID)
-					hctx.SetStatus(http.StatusAccepted)
-					_ = json.NewEncoder(hctx.BodyWriter()).Encode(map[string]string{"id": prep.Run.ID, "job_id": prep.Run.JobID, "status": prep.Run.Status})
-					return
-				}
-				if !stream {
-					r, err := s.Execute(hctx.Context(), prep, nil)
-					if err != nil {
-						_ = huma.WriteErr(v1, hctx, http.StatusInternalServerError, "", err)
-						return
+			r := prep.Run
+			return httpx.RunResponse[*Run]{API: v1, Queued: in.Body.Background, Location: httpx.APIPrefix + "/runs/" + r.ID,
+				QueuedBody: map[string]string{"id": r.ID, "job_id": r.JobID, "status": r.Status},
+				Stream:     in.Body.Stream || httpx.WantsSSE(in.Accept), Created: runOut(r),
+				Execute: func(ctx context.Context, emit func(string, any)) (*Run, error) {
+					var local func(Event)
+					if emit != nil {
+						local = func(e Event) { emit(e.Type, e.Data) }
 					}
-					hctx.SetHeader("Content-Type", "application/json")
-					hctx.SetStatus(http.StatusOK)
-					_ = json.NewEncoder(hctx.BodyWriter()).Encode(runOut(r))
-					return
-				}
-				sse := httpx.StartSSE(hctx)
-				_ = sse.Send("run.created", runOut(prep.Run))
-				r, err := s.Execute(hctx.Context(), prep, func(e Event) { _ = sse.Send(e.Type, e.Data) })
-				if err != nil {
-					_ = sse.Send("run.failed", map[string]any{"error": map[string]string{"code": "internal", "message": "the run could not be saved"}})
-					return
-				}
-				final := "run.completed"
-				if r.Status != StatusSucceeded {
-					final = "run.failed"
-				}
-				_ = sse.Send(final, runOut(r))
-			}}, nil
+					return s.Execute(ctx, prep, local)
+				},
+				Done: func(r *Run) (string, any) {
+					if r.Status != StatusSucceeded {
+						return "run.failed", runOut(r)
+					}
+					return "run.completed", runOut(r)
+				},
+				FailStatus: http.StatusInternalServerError,
+				StreamFailed: func() (string, any) {
+					return "run.failed", map[string]any{"error": map[string]string{"code": "internal", "message": "the run could not be saved"}}
+				},
+			}.Response(), nil
 		})
 	httpx.Register(v1, huma.Operation{OperationID: "get-run", Method: http.MethodGet, Path: "/runs/{id}", Tags: tag, Summary: "A run", Security: bearer},
 		func(ctx context.Context, in *idInput) (*runBody, error) {

@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
-	"os"
 	"strings"
 	"time"
 
@@ -20,9 +19,9 @@ import (
 	"github.com/pulse-run/pulse/internal/platform/apperr"
 	"github.com/pulse-run/pulse/internal/platform/authn"
 	"github.com/pulse-run/pulse/internal/platform/db"
+	"github.com/pulse-run/pulse/internal/platform/durable"
 	"github.com/pulse-run/pulse/internal/platform/events"
 	"github.com/pulse-run/pulse/internal/platform/ids"
-	"github.com/pulse-run/pulse/internal/platform/runctl"
 	"github.com/pulse-run/pulse/internal/tool"
 )
 
@@ -66,10 +65,8 @@ type Service struct {
 	now      func() time.Time
 	bus      Publisher // may be nil
 	queue    Enqueuer  // nil: no background runs
-	instance string    // this process's lease owner name
-	lease    time.Duration
 	timeout  time.Duration
-	ctl      *runctl.Registry // runs executing here, and cancels to them
+	leases   *durable.Leases[*Run] // claims, renews, reaps and cancels runs
 }
 
 // Params builds the service.
@@ -84,8 +81,12 @@ type Params struct {
 	Tracer trace.Tracer // nil: no spans
 	Bus    Publisher    // nil: events reach only a streaming caller
 	Queue  Enqueuer     // nil: background runs are refused
+	// Durable is the process's durable core, which holds runs' leases and
+	// works their queue jobs (nil: a core of the service's own, not
+	// started, with Lease).
+	Durable *durable.Core
 	// Lease is how long a run's worker may go silent before the run is
-	// given to another (default 15 s); it renews five times as often.
+	// given to another, for a core of its own.
 	Lease time.Duration
 	// Timeout is a run's deadline from its creation (default 30 min).
 	Timeout time.Duration
@@ -101,16 +102,19 @@ func New(p Params) *Service {
 	if p.Tools == nil {
 		p.Tools = tool.NewRuntime(p.Now)
 	}
-	if p.Lease <= 0 {
-		p.Lease = 15 * time.Second
-	}
 	if p.Timeout <= 0 {
-		p.Timeout = 30 * time.Minute
+		p.Timeout = durable.DefaultTimeout
 	}
 	loop := &Loop{Models: p.Models, Agents: p.Agents, Tools: p.Tools, Prices: p.Prices, Now: p.Now, Tracer: p.Tracer}
-	host, _ := os.Hostname()
-	return &Service{db: p.DB, agents: p.Agents, keys: p.Keys, loop: loop, now: p.Now, bus: p.Bus, queue: p.Queue,
-		instance: fmt.Sprintf("%s/%d/%s", host, os.Getpid(), ids.New()[24:]), lease: p.Lease, timeout: p.Timeout, observer: p.Observer, ctl: runctl.New("cancel")}
+	s := &Service{db: p.DB, agents: p.Agents, keys: p.Keys, loop: loop, now: p.Now, bus: p.Bus, queue: p.Queue,
+		timeout: p.Timeout, observer: p.Observer}
+	if p.Durable == nil {
+		// The service's clock, read at each use: tests move it.
+		p.Durable = durable.New(durable.Params{DB: p.DB, Queue: p.Queue, Lease: p.Lease, Now: func() time.Time { return s.now() }})
+	}
+	s.leases = durable.AddTable(p.Durable, s.durableTable())
+	durable.AddKind(p.Durable, s.durableKind())
+	return s
 }
 
 // withKeys puts the run owner's own providers in the run's context.
@@ -177,7 +181,7 @@ func (s *Service) Prepare(ctx context.Context, p StartParams) (*Prepared, error)
 	deadline := now.Add(s.timeout)
 	r := &Run{ID: ids.New(), AgentID: p.AgentID, AgentVersion: version, ConversationID: conv.ID, OwnerID: pr.UserID,
 		Status: StatusRunning, Input: p.Input, CreatedAt: now, StartedAt: &now, State: NewState(*spec, p.Input, history),
-		LeaseOwner: s.instance, HeartbeatAt: &now, DeadlineAt: &deadline, Attempt: 1}
+		LeaseOwner: durable.Instance(), HeartbeatAt: &now, DeadlineAt: &deadline, Attempt: 1}
 	if p.Background {
 		r.Status, r.StartedAt, r.LeaseOwner, r.HeartbeatAt, r.Attempt, r.Background = StatusQueued, nil, "", nil, 0, true
 		r.JobID = r.ID
@@ -243,7 +247,7 @@ func (s *Service) Decide(ctx context.Context, id string, approve bool, reason st
 		})
 	} else {
 		var res sql.Result
-		res, err = q(s.db.W).Set("status = ?", StatusRunning).Set("lease_owner = ?", s.instance).Set("heartbeat_at = ?", now).Exec(ctx)
+		res, err = s.leases.Hold(q(s.db.W)).Exec(ctx)
 		if err == nil {
 			n, _ = res.RowsAffected()
 		}
@@ -257,7 +261,7 @@ func (s *Service) Decide(ctx context.Context, id string, approve bool, reason st
 	if r.Background {
 		return s.Get(ctx, id)
 	}
-	r.Status, r.LeaseOwner, r.HeartbeatAt = StatusRunning, s.instance, &now
+	r.Status, r.LeaseOwner, r.HeartbeatAt = StatusRunning, durable.Instance(), &now
 	return s.execute(ctx, r, events)
 }
 
@@ -278,31 +282,19 @@ func (s *Service) Cancel(ctx context.Context, id string) (*Run, error) {
 	if r.Finished() {
 		return nil, apperr.Errorf(apperr.Conflict, "the run already ended (%s)", r.Status)
 	}
-	if s.ctl.Interrupt(r.ID) {
-		return s.awaitEnd(ctx, id)
-	}
-	now := s.now().UTC()
-	res, err := s.db.W.NewUpdate().Model((*Run)(nil)).Set("status = ?", StatusCancelled).Set("error_code = 'cancelled'").
-		Set("error_message = 'cancelled by the user'").Set("finished_at = ?", now).Set("state = NULL").Set("lease_owner = ''").
-		Where("id = ? AND status IN (?)", r.ID, bun.In([]string{StatusQueued, StatusRequiresAction})).Exec(ctx)
+	how, err := s.leases.Cancel(ctx, durable.CancelParams{ID: r.ID, Settle: []string{StatusQueued, StatusRequiresAction},
+		Set: func(q *bun.UpdateQuery) *bun.UpdateQuery { return q.Set("state = NULL") }})
 	if err != nil {
 		return nil, err
 	}
-	if n, _ := res.RowsAffected(); n == 1 {
+	switch how {
+	case durable.Settled:
 		out, err := s.Get(ctx, id)
 		if err == nil {
 			s.publish(ctx, out, "run.cancelled", runOut(out), false)
 		}
 		return out, err
-	}
-	// Running elsewhere: flag it (its heartbeat reads the flag) and tell
-	// every process now.
-	res, err = s.db.W.NewUpdate().Model((*Run)(nil)).Set("cancel_requested = TRUE").
-		Where("id = ? AND status = ?", r.ID, StatusRunning).Exec(ctx)
-	if err != nil {
-		return nil, err
-	}
-	if n, _ := res.RowsAffected(); n != 1 {
+	case durable.Left:
 		// It left "running" meanwhile. A cancel remembered while the run
 		// was being claimed may be what ended it: that is this cancel
 		// taking effect, not a conflict.
@@ -315,29 +307,11 @@ func (s *Service) Cancel(ctx context.Context, id string) (*Run, error) {
 		}
 		return nil, apperr.Errorf(apperr.Conflict, "the run already ended (%s)", cur.Status)
 	}
-	if s.bus != nil {
-		if err := s.ctl.Relay(ctx, s.bus, r.ID); err != nil {
-			return nil, err
-		}
-	}
-	return s.awaitEnd(ctx, id)
-}
-
-// awaitEnd waits briefly for a cancelled run to stop, then reports it as
-// it is.
-func (s *Service) awaitEnd(ctx context.Context, id string) (*Run, error) {
-	deadline := time.Now().Add(2 * time.Second)
-	for {
+	// Interrupted here, or requested of the process that holds it.
+	return durable.AwaitEnd(ctx, func(ctx context.Context) (*Run, bool, error) {
 		r, err := s.Get(ctx, id)
-		if err != nil || r.FinishedAt != nil || time.Now().After(deadline) {
-			return r, err
-		}
-		select {
-		case <-ctx.Done():
-			return r, nil
-		case <-time.After(25 * time.Millisecond):
-		}
-	}
+		return r, err == nil && r.FinishedAt != nil, err
+	})
 }
 
 // CanSee reports whether the caller may see a run (realtime
@@ -385,9 +359,7 @@ func (s *Service) List(ctx context.Context, p ListParams) ([]Run, string, error)
 	if err != nil {
 		return nil, "", err
 	}
-	if p.Limit <= 0 || p.Limit > 100 {
-		p.Limit = 20
-	}
+	p.Limit = db.PageLimit(p.Limit)
 	var out []Run
 	q := s.db.R.NewSelect().Model(&out).Where("owner_id = ?", pr.UserID).Order("id DESC").Limit(int64(p.Limit + 1))
 	if p.AgentID != "" {
@@ -402,11 +374,7 @@ func (s *Service) List(ctx context.Context, p ListParams) ([]Run, string, error)
 	if err := q.Scan(ctx); err != nil {
 		return nil, "", err
 	}
-	next := ""
-	if len(out) > p.Limit {
-		out = out[:p.Limit]
-		next = out[p.Limit-1].ID
-	}
+	out, next := db.Page(out, p.Limit, func(r *Run) string { return r.ID })
 	return out, next, nil
 }
 

@@ -18,7 +18,7 @@ func TestCancelBetweenClaimAndExecution(t *testing.T) {
 	r, err := s.Start(ctx, StartParams{WorkflowID: wf})
 	require.NoError(t, err)
 
-	require.False(t, s.ctl.Interrupt(r.ID), "not executing yet")
+	require.False(t, s.leases.Interrupt(r.ID), "not executing yet")
 	out, err := s.Execute(ctx, r, nil)
 	require.NoError(t, err)
 	require.Equal(t, StatusCancelled, out.Status)

@@ -12,6 +12,7 @@ import (
 
 	"github.com/pulse-run/pulse/internal/platform/authn"
 	"github.com/pulse-run/pulse/internal/platform/db"
+	"github.com/pulse-run/pulse/internal/platform/durable"
 	"github.com/pulse-run/pulse/internal/platform/events"
 	"github.com/pulse-run/pulse/internal/platform/ids"
 	"github.com/pulse-run/pulse/internal/workflow/graph"
@@ -43,7 +44,7 @@ func (s *Service) execute(ctx context.Context, r *Run, local func(graph.Event)) 
 	}
 	// From here every way out is handled below: a cancel that arrives
 	// now stops the engine, which reports it.
-	ctx, t, untrack := s.ctl.Track(ctx, r.ID)
+	ctx, t, untrack := s.leases.Track(ctx, r.ID, nil)
 	defer untrack()
 	hk := &hooks{s: s, r: r, local: local, ctx: context.WithoutCancel(ctx), exit: g.Spec.Durability == graph.DurabilityExit}
 	var h graph.Hooks = hk
@@ -123,7 +124,7 @@ func (h *hooks) Commit(ctx context.Context, cp *graph.Checkpoint, recs []*graph.
 		return nil
 	}
 	err := h.s.write(ctx, func(ctx context.Context, tx *db.Tx) error {
-		moved, err := h.s.store.commitCheckpoint(ctx, tx, commitParams{row: row, steps: steps, leaseOwner: h.s.instance})
+		moved, err := h.s.store.commitCheckpoint(ctx, tx, commitParams{row: row, steps: steps, leaseOwner: durable.Instance()})
 		if err == nil && !moved {
 			err = errLeaseLost // rolls back whatever was written
 		}
@@ -154,93 +155,9 @@ func (h *hooks) Emit(e graph.Event) {
 	h.s.publish(h.ctx, h.r, e.Type, e.Data, false)
 }
 
+// publish tells the run's watchers, best effort.
 func (s *Service) publish(ctx context.Context, r *Run, typ string, data any, ephemeral bool) {
-	if s.bus == nil {
-		return
-	}
-	b, err := json.Marshal(data)
-	if err != nil {
-		return
-	}
-	// Best effort: a run never fails because nobody could be told.
-	_, _ = s.bus.Publish(context.WithoutCancel(ctx), events.Event{Topic: events.RunKey(r.ID), UserID: r.OwnerID, Type: typ, Data: b, Ephemeral: ephemeral})
-}
-
-// KeepLeases renews, every fifth of the lease, the leases of all runs
-// executing in this process, in one statement whatever their number. A
-// run whose cancel was requested through the database is stopped; a run
-// another worker took over is stopped and marked lost. It renews until
-// ctx ends; the channel is closed once it has stopped.
-func (s *Service) KeepLeases(ctx context.Context) <-chan struct{} {
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		tick := time.NewTicker(s.lease / 5)
-		defer tick.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-tick.C:
-			}
-			s.renew(ctx)
-		}
-	}()
-	return done
-}
-
-func (s *Service) renew(ctx context.Context) {
-	held := s.ctl.Executing()
-	if len(held) == 0 {
-		return
-	}
-	var rows []struct {
-		ID              string `bun:"id"`
-		CancelRequested bool   `bun:"cancel_requested"`
-	}
-	err := s.db.W.NewUpdate().Model((*Run)(nil)).Set("heartbeat_at = ?", s.now().UTC()).
-		Where("lease_owner = ? AND status = ?", s.instance, StatusRunning).Returning("id, cancel_requested").Scan(ctx, &rows)
-	if err != nil && !db.IsNoRows(err) {
-		return // a missed beat is not fatal: the lease has room for several
-	}
-	for _, r := range rows {
-		if t := held[r.ID]; t != nil && r.CancelRequested {
-			t.Cancel()
-		}
-		delete(held, r.ID)
-	}
-	for _, t := range held {
-		// Tracked here, but no longer ours in the database.
-		t.Lose()
-	}
-}
-
-// claim takes a queued run, or a running one whose worker went silent.
-// It returns nil when there is nothing to do.
-func (s *Service) claim(ctx context.Context, id string) (*Run, error) {
-	now := s.now().UTC()
-	var n int64
-	err := s.write(ctx, func(ctx context.Context, tx *db.Tx) error {
-		res, err := tx.NewUpdate().Model((*Run)(nil)).
-			Set("status = ?", StatusRunning).Set("lease_owner = ?", s.instance).Set("heartbeat_at = ?", now).
-			Set("attempt = attempt + 1").Set("started_at = COALESCE(started_at, ?)", now).
-			Set("deadline_at = COALESCE(deadline_at, ?)", now.Add(s.timeout)).
-			Where("id = ?", id).
-			WhereGroup(" AND ", func(q *bun.UpdateQuery) *bun.UpdateQuery {
-				return q.Where("status = ?", StatusQueued).WhereOr("status = ? AND (heartbeat_at IS NULL OR heartbeat_at < ?)", StatusRunning, now.Add(-s.lease))
-			}).Exec(ctx)
-		if err == nil {
-			n, _ = res.RowsAffected()
-		}
-		return err
-	})
-	if err != nil {
-		return nil, err
-	}
-	if n != 1 {
-		return nil, nil
-	}
-	return s.store.reload(ctx, id)
+	events.PublishRun(ctx, s.bus, events.RunEvent{RunID: r.ID, OwnerID: r.OwnerID, Type: typ, Data: data, Ephemeral: ephemeral})
 }
 
 // requeue hands a run this process holds back to the queue.
@@ -248,18 +165,9 @@ func (s *Service) requeue(ctx context.Context, r *Run) error {
 	if s.queue == nil {
 		return nil
 	}
-	return s.db.InTx(ctx, func(ctx context.Context, tx *db.Tx) error {
-		res, err := whereLease(tx.NewUpdate().Model((*Run)(nil)), r.ID, s.instance).
-			Set("status = ?", StatusQueued).Set("lease_owner = ''").Set("background = TRUE").Exec(ctx)
-		if err != nil {
-			return err
-		}
-		if n, _ := res.RowsAffected(); n != 1 {
-			return nil
-		}
-		_, err = s.queue.InsertTx(ctx, tx, JobArgs{RunID: r.ID}, nil)
-		return err
-	})
+	_, err := s.leases.Requeue(ctx, durable.RequeueParams{ID: r.ID, Enqueue: true,
+		Set: func(q *bun.UpdateQuery) *bun.UpdateQuery { return q.Set("background = TRUE") }})
+	return err
 }
 
 // finish stores how the run ended (or paused), if this process still
@@ -269,7 +177,7 @@ func (s *Service) finish(ctx context.Context, r *Run, out graph.Outcome, h *hook
 	now := s.now().UTC()
 	owner := r.LeaseOwner
 	if owner == "" {
-		owner = s.instance
+		owner = durable.Instance()
 	}
 	r.Status, r.ErrorCode, r.ErrorMessage, r.FailedNode = out.Status, out.ErrorCode, out.ErrorMessage, out.FailedNode
 	if out.Checkpoint != nil {

@@ -4,15 +4,13 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"time"
 
 	"github.com/riverqueue/river"
-	"github.com/uptrace/bun"
 
 	"github.com/pulse-run/pulse/internal/platform/apperr"
 	"github.com/pulse-run/pulse/internal/platform/authn"
 	"github.com/pulse-run/pulse/internal/platform/db"
-	"github.com/pulse-run/pulse/internal/platform/events"
+	"github.com/pulse-run/pulse/internal/platform/durable"
 	"github.com/pulse-run/pulse/internal/platform/ids"
 	"github.com/pulse-run/pulse/internal/workflow/graph"
 )
@@ -115,7 +113,7 @@ func (s *Service) insertTx(ctx context.Context, tx *db.Tx, r *Run) error {
 		}
 	}
 	if r.Status == StatusRunning {
-		r.LeaseOwner, r.HeartbeatAt, r.StartedAt, r.Attempt, r.DeadlineAt = s.instance, &now, &now, 1, &deadline
+		r.LeaseOwner, r.HeartbeatAt, r.StartedAt, r.Attempt, r.DeadlineAt = durable.Instance(), &now, &now, 1, &deadline
 	}
 	if _, err := tx.NewInsert().Model(r).Exec(ctx); err != nil {
 		return fmt.Errorf("workflow: create run: %w", err)
@@ -130,7 +128,7 @@ func (s *Service) insertTx(ctx context.Context, tx *db.Tx, r *Run) error {
 // Execute runs a started run to its end or its next pause, unless it was
 // queued (then it returns it as it is). local gets every event.
 func (s *Service) Execute(ctx context.Context, r *Run, local func(graph.Event)) (*Run, error) {
-	if r.Status != StatusRunning || r.LeaseOwner != s.instance {
+	if r.Status != StatusRunning || r.LeaseOwner != durable.Instance() {
 		return r, nil
 	}
 	return s.execute(ctx, r, local)
@@ -163,19 +161,13 @@ func (s *Service) Runs(ctx context.Context, p RunListParams) ([]Run, string, err
 	if err != nil {
 		return nil, "", err
 	}
-	if p.Limit <= 0 || p.Limit > 100 {
-		p.Limit = 20
-	}
+	p.Limit = db.PageLimit(p.Limit)
 	out, err := s.store.runs(ctx, runListParams{ownerID: pr.UserID, workflowID: p.WorkflowID, threadID: p.ThreadID, status: p.Status,
 		cursor: p.Cursor, limit: p.Limit + 1})
 	if err != nil {
 		return nil, "", err
 	}
-	next := ""
-	if len(out) > p.Limit {
-		out = out[:p.Limit]
-		next = out[p.Limit-1].ID
-	}
+	out, next := db.Page(out, p.Limit, func(r *Run) string { return r.ID })
 	return out, next, nil
 }
 
@@ -233,7 +225,7 @@ func (s *Service) answer(ctx context.Context, r *Run, answer json.RawMessage, ho
 		q := tx.NewUpdate().Model((*Run)(nil)).Set("resume = ?", string(answer)).Set("interrupt_until = NULL").
 			Set("deadline_at = ?", deadline).Where("id = ? AND status = ?", r.ID, StatusInterrupted)
 		if hold {
-			q = q.Set("status = ?", StatusRunning).Set("lease_owner = ?", s.instance).Set("heartbeat_at = ?", now).Set("attempt = attempt + 1")
+			q = s.leases.Hold(q).Set("attempt = attempt + 1")
 		} else {
 			q = q.Set("status = ?", StatusQueued).Set("lease_owner = ''")
 		}
@@ -325,30 +317,19 @@ func (s *Service) Cancel(ctx context.Context, id string) (*Run, error) {
 	if r.Finished() {
 		return nil, apperr.Errorf(apperr.Conflict, "the run already ended (%s)", r.Status)
 	}
-	if s.ctl.Interrupt(r.ID) {
-		return s.awaitEnd(ctx, r)
-	}
-	now := s.now().UTC()
-	res, err := s.db.W.NewUpdate().Model((*Run)(nil)).Set("status = ?", StatusCancelled).Set("error_code = 'cancelled'").
-		Set("error_message = 'cancelled by the user'").Set("finished_at = ?", now).Set("lease_owner = ''").
-		Where("id = ? AND status IN (?)", r.ID, bun.In([]string{StatusQueued, StatusInterrupted, StatusPending})).Exec(ctx)
+	how, err := s.leases.Cancel(ctx, durable.CancelParams{ID: r.ID, Settle: []string{StatusQueued, StatusInterrupted, StatusPending}})
 	if err != nil {
 		return nil, err
 	}
-	if n, _ := res.RowsAffected(); n == 1 {
+	switch how {
+	case durable.Settled:
 		out, err := s.store.reload(ctx, r.ID)
 		if err == nil {
 			s.publish(ctx, out, "run.cancelled", RunOut(out), false)
 			s.afterRun(ctx, out)
 		}
 		return out, err
-	}
-	res, err = s.db.W.NewUpdate().Model((*Run)(nil)).Set("cancel_requested = TRUE").
-		Where("id = ? AND status = ?", r.ID, StatusRunning).Exec(ctx)
-	if err != nil {
-		return nil, err
-	}
-	if n, _ := res.RowsAffected(); n != 1 {
+	case durable.Left:
 		// It left "running" meanwhile. A cancel remembered while the run
 		// was being claimed may be what ended it: that is this cancel
 		// taking effect, not a conflict.
@@ -361,35 +342,11 @@ func (s *Service) Cancel(ctx context.Context, id string) (*Run, error) {
 		}
 		return nil, apperr.Errorf(apperr.Conflict, "the run already ended (%s)", cur.Status)
 	}
-	if s.bus != nil {
-		if err := s.ctl.Relay(ctx, s.bus, r.ID); err != nil {
-			return nil, err
-		}
-	}
-	return s.awaitEnd(ctx, r)
-}
-
-// awaitEnd waits briefly for a cancelled run to stop, then reports it.
-func (s *Service) awaitEnd(ctx context.Context, r *Run) (*Run, error) {
-	deadline := time.Now().Add(3 * time.Second)
-	for {
+	// Interrupted here, or requested of the process that holds it.
+	return durable.AwaitEnd(ctx, func(ctx context.Context) (*Run, bool, error) {
 		cur, err := s.store.reload(ctx, r.ID)
-		if err != nil || cur.Finished() || time.Now().After(deadline) {
-			return cur, err
-		}
-		select {
-		case <-ctx.Done():
-			return cur, nil
-		case <-time.After(20 * time.Millisecond):
-		}
-	}
-}
-
-// Listen makes this process stop its runs when another process relays a
-// cancel over the bus, until ctx ends; the channel is closed once it has
-// stopped.
-func (s *Service) Listen(ctx context.Context, bus *events.Bus) <-chan struct{} {
-	return s.ctl.Listen(ctx, bus)
+		return cur, err == nil && cur.Finished(), err
+	})
 }
 
 // JobArgs is the queue job that executes (or resumes) a workflow run.
@@ -401,4 +358,4 @@ type JobArgs struct {
 func (JobArgs) Kind() string { return "workflow_run" }
 
 // InsertOpts retries a run whose process failed outside the workflow.
-func (JobArgs) InsertOpts() river.InsertOpts { return river.InsertOpts{MaxAttempts: 5} }
+func (JobArgs) InsertOpts() river.InsertOpts { return durable.InsertOpts() }

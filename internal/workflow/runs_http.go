@@ -255,32 +255,19 @@ func registerRuns(v1 *httpx.API, s *Service) {
 // respond answers a started run: 202 when it is queued (or waits its
 // turn), the finished run, or its event stream.
 func respond(v1 *httpx.API, s *Service, r *Run, stream bool) *huma.StreamResponse {
-	return &huma.StreamResponse{Body: func(hctx huma.Context) {
-		if r.Status != StatusRunning {
-			hctx.SetHeader("Content-Type", "application/json")
-			hctx.SetHeader("Location", httpx.APIPrefix+"/workflow-runs/"+r.ID)
-			hctx.SetStatus(http.StatusAccepted)
-			_ = json.NewEncoder(hctx.BodyWriter()).Encode(RunOut(r))
-			return
-		}
-		if !stream {
-			out, err := s.Execute(hctx.Context(), r, nil)
-			if err != nil {
-				_ = huma.WriteErr(v1, hctx, http.StatusServiceUnavailable, "the run could not be completed here; it continues in the background", err)
-				return
+	return httpx.RunResponse[*Run]{API: v1, Queued: r.Status != StatusRunning, Location: httpx.APIPrefix + "/workflow-runs/" + r.ID,
+		QueuedBody: RunOut(r), Stream: stream, Created: RunOut(r),
+		Execute: func(ctx context.Context, emit func(string, any)) (*Run, error) {
+			var local func(graph.Event)
+			if emit != nil {
+				local = func(e graph.Event) { emit(e.Type, e.Data) }
 			}
-			hctx.SetHeader("Content-Type", "application/json")
-			hctx.SetStatus(http.StatusOK)
-			_ = json.NewEncoder(hctx.BodyWriter()).Encode(RunOut(out))
-			return
-		}
-		sse := httpx.StartSSE(hctx)
-		_ = sse.Send("run.created", RunOut(r))
-		out, err := s.Execute(hctx.Context(), r, func(e graph.Event) { _ = sse.Send(e.Type, e.Data) })
-		if err != nil {
-			_ = sse.Send("run.requeued", map[string]string{"id": r.ID, "message": "the run continues in the background"})
-			return
-		}
-		_ = sse.Send(finalEvent[out.Status], RunOut(out))
-	}}
+			return s.Execute(ctx, r, local)
+		},
+		Done:       func(out *Run) (string, any) { return finalEvent[out.Status], RunOut(out) },
+		FailStatus: http.StatusServiceUnavailable, FailMessage: "the run could not be completed here; it continues in the background",
+		StreamFailed: func() (string, any) {
+			return "run.requeued", map[string]string{"id": r.ID, "message": "the run continues in the background"}
+		},
+	}.Response()
 }

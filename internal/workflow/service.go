@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
-	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -16,13 +15,13 @@ import (
 	"github.com/pulse-run/pulse/internal/platform/apperr"
 	"github.com/pulse-run/pulse/internal/platform/authn"
 	"github.com/pulse-run/pulse/internal/platform/db"
+	"github.com/pulse-run/pulse/internal/platform/durable"
 	"github.com/pulse-run/pulse/internal/platform/events"
 	"github.com/pulse-run/pulse/internal/platform/ids"
 	"github.com/pulse-run/pulse/internal/platform/kv"
 	"github.com/pulse-run/pulse/internal/platform/outbound"
 	"github.com/pulse-run/pulse/internal/platform/queue"
 	"github.com/pulse-run/pulse/internal/platform/ratelimit"
-	"github.com/pulse-run/pulse/internal/platform/runctl"
 	"github.com/pulse-run/pulse/internal/platform/webhook"
 	"github.com/pulse-run/pulse/internal/workflow/graph"
 )
@@ -50,12 +49,10 @@ type Service struct {
 	hookURL  string                                    // the public URL webhook triggers are called at, before the id
 	hooks    *webhook.Receiver                         // checks signed webhook calls, once each
 	now      func() time.Time
-	instance string
-	lease    time.Duration
 	timeout  time.Duration
+	leases   *durable.Leases[*Run] // claims, renews, reaps and cancels runs
 
-	graphs sync.Map         // "workflow/version" -> *graph.Graph: versions never change
-	ctl    *runctl.Registry // runs executing here, and cancels to them
+	graphs sync.Map // "workflow/version" -> *graph.Graph: versions never change
 
 	// dispatched, when set (tests only, see export_test.go), is called after
 	// each Dispatch with what it started, so a test can tell "started
@@ -90,8 +87,12 @@ type Params struct {
 	// PublicURL is where clients reach this server, for webhook URLs.
 	PublicURL string
 	Now       func() time.Time
-	Lease     time.Duration // how long a silent worker keeps a run
-	Timeout   time.Duration // how long a run may take
+	// Durable is the process's durable core, which holds runs' leases and
+	// works their queue jobs (nil: a core of the service's own, not
+	// started, with Lease).
+	Durable *durable.Core
+	Lease   time.Duration // how long a silent worker keeps a run, for a core of its own
+	Timeout time.Duration // how long a run may take
 	// Logger hears of failures no caller waits for (nil: nothing logged).
 	Logger *slog.Logger
 }
@@ -101,11 +102,8 @@ func New(p Params) *Service {
 	if p.Now == nil {
 		p.Now = time.Now
 	}
-	if p.Lease == 0 {
-		p.Lease = 15 * time.Second
-	}
 	if p.Timeout == 0 {
-		p.Timeout = 30 * time.Minute
+		p.Timeout = durable.DefaultTimeout
 	}
 	if p.Outbound == nil {
 		p.Outbound = outbound.Public()
@@ -116,10 +114,8 @@ func New(p Params) *Service {
 	if p.Logger == nil {
 		p.Logger = slog.New(slog.DiscardHandler)
 	}
-	host, _ := os.Hostname()
-	s := &Service{log: p.Logger, db: p.DB, store: &store{db: p.DB}, bus: p.Bus, queue: p.Queue, now: p.Now, lease: p.Lease, timeout: p.Timeout,
-		secrets: p.Secrets, urls: p.Outbound, accounts: p.Accounts, limiter: p.Limiter, tracer: p.Tracer, batch: p.Batch, userZone: p.UserZone, hookURL: strings.TrimRight(p.PublicURL, "/") + "/api/v1/hooks/workflow-triggers/",
-		instance: fmt.Sprintf("%s/%d/%s", host, os.Getpid(), ids.New()[24:]), ctl: runctl.New("workflow.cancel")}
+	s := &Service{log: p.Logger, db: p.DB, store: &store{db: p.DB}, bus: p.Bus, queue: p.Queue, now: p.Now, timeout: p.Timeout,
+		secrets: p.Secrets, urls: p.Outbound, accounts: p.Accounts, limiter: p.Limiter, tracer: p.Tracer, batch: p.Batch, userZone: p.UserZone, hookURL: strings.TrimRight(p.PublicURL, "/") + "/api/v1/hooks/workflow-triggers/"}
 	if s.hooks = p.Webhooks; s.hooks == nil {
 		s.hooks = webhook.New(webhook.Params{KV: kv.New(p.DB, p.Now), Now: p.Now})
 	}
@@ -127,6 +123,17 @@ func New(p Params) *Service {
 		p.Effects.sub = s
 		s.effects = p.Effects
 	}
+	if p.Durable == nil {
+		// The service's clock, read at each use: tests move it.
+		var q durable.Enqueuer // a nil *queue.Queue is no queue
+		if p.Queue != nil {
+			q = p.Queue
+		}
+		p.Durable = durable.New(durable.Params{DB: p.DB, Queue: q, Lease: p.Lease, Now: func() time.Time { return s.now() }})
+	}
+	s.leases = durable.AddTable(p.Durable, s.durableTable())
+	durable.AddKind(p.Durable, s.durableKind())
+	durable.AddKind(p.Durable, s.triggersKind())
 	return s
 }
 
@@ -292,22 +299,16 @@ type ListParams struct {
 
 // List returns the caller's workflows, newest first, and the next cursor.
 func (s *Service) List(ctx context.Context, p ListParams) ([]Workflow, string, error) {
+	p.Limit = db.PageLimit(p.Limit)
 	pr, err := authn.RequireScope(ctx, authn.ScopeRead)
 	if err != nil {
 		return nil, "", err
-	}
-	if p.Limit <= 0 || p.Limit > 100 {
-		p.Limit = 20
 	}
 	out, err := s.store.list(ctx, pr.UserID, p.Cursor, p.Limit+1)
 	if err != nil {
 		return nil, "", err
 	}
-	next := ""
-	if len(out) > p.Limit {
-		out = out[:p.Limit]
-		next = out[p.Limit-1].ID
-	}
+	out, next := db.Page(out, p.Limit, func(r *Workflow) string { return r.ID })
 	return out, next, nil
 }
 

@@ -9,138 +9,84 @@ import (
 	"github.com/uptrace/bun"
 
 	"github.com/pulse-run/pulse/internal/platform/apperr"
-	"github.com/pulse-run/pulse/internal/platform/db"
-	"github.com/pulse-run/pulse/internal/platform/queue"
+	"github.com/pulse-run/pulse/internal/platform/durable"
 )
 
-// Worker executes queued workflow runs.
-type Worker struct {
-	river.WorkerDefaults[JobArgs]
-	s *Service
-}
-
-// Worker returns the queue worker of this service.
-func (s *Service) Worker() *Worker { return &Worker{s: s} }
-
-// Timeout lifts the queue's job timeout: a run has its own deadline.
-func (w *Worker) Timeout(*river.Job[JobArgs]) time.Duration { return -1 }
-
-// NextRetry is exponential backoff from 1 s to 30 s, with jitter.
-func (w *Worker) NextRetry(job *river.Job[JobArgs]) time.Time {
-	return time.Now().Add(queue.RetryDelay(job.Attempt))
-}
-
-// Work claims the run and continues it from its checkpoint.
-func (w *Worker) Work(ctx context.Context, job *river.Job[JobArgs]) error {
-	r, err := w.s.claim(ctx, job.Args.RunID)
-	if err != nil || r == nil {
-		return err // nil: finished, cancelled, or held by a live worker
+// durableTable describes workflow runs to the durable core, which claims,
+// renews, reaps and cancels them. Claims commit with the other runs'
+// writes, and take the run's deadline from its first claim.
+func (s *Service) durableTable() durable.Table[*Run] {
+	return durable.Table[*Run]{Model: (*Run)(nil), Name: "workflow_runs", Load: s.store.reload, CancelAction: "workflow.cancel",
+		Job:   func(id string) river.JobArgs { return JobArgs{RunID: id} },
+		Write: s.write,
+		ClaimSet: func(q *bun.UpdateQuery, now time.Time) *bun.UpdateQuery {
+			return q.Set("deadline_at = COALESCE(deadline_at, ?)", now.Add(s.timeout))
+		},
+		Interrupted: StatusInterrupted, Expire: s.expireInterrupt, Upkeep: s.prune,
 	}
-	_, err = w.s.execute(ctx, r, nil)
+}
+
+// durableKind is how the queue works a workflow run.
+func (s *Service) durableKind() durable.Kind[JobArgs] {
+	return durable.Kind[JobArgs]{Work: s.work, OwnDeadline: true,
+		Fail: func(ctx context.Context, job *river.Job[JobArgs], reason string) error {
+			ok, err := s.leases.Fail(ctx, job.Args.RunID, durable.CodeInternal, reason)
+			if ok {
+				if r, err := s.store.reload(ctx, job.Args.RunID); err == nil {
+					s.publish(ctx, r, "run.failed", RunOut(r), false)
+					s.afterRun(ctx, r)
+				}
+			}
+			return err
+		}}
+}
+
+// work claims the run and continues it from its checkpoint.
+func (s *Service) work(ctx context.Context, job *river.Job[JobArgs]) error {
+	r, ok, err := s.leases.Claim(ctx, job.Args.RunID)
+	if err != nil || !ok {
+		return err // not ok: finished, cancelled, or held by a live worker
+	}
+	_, err = s.execute(ctx, r, nil)
 	if errors.Is(err, errLeaseLost) {
 		return nil // another worker has it now
 	}
 	return err
 }
 
-// ReapArgs is the periodic job that looks after runs nobody is executing.
-type ReapArgs struct{}
-
-// Kind implements river.JobArgs.
-func (ReapArgs) Kind() string { return "workflow_reaper" }
-
-// InsertOpts keeps one reaper job at a time.
-func (ReapArgs) InsertOpts() river.InsertOpts {
-	return river.InsertOpts{MaxAttempts: 1, UniqueOpts: river.UniqueOpts{ByPeriod: time.Second}}
-}
-
-// Reaper is the worker of ReapArgs.
-type Reaper struct {
-	river.WorkerDefaults[ReapArgs]
-	s *Service
-}
-
-// Reaper returns the periodic worker that requeues runs whose worker
-// vanished, fails runs past their deadline, applies the timeout policy of
-// unanswered interrupts, and prunes checkpoints.
-func (s *Service) Reaper() *Reaper { return &Reaper{s: s} }
-
-// Work does one round.
-func (w *Reaper) Work(ctx context.Context, _ *river.Job[ReapArgs]) error {
-	return errors.Join(w.s.reap(ctx), w.s.expireInterrupts(ctx), w.s.prune(ctx))
-}
-
-func (s *Service) reap(ctx context.Context) error {
+// expireInterrupt applies on_timeout to an interrupt nobody answered in
+// time (the durable core's reaper finds them): continue with the node's
+// timeout value, or fail.
+func (s *Service) expireInterrupt(ctx context.Context, r *Run) error {
+	if r.Checkpoint == nil {
+		return nil
+	}
+	it := r.Checkpoint.Interrupt
+	if it != nil && it.OnTimeout == "continue" {
+		g, err := s.compiled(ctx, r.WorkflowID, r.Version)
+		if err != nil {
+			return err
+		}
+		n := g.Node(it.Node)
+		if n == nil {
+			return nil
+		}
+		if _, err := s.answer(ctx, r, n.TimeoutValue, false); err != nil && !isConflict(err) {
+			return err
+		}
+		return nil
+	}
 	now := s.now().UTC()
-	// Past the deadline: failed, wherever they are. A worker still on one
-	// loses its lease with the status change.
-	if _, err := s.db.W.NewUpdate().Model((*Run)(nil)).Set("status = ?", StatusFailed).Set("error_code = 'deadline_exceeded'").
-		Set("error_message = 'the run did not finish before its deadline'").Set("finished_at = ?", now).Set("lease_owner = ''").
-		Where("status IN (?) AND deadline_at < ?", bun.In([]string{StatusQueued, StatusRunning}), now).Exec(ctx); err != nil {
+	res, err := s.db.W.NewUpdate().Model((*Run)(nil)).Set("status = ?", StatusFailed).Set("error_code = 'interrupt_timeout'").
+		Set("error_message = 'nobody answered in time'").Set("finished_at = ?", now).Set("interrupt_until = NULL").
+		Where("id = ? AND status = ?", r.ID, StatusInterrupted).Exec(ctx)
+	if err != nil {
 		return err
 	}
-	var stale []string
-	if err := s.db.W.NewSelect().Model((*Run)(nil)).Column("id").
-		Where("status = ? AND (heartbeat_at IS NULL OR heartbeat_at < ?)", StatusRunning, now.Add(-s.lease)).Limit(1000).Scan(ctx, &stale); err != nil {
-		return err
-	}
-	for _, id := range stale {
-		err := s.db.InTx(ctx, func(ctx context.Context, tx *db.Tx) error {
-			res, err := tx.NewUpdate().Model((*Run)(nil)).Set("status = ?", StatusQueued).Set("lease_owner = ''").Set("background = TRUE").
-				Where("id = ? AND status = ? AND (heartbeat_at IS NULL OR heartbeat_at < ?)", id, StatusRunning, now.Add(-s.lease)).Exec(ctx)
-			if err != nil {
-				return err
-			}
-			if n, _ := res.RowsAffected(); n != 1 {
-				return nil
-			}
-			_, err = s.queue.InsertTx(ctx, tx, JobArgs{RunID: id}, nil)
-			return err
-		})
-		if err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// expireInterrupts applies on_timeout to interrupts nobody answered in
-// time: continue with the node's timeout value, or fail.
-func (s *Service) expireInterrupts(ctx context.Context) error {
-	var due []Run
-	if err := s.db.W.NewSelect().Model(&due).Where("status = ? AND interrupt_until < ?", StatusInterrupted, s.now().UTC()).
-		Limit(1000).Scan(ctx); err != nil {
-		return err
-	}
-	for i := range due {
-		r := &due[i]
-		it := r.Checkpoint.Interrupt
-		if it != nil && it.OnTimeout == "continue" {
-			g, err := s.compiled(ctx, r.WorkflowID, r.Version)
-			if err != nil {
-				return err
-			}
-			n := g.Node(it.Node)
-			if n == nil {
-				continue
-			}
-			if _, err := s.answer(ctx, r, n.TimeoutValue, false); err != nil && !isConflict(err) {
-				return err
-			}
-			continue
-		}
-		now := s.now().UTC()
-		res, err := s.db.W.NewUpdate().Model((*Run)(nil)).Set("status = ?", StatusFailed).Set("error_code = 'interrupt_timeout'").
-			Set("error_message = 'nobody answered in time'").Set("finished_at = ?", now).Set("interrupt_until = NULL").
-			Where("id = ? AND status = ?", r.ID, StatusInterrupted).Exec(ctx)
-		if err != nil {
-			return err
-		}
-		if n, _ := res.RowsAffected(); n == 1 {
-			r.Status, r.ErrorCode, r.ErrorMessage, r.FinishedAt = StatusFailed, "interrupt_timeout", "nobody answered in time", &now
-			s.publish(ctx, r, "run.failed", RunOut(r), false)
-			s.afterRun(ctx, r)
-		}
+	if n, _ := res.RowsAffected(); n == 1 {
+		r.Status, r.ErrorCode, r.ErrorMessage, r.FinishedAt = StatusFailed, "interrupt_timeout", "nobody answered in time", &now
+		s.publish(ctx, r, "run.failed", RunOut(r), false)
+		s.afterRun(ctx, r)
 	}
 	return nil
 }
@@ -174,16 +120,7 @@ func (s *Service) prune(ctx context.Context) error {
 	return nil
 }
 
-// TriggersWorker fires due cron triggers.
-type TriggersWorker struct {
-	river.WorkerDefaults[TriggersArgs]
-	s *Service
-}
-
-// TriggersWorker returns the periodic worker of cron triggers.
-func (s *Service) TriggersWorker() *TriggersWorker { return &TriggersWorker{s: s} }
-
-// Work fires what is due.
-func (w *TriggersWorker) Work(ctx context.Context, _ *river.Job[TriggersArgs]) error {
-	return w.s.FireDue(ctx)
+// triggersKind fires due cron triggers, each period.
+func (s *Service) triggersKind() durable.Kind[TriggersArgs] {
+	return durable.Kind[TriggersArgs]{Work: func(ctx context.Context, _ *river.Job[TriggersArgs]) error { return s.FireDue(ctx) }}
 }

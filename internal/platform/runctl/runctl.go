@@ -126,6 +126,15 @@ type Publisher interface {
 	Publish(ctx context.Context, ev events.Event) (string, error)
 }
 
+// Parse reads a relayed cancel: its action and the run it names.
+func Parse(data []byte) (action, runID string, ok bool) {
+	var m message
+	if json.Unmarshal(data, &m) != nil || m.Action == "" {
+		return "", "", false
+	}
+	return m.Action, m.RunID, true
+}
+
 // Relay tells every process to cancel the run.
 func (r *Registry) Relay(ctx context.Context, bus Publisher, id string) error {
 	data, _ := json.Marshal(message{Action: r.action, RunID: id})
@@ -142,23 +151,33 @@ func (r *Registry) Listen(ctx context.Context, bus *events.Bus) <-chan struct{} 
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		defer sub.Close()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-sub.Done():
-				return
-			case ev := <-sub.C():
-				var m message
-				if json.Unmarshal(ev.Data, &m) == nil && m.Action == r.action {
-					r.Interrupt(m.RunID)
-				}
-				if r.handled != nil {
-					r.handled(m.Action, m.RunID)
-				}
+		Follow(ctx, sub, func(action, id string) {
+			if action == r.action {
+				r.Interrupt(id)
 			}
-		}
+			if r.handled != nil {
+				r.handled(action, id)
+			}
+		})
 	}()
 	return done
+}
+
+// Follow hands each relayed cancel on sub to apply until ctx ends or sub
+// does, then closes sub. It returns when it stops, so a caller can wait
+// for it.
+func Follow(ctx context.Context, sub *events.Sub, apply func(action, runID string)) {
+	defer sub.Close()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-sub.Done():
+			return
+		case ev := <-sub.C():
+			if action, id, ok := Parse(ev.Data); ok {
+				apply(action, id)
+			}
+		}
+	}
 }

@@ -134,7 +134,7 @@ func TestRolesSplitTheComponents(t *testing.T) {
 	if os.Getenv(dbtest.EnvPostgres) == "" {
 		t.Skipf("%s is not set (the role split needs PostgreSQL)", dbtest.EnvPostgres)
 	}
-	background := []string{"events", "run-cancel-relay", "workflow-cancel-relay", "workflow-leases"}
+	background := []string{"events", "durable"}
 	for _, tc := range []struct {
 		role       config.Role
 		components []string

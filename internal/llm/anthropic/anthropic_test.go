@@ -17,6 +17,7 @@ import (
 	"github.com/pulse-run/pulse/internal/agent"
 	"github.com/pulse-run/pulse/internal/llm"
 	"github.com/pulse-run/pulse/internal/llm/anthropic"
+	"github.com/pulse-run/pulse/internal/llm/llmtest"
 	"github.com/pulse-run/pulse/internal/run"
 	"github.com/pulse-run/pulse/internal/tool"
 )
@@ -31,10 +32,15 @@ type fakeAnthropic struct {
 
 func start(t *testing.T, replies ...func(http.ResponseWriter)) *fakeAnthropic {
 	f := &fakeAnthropic{replies: replies}
+	problems := llmtest.NewProblems(t)
 	f.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		require.Equal(t, "/v1/messages", r.URL.Path)
-		require.Equal(t, "sk-ant-test", r.Header.Get("X-Api-Key"))
-		require.NotEmpty(t, r.Header.Get("Anthropic-Version"))
+		if !problems.Expect(w, "path", "/v1/messages", r.URL.Path) || !problems.Expect(w, "X-Api-Key", "sk-ant-test", r.Header.Get("X-Api-Key")) {
+			return
+		}
+		if r.Header.Get("Anthropic-Version") == "" {
+			problems.Fail(w, "no Anthropic-Version header")
+			return
+		}
 		b, _ := io.ReadAll(r.Body)
 		f.mu.Lock()
 		i := len(f.bodies)

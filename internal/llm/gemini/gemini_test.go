@@ -17,6 +17,7 @@ import (
 	"github.com/pulse-run/pulse/internal/agent"
 	"github.com/pulse-run/pulse/internal/llm"
 	"github.com/pulse-run/pulse/internal/llm/gemini"
+	"github.com/pulse-run/pulse/internal/llm/llmtest"
 	"github.com/pulse-run/pulse/internal/run"
 	"github.com/pulse-run/pulse/internal/tool"
 )
@@ -31,8 +32,11 @@ type fakeGemini struct {
 
 func start(t *testing.T, replies ...func(http.ResponseWriter)) *fakeGemini {
 	f := &fakeGemini{replies: replies}
+	problems := llmtest.NewProblems(t)
 	f.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		require.Equal(t, "gm-test", r.Header.Get("X-Goog-Api-Key"))
+		if !problems.Expect(w, "X-Goog-Api-Key", "gm-test", r.Header.Get("X-Goog-Api-Key")) {
+			return
+		}
 		b, _ := io.ReadAll(r.Body)
 		f.mu.Lock()
 		i := len(f.bodies)

@@ -15,6 +15,7 @@ import (
 
 	"github.com/pulse-run/pulse/internal/agent"
 	"github.com/pulse-run/pulse/internal/llm"
+	"github.com/pulse-run/pulse/internal/llm/llmtest"
 	"github.com/pulse-run/pulse/internal/llm/openai"
 	"github.com/pulse-run/pulse/internal/run"
 	"github.com/pulse-run/pulse/internal/tool"
@@ -31,9 +32,11 @@ type fakeOpenAI struct {
 
 func startFake(t *testing.T, handlers ...func(w http.ResponseWriter, body string)) *fakeOpenAI {
 	f := &fakeOpenAI{handlers: handlers}
+	problems := llmtest.NewProblems(t)
 	f.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		require.Equal(t, "/chat/completions", r.URL.Path)
-		require.Equal(t, "Bearer sk-test", r.Header.Get("Authorization"))
+		if !problems.Expect(w, "path", "/chat/completions", r.URL.Path) || !problems.Expect(w, "Authorization", "Bearer sk-test", r.Header.Get("Authorization")) {
+			return
+		}
 		b, _ := io.ReadAll(r.Body)
 		f.mu.Lock()
 		i := len(f.bodies)

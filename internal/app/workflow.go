@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 
+	"github.com/pulse-run/pulse/internal/platform/events"
 	"github.com/pulse-run/pulse/internal/run"
 	"github.com/pulse-run/pulse/internal/tool"
 	"github.com/pulse-run/pulse/internal/workflow"
@@ -25,7 +26,7 @@ func (a agentNodes) RunAgent(ctx context.Context, p workflow.AgentCall) (graph.A
 		return graph.AgentResult{}, graph.Permanent(err)
 	}
 	r, err := a.runs.Execute(ctx, prep, func(e run.Event) {
-		if d, ok := e.Data.(map[string]any); ok && e.Type == "message.delta" && p.OnDelta != nil {
+		if d, ok := e.Data.(map[string]any); ok && e.Type == events.MessageDelta && p.OnDelta != nil {
 			if text, _ := d["text"].(string); text != "" {
 				p.OnDelta(text)
 			}

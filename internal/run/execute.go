@@ -124,7 +124,7 @@ func (s *Service) emitter(ctx context.Context, r *Run, local func(Event)) func(E
 	}
 }
 
-func (s *Service) publish(ctx context.Context, r *Run, typ string, data any, ephemeral bool) {
+func (s *Service) publish(ctx context.Context, r *Run, typ events.Type, data any, ephemeral bool) {
 	if s.bus == nil {
 		return
 	}
@@ -167,7 +167,7 @@ func (s *Service) finish(ctx context.Context, r *Run, out Outcome) (*Run, error)
 	if n, _ := res.RowsAffected(); n != 1 {
 		return s.reload(ctx, r.ID)
 	}
-	final := map[string]string{StatusSucceeded: "run.completed", StatusFailed: "run.failed", StatusCancelled: "run.cancelled",
+	final := map[string]events.Type{StatusSucceeded: "run.completed", StatusFailed: "run.failed", StatusCancelled: "run.cancelled",
 		StatusRequiresAction: "run.requires_action"}[r.Status]
 	s.publish(ctx, r, final, runOut(r), false)
 	if s.observer != nil && (r.Status == StatusSucceeded || r.Status == StatusFailed) {

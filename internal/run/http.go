@@ -10,6 +10,7 @@ import (
 	"github.com/danielgtaylor/huma/v2"
 
 	"github.com/pulse-run/pulse/internal/llm"
+	"github.com/pulse-run/pulse/internal/platform/events"
 	"github.com/pulse-run/pulse/internal/platform/httpx"
 )
 
@@ -155,15 +156,15 @@ func Register(v1 *httpx.API, s *Service) {
 					return
 				}
 				sse := httpx.StartSSE(hctx)
-				_ = sse.Send("run.created", runOut(prep.Run))
+				_ = sse.Send(events.RunCreated, runOut(prep.Run))
 				r, err := s.Execute(hctx.Context(), prep, func(e Event) { _ = sse.Send(e.Type, e.Data) })
 				if err != nil {
-					_ = sse.Send("run.failed", map[string]any{"error": map[string]string{"code": "internal", "message": "the run could not be saved"}})
+					_ = sse.Send(events.RunFailed, map[string]any{"error": map[string]string{"code": "internal", "message": "the run could not be saved"}})
 					return
 				}
-				final := "run.completed"
+				final := events.RunCompleted
 				if r.Status != StatusSucceeded {
-					final = "run.failed"
+					final = events.RunFailed
 				}
 				_ = sse.Send(final, runOut(r))
 			}}, nil

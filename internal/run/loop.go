@@ -16,6 +16,7 @@ import (
 
 	"github.com/pulse-run/pulse/internal/agent"
 	"github.com/pulse-run/pulse/internal/llm"
+	"github.com/pulse-run/pulse/internal/platform/events"
 	"github.com/pulse-run/pulse/internal/platform/schema"
 	"github.com/pulse-run/pulse/internal/tool"
 )
@@ -32,7 +33,7 @@ type Recorder interface {
 
 // Event is live progress of a run, for streaming.
 type Event struct {
-	Type string // run.created, step.started, message.delta, tool.called, tool.result, step.completed, run.completed, run.failed
+	Type events.Type
 	Data any
 }
 
@@ -305,7 +306,7 @@ func (l *Loop) answerCalls(ctx context.Context, p LoopParams, rec *stepper, st *
 	} else {
 		for _, c := range calls {
 			if rec.watched() {
-				rec.emit("tool.called", map[string]any{"call_id": c.ID, "name": c.Name, "arguments": string(c.Arguments)})
+				rec.emit(events.ToolCalled, map[string]any{"call_id": c.ID, "name": c.Name, "arguments": string(c.Arguments)})
 			}
 		}
 		var sub llm.Usage
@@ -324,7 +325,7 @@ func (l *Loop) answerCalls(ctx context.Context, p LoopParams, rec *stepper, st *
 			} else {
 				res["output"] = results[i].output
 			}
-			rec.emit("tool.result", res)
+			rec.emit(events.ToolResult, res)
 		}
 		st.Messages = append(st.Messages, llm.Message{Role: llm.RoleTool, ToolCallID: c.ID, Name: c.Name, Content: results[i].text()})
 		st.ToRun = calls[i+1:]
@@ -382,12 +383,12 @@ func (l *Loop) chat(ctx context.Context, rec *stepper, spec agent.Spec, req llm.
 		req.Model = model
 		streamed := false
 		if rec.watched() {
-			rec.emit("step.started", map[string]any{"seq": rec.seq + 1, "kind": StepModel, "name": full})
+			rec.emit(events.StepStarted, map[string]any{"seq": rec.seq + 1, "kind": StepModel, "name": full})
 			// Someone is watching: stream, so text reaches them as it is written.
 			seq := rec.seq + 1
 			req.OnDelta = func(text string) {
 				streamed = true
-				rec.emit("message.delta", map[string]any{"seq": seq, "text": text})
+				rec.emit(events.MessageDelta, map[string]any{"seq": seq, "text": text})
 			}
 		}
 		var retries []llm.Retried

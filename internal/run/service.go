@@ -110,7 +110,7 @@ func New(p Params) *Service {
 	loop := &Loop{Models: p.Models, Agents: p.Agents, Tools: p.Tools, Prices: p.Prices, Now: p.Now, Tracer: p.Tracer}
 	host, _ := os.Hostname()
 	return &Service{db: p.DB, agents: p.Agents, keys: p.Keys, loop: loop, now: p.Now, bus: p.Bus, queue: p.Queue,
-		instance: fmt.Sprintf("%s/%d/%s", host, os.Getpid(), ids.New()[24:]), lease: p.Lease, timeout: p.Timeout, observer: p.Observer, ctl: runctl.New("cancel")}
+		instance: fmt.Sprintf("%s/%d/%s", host, os.Getpid(), ids.New()[24:]), lease: p.Lease, timeout: p.Timeout, observer: p.Observer, ctl: runctl.New(events.CancelAgentRun)}
 }
 
 // withKeys puts the run owner's own providers in the run's context.
@@ -194,7 +194,7 @@ func (s *Service) Prepare(ctx context.Context, p StartParams) (*Prepared, error)
 	if err != nil {
 		return nil, fmt.Errorf("run: create: %w", err)
 	}
-	s.publish(ctx, r, "run.created", runOut(r), false)
+	s.publish(ctx, r, events.RunCreated, runOut(r), false)
 	return &Prepared{Run: r}, nil
 }
 
@@ -291,7 +291,7 @@ func (s *Service) Cancel(ctx context.Context, id string) (*Run, error) {
 	if n, _ := res.RowsAffected(); n == 1 {
 		out, err := s.Get(ctx, id)
 		if err == nil {
-			s.publish(ctx, out, "run.cancelled", runOut(out), false)
+			s.publish(ctx, out, events.RunCancelled, runOut(out), false)
 		}
 		return out, err
 	}

@@ -9,6 +9,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/pulse-run/pulse/internal/llm"
+	"github.com/pulse-run/pulse/internal/platform/events"
 )
 
 // stepper numbers steps and hands them to the recorder.
@@ -28,7 +29,7 @@ type stepper struct {
 // allocate maps nobody reads.
 func (s *stepper) watched() bool { return s.events != nil }
 
-func (s *stepper) emit(typ string, data any) {
+func (s *stepper) emit(typ events.Type, data any) {
 	if s.events != nil {
 		s.events(Event{Type: typ, Data: data})
 	}
@@ -50,7 +51,7 @@ func (s *stepper) addSpan(ctx context.Context, st *Step, span trace.Span) error 
 		}
 	}
 	if s.watched() {
-		s.emit("step.completed", map[string]any{"seq": st.Seq, "kind": st.Kind, "name": st.Name, "status": st.Status,
+		s.emit(events.StepCompleted, map[string]any{"seq": st.Seq, "kind": st.Kind, "name": st.Name, "status": st.Status,
 			"error": st.Error, "input_tokens": st.InputTokens, "output_tokens": st.OutputTokens, "latency_micros": st.LatencyMicros})
 	}
 	return nil
@@ -171,7 +172,7 @@ func (s *stepper) approval(ctx context.Context, calls []llm.ToolCall, decision, 
 		status = "failed"
 	}
 	if decision == "requested" {
-		s.emit("approval.requested", map[string]any{"tool_calls": calls})
+		s.emit(events.ApprovalRequested, map[string]any{"tool_calls": calls})
 	}
 	return s.add(ctx, &Step{Kind: StepApproval, Name: decision, Status: status, Input: in, Output: out, StartedAt: now, FinishedAt: now})
 }

@@ -155,7 +155,7 @@ func (h *hooks) Emit(e graph.Event) {
 	h.s.publish(h.ctx, h.r, e.Type, e.Data, false)
 }
 
-func (s *Service) publish(ctx context.Context, r *Run, typ string, data any, ephemeral bool) {
+func (s *Service) publish(ctx context.Context, r *Run, typ events.Type, data any, ephemeral bool) {
 	if s.bus == nil {
 		return
 	}
@@ -323,7 +323,7 @@ func (s *Service) finish(ctx context.Context, r *Run, out graph.Outcome, h *hook
 
 var platformEvent = map[string]string{StatusSucceeded: EventWorkflowRunCompleted, StatusFailed: EventWorkflowRunFailed}
 
-var finalEvent = map[string]string{StatusSucceeded: "run.completed", StatusFailed: "run.failed", StatusCancelled: "run.cancelled",
+var finalEvent = map[string]events.Type{StatusSucceeded: "run.completed", StatusFailed: "run.failed", StatusCancelled: "run.cancelled",
 	StatusInterrupted: "run.interrupted"}
 
 var _ graph.Hooks = (*hooks)(nil)

@@ -101,7 +101,7 @@ func (s *Service) insert(ctx context.Context, r *Run) error {
 		return err
 	}
 	r.fresh = true
-	s.publish(ctx, r, "run.created", RunOut(r), false)
+	s.publish(ctx, r, events.RunCreated, RunOut(r), false)
 	return nil
 }
 
@@ -338,7 +338,7 @@ func (s *Service) Cancel(ctx context.Context, id string) (*Run, error) {
 	if n, _ := res.RowsAffected(); n == 1 {
 		out, err := s.store.reload(ctx, r.ID)
 		if err == nil {
-			s.publish(ctx, out, "run.cancelled", RunOut(out), false)
+			s.publish(ctx, out, events.RunCancelled, RunOut(out), false)
 			s.afterRun(ctx, out)
 		}
 		return out, err

@@ -9,6 +9,7 @@ import (
 
 	"github.com/danielgtaylor/huma/v2"
 
+	"github.com/pulse-run/pulse/internal/platform/events"
 	"github.com/pulse-run/pulse/internal/platform/httpx"
 	"github.com/pulse-run/pulse/internal/workflow/graph"
 )
@@ -274,10 +275,10 @@ func respond(v1 *httpx.API, s *Service, r *Run, stream bool) *huma.StreamRespons
 			return
 		}
 		sse := httpx.StartSSE(hctx)
-		_ = sse.Send("run.created", RunOut(r))
+		_ = sse.Send(events.RunCreated, RunOut(r))
 		out, err := s.Execute(hctx.Context(), r, func(e graph.Event) { _ = sse.Send(e.Type, e.Data) })
 		if err != nil {
-			_ = sse.Send("run.requeued", map[string]string{"id": r.ID, "message": "the run continues in the background"})
+			_ = sse.Send(events.RunRequeued, map[string]string{"id": r.ID, "message": "the run continues in the background"})
 			return
 		}
 		_ = sse.Send(finalEvent[out.Status], RunOut(out))

@@ -112,7 +112,7 @@ func New(p Params) *Service {
 	host, _ := os.Hostname()
 	s := &Service{db: p.DB, store: &store{db: p.DB}, bus: p.Bus, queue: p.Queue, now: p.Now, lease: p.Lease, timeout: p.Timeout,
 		secrets: p.Secrets, urls: p.Outbound, accounts: p.Accounts, limiter: p.Limiter, tracer: p.Tracer, batch: p.Batch, userZone: p.UserZone, hookURL: strings.TrimRight(p.PublicURL, "/") + "/api/v1/hooks/workflow-triggers/",
-		instance: fmt.Sprintf("%s/%d/%s", host, os.Getpid(), ids.New()[24:]), ctl: runctl.New("workflow.cancel")}
+		instance: fmt.Sprintf("%s/%d/%s", host, os.Getpid(), ids.New()[24:]), ctl: runctl.New(events.CancelWorkflowRun)}
 	if s.hooks = p.Webhooks; s.hooks == nil {
 		s.hooks = webhook.New(webhook.Params{KV: kv.New(p.DB, p.Now), Now: p.Now})
 	}

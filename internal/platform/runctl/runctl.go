@@ -45,7 +45,7 @@ func (h *Handle) Lost() bool { return h.lost.Load() }
 
 // Registry holds the runs of one kind executing in this process.
 type Registry struct {
-	action  string // the control message that cancels this kind of run
+	action  events.Type // the control message that cancels this kind of run
 	mu      sync.Mutex
 	active  map[string]*Handle
 	pending map[string]time.Time // cancels of runs not (yet) executing here
@@ -53,12 +53,12 @@ type Registry struct {
 	// handled, when set (by tests, before Listen), is called once the
 	// listener has dealt with a control message, whatever its action, so a
 	// test can tell "ignored" from "not arrived yet".
-	handled func(action, runID string)
+	handled func(action events.Type, runID string)
 }
 
 // New returns a registry whose cancels travel as control messages named
 // action.
-func New(action string) *Registry {
+func New(action events.Type) *Registry {
 	return &Registry{action: action, active: map[string]*Handle{}, pending: map[string]time.Time{}}
 }
 
@@ -117,8 +117,8 @@ func (r *Registry) Executing() map[string]*Handle {
 
 // message is a cancel relayed to every process.
 type message struct {
-	Action string `json:"action"`
-	RunID  string `json:"run_id"`
+	Action events.Type `json:"action"`
+	RunID  string      `json:"run_id"`
 }
 
 // Publisher sends events to every process.

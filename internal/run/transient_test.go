@@ -17,6 +17,7 @@ import (
 	"github.com/pulse-run/pulse/internal/agent"
 	"github.com/pulse-run/pulse/internal/llm"
 	"github.com/pulse-run/pulse/internal/llm/llmtest"
+	"github.com/pulse-run/pulse/internal/platform/events"
 )
 
 // reset is a connection reset as an SDK returns it: the HTTP client's
@@ -114,7 +115,7 @@ func TestFinding5ResetMidStreamIsNotRepeated(t *testing.T) {
 		s.Tools = nil
 		s.ModelSettings.Fallbacks = []string{"backup/good"}
 	}), Input: "hi", Events: func(e Event) {
-		if e.Type == "message.delta" {
+		if e.Type == events.MessageDelta {
 			deltas = append(deltas, e.Data.(map[string]any)["text"].(string))
 		}
 	}})

@@ -18,6 +18,7 @@ import (
 	"github.com/pulse-run/pulse/internal/llm"
 	"github.com/pulse-run/pulse/internal/llm/gemini"
 	"github.com/pulse-run/pulse/internal/llm/llmtest"
+	"github.com/pulse-run/pulse/internal/platform/events"
 	"github.com/pulse-run/pulse/internal/run"
 	"github.com/pulse-run/pulse/internal/tool"
 )
@@ -130,7 +131,7 @@ func TestStreamingFunctionCallAndText(t *testing.T) {
 	out := loop.Execute(context.Background(), run.LoopParams{Spec: agent.Spec{Instructions: "Tell the time.", Model: "gemini/gemini-test",
 		Tools: []agent.ToolRef{{Type: "builtin", Name: "current_time"}}}, Input: "Time?",
 		Events: func(e run.Event) {
-			if e.Type == "message.delta" {
+			if e.Type == events.MessageDelta {
 				deltas = append(deltas, e.Data.(map[string]any)["text"].(string))
 			}
 		}})

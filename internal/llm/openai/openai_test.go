@@ -17,6 +17,7 @@ import (
 	"github.com/pulse-run/pulse/internal/llm"
 	"github.com/pulse-run/pulse/internal/llm/llmtest"
 	"github.com/pulse-run/pulse/internal/llm/openai"
+	"github.com/pulse-run/pulse/internal/platform/events"
 	"github.com/pulse-run/pulse/internal/run"
 	"github.com/pulse-run/pulse/internal/tool"
 )
@@ -183,7 +184,7 @@ func TestStreamingToolCallsAndText(t *testing.T) {
 	out := loop.Execute(context.Background(), run.LoopParams{Spec: agent.Spec{Instructions: "Tell time.", Model: "openai/gpt-test",
 		Tools: []agent.ToolRef{{Type: "builtin", Name: "current_time"}}}, Input: "Time?",
 		Events: func(e run.Event) {
-			if e.Type == "message.delta" {
+			if e.Type == events.MessageDelta {
 				deltas = append(deltas, e.Data.(map[string]any)["text"].(string))
 			}
 		}})

@@ -96,7 +96,7 @@ func (o *runEvents) RunEnded(ctx context.Context, r *run.Run) {
 	}
 	var output any
 	_ = json.Unmarshal(r.Output, &output)
-	data := map[string]any{"id": r.ID, "agent_id": r.AgentID, "status": r.Status, "output": output, "error_code": r.ErrorCode}
+	data := map[string]any{"id": r.ID, "agent_id": r.AgentID, "status": string(r.Status), "output": output, "error_code": string(r.ErrorCode)}
 	if _, err := o.flows.Dispatch(context.WithoutCancel(ctx), r.OwnerID, name, data, ""); err != nil {
 		slog.Default().Error("dispatch agent run event", "run", r.ID, "err", err)
 	}

@@ -68,7 +68,7 @@ func (w *Worker) Work(ctx context.Context, job *river.Job[JobArgs]) error {
 		if err := s.requeue(ctx, r, out); err != nil {
 			return err
 		}
-		return errors.New(out.ErrorCode + ": " + out.ErrorMessage)
+		return errors.New(string(out.ErrorCode) + ": " + out.ErrorMessage)
 	}
 	_, err = s.finish(ctx, r, out.Outcome)
 	return err
@@ -151,7 +151,7 @@ func (s *Service) requeue(ctx context.Context, r *Run, o outcome) error {
 		Set("error_code = ?", o.ErrorCode).Set("error_message = ?", "attempt failed, will retry: "+o.ErrorMessage).
 		Where("id = ? AND lease_owner = ?", r.ID, s.instance).Exec(context.WithoutCancel(ctx))
 	if err == nil {
-		s.publish(ctx, r, "run.retrying", map[string]any{"attempt": r.Attempt, "error": map[string]string{"code": o.ErrorCode, "message": o.ErrorMessage}}, false)
+		s.publish(ctx, r, "run.retrying", map[string]any{"attempt": r.Attempt, "error": map[string]string{"code": string(o.ErrorCode), "message": o.ErrorMessage}}, false)
 	}
 	return err
 }
@@ -163,7 +163,7 @@ func (s *Service) Reap(ctx context.Context) (requeued, expired int, err error) {
 	var late []Run
 	err = s.db.W.NewUpdate().Model((*Run)(nil)).Set("status = ?", StatusFailed).Set("error_code = 'deadline_exceeded'").
 		Set("error_message = 'the run did not finish before its deadline'").Set("finished_at = ?", now).Set("lease_owner = ''").
-		Where("status IN (?) AND deadline_at < ?", bun.In([]string{StatusQueued, StatusRunning}), now.Add(-s.lease)).
+		Where("status IN (?) AND deadline_at < ?", bun.In([]Status{StatusQueued, StatusRunning}), now.Add(-s.lease)).
 		Returning("id, owner_id").Scan(ctx, &late)
 	if err != nil {
 		return 0, 0, err

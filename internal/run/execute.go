@@ -167,7 +167,7 @@ func (s *Service) finish(ctx context.Context, r *Run, out Outcome) (*Run, error)
 	if n, _ := res.RowsAffected(); n != 1 {
 		return s.reload(ctx, r.ID)
 	}
-	final := map[string]events.Type{StatusSucceeded: "run.completed", StatusFailed: "run.failed", StatusCancelled: "run.cancelled",
+	final := map[Status]events.Type{StatusSucceeded: "run.completed", StatusFailed: "run.failed", StatusCancelled: "run.cancelled",
 		StatusRequiresAction: "run.requires_action"}[r.Status]
 	s.publish(ctx, r, final, runOut(r), false)
 	if s.observer != nil && (r.Status == StatusSucceeded || r.Status == StatusFailed) {

@@ -22,7 +22,7 @@ type RunOut struct {
 	AgentID        string          `json:"agent_id"`
 	AgentVersion   int             `json:"agent_version"`
 	ConversationID string          `json:"conversation_id" doc:"pass it to the next run to continue the conversation"`
-	Status         string          `json:"status" enum:"queued,running,requires_action,succeeded,failed,cancelled"`
+	Status         Status          `json:"status" enum:"queued,running,requires_action,succeeded,failed,cancelled"`
 	Input          string          `json:"input"`
 	Output         json.RawMessage `json:"output,omitempty" doc:"a JSON string, or the JSON object matching the agent's output_schema"`
 	Error          *RunError       `json:"error,omitempty"`
@@ -42,8 +42,8 @@ type RequiredAction struct {
 
 // RunError explains a failed run.
 type RunError struct {
-	Code    string `json:"code" doc:"e.g. max_turns_exceeded, provider_error, invalid_output"`
-	Message string `json:"message"`
+	Code    ErrorCode `json:"code" doc:"e.g. max_turns_exceeded, provider_error, invalid_output"`
+	Message string    `json:"message"`
 }
 
 // Usage is what the run consumed.
@@ -141,7 +141,7 @@ func Register(v1 *httpx.API, s *Service) {
 					hctx.SetHeader("Content-Type", "application/json")
 					hctx.SetHeader("Location", httpx.APIPrefix+"/runs/"+prep.Run.ID)
 					hctx.SetStatus(http.StatusAccepted)
-					_ = json.NewEncoder(hctx.BodyWriter()).Encode(map[string]string{"id": prep.Run.ID, "job_id": prep.Run.JobID, "status": prep.Run.Status})
+					_ = json.NewEncoder(hctx.BodyWriter()).Encode(map[string]string{"id": prep.Run.ID, "job_id": prep.Run.JobID, "status": string(prep.Run.Status)})
 					return
 				}
 				if !stream {
@@ -159,7 +159,7 @@ func Register(v1 *httpx.API, s *Service) {
 				_ = sse.Send(events.RunCreated, runOut(prep.Run))
 				r, err := s.Execute(hctx.Context(), prep, func(e Event) { _ = sse.Send(e.Type, e.Data) })
 				if err != nil {
-					_ = sse.Send(events.RunFailed, map[string]any{"error": map[string]string{"code": "internal", "message": "the run could not be saved"}})
+					_ = sse.Send(events.RunFailed, map[string]any{"error": map[string]string{"code": string(CodeInternal), "message": "the run could not be saved"}})
 					return
 				}
 				final := events.RunCompleted
@@ -238,7 +238,7 @@ func Register(v1 *httpx.API, s *Service) {
 		})
 	httpx.Register(v1, huma.Operation{OperationID: "list-runs", Method: http.MethodGet, Path: "/runs", Tags: tag, Summary: "My runs, newest first", Security: bearer},
 		func(ctx context.Context, in *runListInput) (*runListOutput, error) {
-			list, next, err := s.List(ctx, ListParams{AgentID: in.AgentID, Status: in.Status, Cursor: in.Cursor, Limit: in.Limit})
+			list, next, err := s.List(ctx, ListParams{AgentID: in.AgentID, Status: Status(in.Status), Cursor: in.Cursor, Limit: in.Limit})
 			if err != nil {
 				return nil, err
 			}

@@ -39,9 +39,9 @@ type Event struct {
 
 // Outcome is how a loop ended.
 type Outcome struct {
-	Status       string // succeeded, failed or requires_action
+	Status       Status // succeeded, failed or requires_action
 	Output       json.RawMessage
-	ErrorCode    string
+	ErrorCode    ErrorCode
 	ErrorMessage string
 	Usage        llm.Usage
 	CostMicros   int64 // the model steps' cost, in micro-credits
@@ -187,7 +187,7 @@ func (l *Loop) Continue(ctx context.Context, p LoopParams, st *State) (result Ou
 			if !st.Asked {
 				st.Asked = true
 				if err := rec.approval(ctx, st.Pending, "requested", ""); err != nil {
-					return done(failed("storage_error", err.Error(), st.Usage))
+					return done(failed(CodeStorageError, err.Error(), st.Usage))
 				}
 			}
 			o := done(Outcome{Status: StatusRequiresAction})
@@ -202,7 +202,7 @@ func (l *Loop) Continue(ctx context.Context, p LoopParams, st *State) (result Ou
 		st.ToRun, st.Rejected, st.Reason = st.Pending, !d.Approved, d.Reason
 		st.Pending, st.Asked, st.Decision = nil, false, nil
 		if err := rec.approval(ctx, st.ToRun, decision, d.Reason); err != nil {
-			return done(failed("storage_error", err.Error(), st.Usage))
+			return done(failed(CodeStorageError, err.Error(), st.Usage))
 		}
 	}
 	return done(l.loop(ctx, p, rec, st))
@@ -211,11 +211,11 @@ func (l *Loop) Continue(ctx context.Context, p LoopParams, st *State) (result Ou
 func (l *Loop) loop(ctx context.Context, p LoopParams, rec *stepper, st *State) Outcome {
 	tools, err := l.bind(ctx, st.Spec, p.depth)
 	if err != nil {
-		return failed("tool_unavailable", err.Error(), st.Usage)
+		return failed(CodeToolUnavailable, err.Error(), st.Usage)
 	}
 	for {
 		if ctx.Err() != nil {
-			return failed("cancelled", "the run was cancelled", st.Usage)
+			return failed(CodeCancelled, "the run was cancelled", st.Usage)
 		}
 		if len(st.ToRun) > 0 {
 			handoff, out := l.answerCalls(ctx, p, rec, st, tools)
@@ -227,7 +227,7 @@ func (l *Loop) loop(ctx context.Context, p LoopParams, rec *stepper, st *State) 
 					return *out
 				}
 				if tools, err = l.bind(ctx, st.Spec, p.depth); err != nil {
-					return failed("tool_unavailable", err.Error(), st.Usage)
+					return failed(CodeToolUnavailable, err.Error(), st.Usage)
 				}
 			}
 			continue
@@ -243,7 +243,7 @@ func (l *Loop) loop(ctx context.Context, p LoopParams, rec *stepper, st *State) 
 				continue
 			}
 			if problem != "" {
-				return failed("invalid_output", "the final answer "+problem, st.Usage)
+				return failed(CodeInvalidOutput, "the final answer "+problem, st.Usage)
 			}
 			if out, tripped := l.guard(ctx, rec, cur, "output", last.Content, &st.Usage, &st.OutGuarded); tripped {
 				return out
@@ -254,14 +254,14 @@ func (l *Loop) loop(ctx context.Context, p LoopParams, rec *stepper, st *State) 
 			// Nothing of this response runs until a person decides.
 			st.Asked = true
 			if err := rec.approval(ctx, st.Pending, "requested", ""); err != nil {
-				return failed("storage_error", err.Error(), st.Usage)
+				return failed(CodeStorageError, err.Error(), st.Usage)
 			}
 			return Outcome{Status: StatusRequiresAction, Usage: st.Usage, State: st}
 		}
 		// Turn counts answered model calls: a failed attempt, recorded and
 		// retried, does not use one up.
 		if st.Turn >= st.MaxTurns {
-			return failed("max_turns_exceeded", fmt.Sprintf("the agent did not finish within %d model calls", st.MaxTurns), st.Usage)
+			return failed(CodeMaxTurnsExceeded, fmt.Sprintf("the agent did not finish within %d model calls", st.MaxTurns), st.Usage)
 		}
 		req := llm.Request{Messages: st.Messages, Tools: specsOf(tools), Temperature: cur.ModelSettings.Temperature,
 			TopP: cur.ModelSettings.TopP, MaxTokens: cur.ModelSettings.MaxTokens, OutputSchema: cur.OutputSchema}
@@ -282,7 +282,7 @@ func (l *Loop) loop(ctx context.Context, p LoopParams, rec *stepper, st *State) 
 		}
 		if code, err := l.chat(ctx, rec, cur, req, apply); err != nil {
 			o := failed(code, err.Error(), st.Usage)
-			o.Transient = (code == "storage_error" && !errors.Is(err, errLeaseLost)) || (code == "provider_error" && llm.Classify(err).Retryable())
+			o.Transient = (code == CodeStorageError && !errors.Is(err, errLeaseLost)) || (code == CodeProviderError && llm.Classify(err).Retryable())
 			return o
 		}
 	}
@@ -333,7 +333,7 @@ func (l *Loop) answerCalls(ctx context.Context, p LoopParams, rec *stepper, st *
 			st.ToRun, st.Rejected, st.Reason = nil, false, ""
 		}
 		if err := rec.tool(ctx, c, results[i]); err != nil {
-			o := failed("storage_error", err.Error(), st.Usage)
+			o := failed(CodeStorageError, err.Error(), st.Usage)
 			return nil, &o
 		}
 	}
@@ -347,7 +347,7 @@ func (l *Loop) switchTo(ctx context.Context, rec *stepper, st *State, handoff *b
 	st.Spec = *handoff.handoff
 	st.Messages[0] = llm.Message{Role: llm.RoleSystem, Content: st.Spec.Instructions}
 	if err := rec.handoff(ctx, from, st.Spec.Name); err != nil {
-		o := failed("storage_error", err.Error(), st.Usage)
+		o := failed(CodeStorageError, err.Error(), st.Usage)
 		return &o
 	}
 	return nil
@@ -364,10 +364,10 @@ func (l *Loop) switchTo(ctx context.Context, rec *stepper, st *State, handoff *b
 // fallback would show the answer's start twice. Such a failure is transient
 // when its class is, so a background run is tried again from its
 // checkpoint (the stream is told with run.retrying).
-func (l *Loop) chat(ctx context.Context, rec *stepper, spec agent.Spec, req llm.Request, apply func(*llm.Response)) (string, error) {
+func (l *Loop) chat(ctx context.Context, rec *stepper, spec agent.Spec, req llm.Request, apply func(*llm.Response)) (ErrorCode, error) {
 	chain := append([]string{spec.Model}, spec.ModelSettings.Fallbacks...)
 	var lastErr error
-	code := "provider_error"
+	code := CodeProviderError
 	var after *fallback // the model that failed before this one
 	for i, full := range chain {
 		key := llm.KeyOf(ctx, full)
@@ -377,7 +377,7 @@ func (l *Loop) chat(ctx context.Context, rec *stepper, spec agent.Spec, req llm.
 		}
 		provider, model, err := l.Models.Resolve(ctx, full)
 		if err != nil {
-			lastErr, code = err, "provider_unavailable"
+			lastErr, code = err, CodeProviderUnavailable
 			continue
 		}
 		req.Model = model
@@ -401,15 +401,15 @@ func (l *Loop) chat(ctx context.Context, rec *stepper, spec agent.Spec, req llm.
 		}
 		if rerr := rec.model(ctx, span, modelCall{model: full, messages: len(req.Messages), start: start, resp: resp, err: err,
 			retries: retries, after: after}); rerr != nil {
-			return "storage_error", rerr
+			return CodeStorageError, rerr
 		}
 		if err == nil {
 			return "", nil
 		}
 		if ctx.Err() != nil {
-			return "cancelled", errors.New("the run was cancelled")
+			return CodeCancelled, errors.New("the run was cancelled")
 		}
-		lastErr, code = err, "provider_error"
+		lastErr, code = err, CodeProviderError
 		class := llm.Classify(err)
 		if class == llm.ClassRateLimited {
 			l.cooling.Store(key, l.Now().Add(RateLimitCooldown))
@@ -431,7 +431,7 @@ func specsOf(tools map[string]*boundTool) []llm.Tool {
 	return out
 }
 
-func failed(code, msg string, u llm.Usage) Outcome {
+func failed(code ErrorCode, msg string, u llm.Usage) Outcome {
 	return Outcome{Status: StatusFailed, ErrorCode: code, ErrorMessage: msg, Usage: u}
 }
 

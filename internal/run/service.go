@@ -282,9 +282,9 @@ func (s *Service) Cancel(ctx context.Context, id string) (*Run, error) {
 		return s.awaitEnd(ctx, id)
 	}
 	now := s.now().UTC()
-	res, err := s.db.W.NewUpdate().Model((*Run)(nil)).Set("status = ?", StatusCancelled).Set("error_code = 'cancelled'").
+	res, err := s.db.W.NewUpdate().Model((*Run)(nil)).Set("status = ?", StatusCancelled).Set("error_code = ?", CodeCancelled).
 		Set("error_message = 'cancelled by the user'").Set("finished_at = ?", now).Set("state = NULL").Set("lease_owner = ''").
-		Where("id = ? AND status IN (?)", r.ID, bun.In([]string{StatusQueued, StatusRequiresAction})).Exec(ctx)
+		Where("id = ? AND status IN (?)", r.ID, bun.In([]Status{StatusQueued, StatusRequiresAction})).Exec(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -374,7 +374,7 @@ func (s *Service) Steps(ctx context.Context, id string) ([]Step, error) {
 // ListParams filter the caller's runs.
 type ListParams struct {
 	AgentID string
-	Status  string
+	Status  Status
 	Cursor  string
 	Limit   int
 }
@@ -439,7 +439,7 @@ func (s *Service) RunJob(ctx context.Context, id string) (string, json.RawMessag
 	}
 	msg := r.ErrorMessage
 	if r.ErrorCode != "" && r.Status == StatusFailed {
-		msg = r.ErrorCode + ": " + r.ErrorMessage
+		msg = string(r.ErrorCode) + ": " + r.ErrorMessage
 	}
-	return r.Status, r.Output, msg, nil
+	return string(r.Status), r.Output, msg, nil
 }

@@ -26,10 +26,10 @@ func (l *Loop) startRun(ctx context.Context, p LoopParams, op string) (context.C
 	span.SetAttributes(attribute.String("pulse.run.id", p.RunID), attribute.String("gen_ai.operation.name", "invoke_agent"),
 		attribute.String("gen_ai.agent.name", p.Spec.Name), attribute.String("gen_ai.request.model", p.Spec.Model))
 	return ctx, func(o *Outcome) {
-		span.SetAttributes(attribute.String("pulse.run.status", o.Status), attribute.Int("gen_ai.usage.input_tokens", o.Usage.InputTokens),
+		span.SetAttributes(attribute.String("pulse.run.status", string(o.Status)), attribute.Int("gen_ai.usage.input_tokens", o.Usage.InputTokens),
 			attribute.Int("gen_ai.usage.output_tokens", o.Usage.OutputTokens), attribute.Int64("pulse.cost_micros", o.CostMicros))
 		if o.Status == StatusFailed {
-			span.SetStatus(codes.Error, o.ErrorCode+": "+o.ErrorMessage)
+			span.SetStatus(codes.Error, string(o.ErrorCode)+": "+o.ErrorMessage)
 		}
 		span.End()
 	}

@@ -230,7 +230,7 @@ func Register(v1 *httpx.API, s *Service) {
 			out := &versionsOutput{}
 			out.Body.Items = make([]versionOut, len(vs))
 			for i, v := range vs {
-				out.Body.Items[i] = versionOut{Version: v.Version, Spec: v.Spec, CreatedBy: v.CreatedBy, CreatedAt: v.CreatedAt}
+				out.Body.Items[i] = versionOut{Version: v.Version, Spec: v.Spec.V, CreatedBy: v.CreatedBy, CreatedAt: v.CreatedAt}
 			}
 			return out, nil
 		})

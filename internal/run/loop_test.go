@@ -117,7 +117,7 @@ func TestBadToolCallsGoBackToTheModel(t *testing.T) {
 	require.Contains(t, results[2].Content, "invalid arguments")
 	require.Contains(t, results[3].Content, "unknown time zone")
 	for _, s := range b.rec.steps[1:5] {
-		require.Equal(t, "failed", s.Status)
+		require.Equal(t, StepFailed, s.Status)
 		require.NotEmpty(t, s.Error)
 	}
 }
@@ -143,7 +143,7 @@ func TestProviderFailures(t *testing.T) {
 	require.Equal(t, CodeProviderError, out.ErrorCode)
 	require.Contains(t, out.ErrorMessage, "overloaded")
 	require.Len(t, b.rec.steps, 1)
-	require.Equal(t, "failed", b.rec.steps[0].Status)
+	require.Equal(t, StepFailed, b.rec.steps[0].Status)
 
 	out = b.run(t, spec(func(s *agent.Spec) { s.Model = "anthropic/claude" }))
 	require.Equal(t, CodeProviderUnavailable, out.ErrorCode)
@@ -206,7 +206,7 @@ func TestGuardrails(t *testing.T) {
 	require.Contains(t, out.ErrorMessage, "more than the 10 allowed")
 	require.Empty(t, long.model.Calls(), "the model is never called")
 	require.Equal(t, StepGuardrail, long.rec.steps[0].Kind)
-	require.Equal(t, "failed", long.rec.steps[0].Status)
+	require.Equal(t, StepFailed, long.rec.steps[0].Status)
 
 	leak := setupLoop(t, llmtest.Say("The admin password is hunter2"))
 	out = leak.run(t, spec(func(s *agent.Spec) {
@@ -294,7 +294,7 @@ func TestFallbackChain(t *testing.T) {
 	require.JSONEq(t, `"from gemini"`, string(out.Output))
 	require.Len(t, b.model.Calls(), 1)
 	require.Equal(t, "flash", gem.Calls()[0].Model)
-	require.Equal(t, []string{"failed", "succeeded"}, []string{b.rec.steps[0].Status, b.rec.steps[1].Status}, "every attempt is in the trace")
+	require.Equal(t, []StepStatus{StepFailed, StepSucceeded}, []StepStatus{b.rec.steps[0].Status, b.rec.steps[1].Status}, "every attempt is in the trace")
 	require.Equal(t, "openai/gpt-test", b.rec.steps[0].Name)
 	require.Equal(t, "gemini/flash", b.rec.steps[1].Name)
 
@@ -320,7 +320,7 @@ func TestSSRFThroughTheAgent(t *testing.T) {
 	require.Equal(t, StatusSucceeded, out.Status)
 	msgs := b.model.Calls()[1].Messages
 	require.Contains(t, msgs[len(msgs)-1].Content, "not public")
-	require.Equal(t, "failed", b.rec.steps[1].Status)
+	require.Equal(t, StepFailed, b.rec.steps[1].Status)
 	require.Contains(t, b.rec.steps[1].Error, "not public")
 }
 

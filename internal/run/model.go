@@ -50,6 +50,16 @@ const (
 var ErrorCodes = []ErrorCode{CodeStorageError, CodeProviderError, CodeProviderUnavailable, CodeToolUnavailable, CodeCancelled,
 	CodeInvalidOutput, CodeMaxTurnsExceeded, CodeGuardrailTripped, CodeGuardrailError, CodeDeadlineExceeded, CodeInternal}
 
+// StepStatus is how a recorded step ended: part of the API (a step's
+// "status").
+type StepStatus string
+
+// Step statuses.
+const (
+	StepSucceeded StepStatus = "succeeded"
+	StepFailed    StepStatus = "failed"
+)
+
 // Step kinds.
 const (
 	StepModel     = "model"
@@ -109,7 +119,7 @@ type Step struct {
 	Seq           int             `bun:"seq,pk" json:"seq"`
 	Kind          string          `bun:"kind,notnull" json:"kind" enum:"model,tool,handoff,guardrail,approval"`
 	Name          string          `bun:"name,notnull" json:"name" doc:"the model, or the tool's name"`
-	Status        string          `bun:"status,notnull" json:"status" enum:"succeeded,failed"`
+	Status        StepStatus      `bun:"status,notnull" json:"status" enum:"succeeded,failed"`
 	Input         json.RawMessage `bun:"input,type:jsonb,notnull" json:"input"`
 	Output        json.RawMessage `bun:"output,type:jsonb,notnull" json:"output"`
 	Error         string          `bun:"error,notnull" json:"error,omitempty"`

@@ -18,6 +18,7 @@ func TestStatusAndErrorCodeWireValues(t *testing.T) {
 		CodeProviderUnavailable: "provider_unavailable", CodeToolUnavailable: "tool_unavailable", CodeCancelled: "cancelled",
 		CodeInvalidOutput: "invalid_output", CodeMaxTurnsExceeded: "max_turns_exceeded", CodeGuardrailTripped: "guardrail_tripped",
 		CodeGuardrailError: "guardrail_error", CodeDeadlineExceeded: "deadline_exceeded", CodeInternal: "internal"}, wire(ErrorCodes))
+	require.Equal(t, map[StepStatus]string{StepSucceeded: "succeeded", StepFailed: "failed"}, wire([]StepStatus{StepSucceeded, StepFailed}))
 }
 
 // The OpenAPI document lists a run's statuses from the enum tags: they are
@@ -32,6 +33,8 @@ func TestStatusesAreWhatTheAPIDocuments(t *testing.T) {
 	require.Equal(t, want, strings.Split(out.Tag.Get("enum"), ","))
 	list, _ := reflect.TypeFor[runListInput]().FieldByName("Status")
 	require.Equal(t, append(want, ""), strings.Split(list.Tag.Get("enum"), ","))
+	step, _ := reflect.TypeFor[Step]().FieldByName("Status")
+	require.Equal(t, []string{string(StepSucceeded), string(StepFailed)}, strings.Split(step.Tag.Get("enum"), ","))
 	code, _ := reflect.TypeFor[RunError]().FieldByName("Code")
 	for _, example := range strings.Split(strings.TrimPrefix(code.Tag.Get("doc"), "e.g. "), ", ") {
 		require.Contains(t, ErrorCodes, ErrorCode(example), "the schema's examples are real codes")

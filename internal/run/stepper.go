@@ -85,11 +85,11 @@ func (s *stepper) model(ctx context.Context, span trace.Span, c modelCall) error
 		Messages int `json:"messages"`
 		*fallback
 	}{c.messages, c.after}
-	st := &Step{Kind: StepModel, Name: c.model, Status: "succeeded", StartedAt: c.start, FinishedAt: end, LatencyMicros: end.Sub(c.start).Microseconds()}
+	st := &Step{Kind: StepModel, Name: c.model, Status: StepSucceeded, StartedAt: c.start, FinishedAt: end, LatencyMicros: end.Sub(c.start).Microseconds()}
 	st.Input, _ = json.Marshal(in)
 	class := llm.Classify(c.err)
 	if c.err != nil {
-		st.Status, st.Error = "failed", c.err.Error()
+		st.Status, st.Error = StepFailed, c.err.Error()
 		st.Output, _ = json.Marshal(struct {
 			Class   llm.ErrorClass `json:"error_class"`
 			Retries []llm.Retried  `json:"retries,omitempty"`
@@ -120,14 +120,14 @@ func (s *stepper) model(ctx context.Context, span trace.Span, c modelCall) error
 }
 
 func (s *stepper) tool(ctx context.Context, c llm.ToolCall, r toolResult) error {
-	st := &Step{Kind: StepTool, Name: c.Name, Status: "succeeded", StartedAt: r.started, FinishedAt: r.started.Add(r.latency), LatencyMicros: r.latency.Microseconds()}
+	st := &Step{Kind: StepTool, Name: c.Name, Status: StepSucceeded, StartedAt: r.started, FinishedAt: r.started.Add(r.latency), LatencyMicros: r.latency.Microseconds()}
 	in := struct {
 		CallID    string `json:"call_id"`
 		Arguments string `json:"arguments"`
 	}{c.ID, redactArgs(string(c.Arguments))}
 	st.Input, _ = json.Marshal(in)
 	if r.err != nil {
-		st.Status, st.Error, st.Output = "failed", r.err.Error(), json.RawMessage(`{}`)
+		st.Status, st.Error, st.Output = StepFailed, r.err.Error(), json.RawMessage(`{}`)
 	} else {
 		st.Output, _ = json.Marshal(struct {
 			Result string `json:"result"`
@@ -145,18 +145,18 @@ func (s *stepper) handoff(ctx context.Context, from, to string) error {
 	now := s.now()
 	in, _ := json.Marshal(map[string]string{"from": from})
 	out, _ := json.Marshal(map[string]string{"to": to})
-	return s.add(ctx, &Step{Kind: StepHandoff, Name: to, Status: "succeeded", Input: in, Output: out, StartedAt: now, FinishedAt: now})
+	return s.add(ctx, &Step{Kind: StepHandoff, Name: to, Status: StepSucceeded, Input: in, Output: out, StartedAt: now, FinishedAt: now})
 }
 
 func (s *stepper) guardrail(ctx context.Context, name string, start time.Time, reason string, err error) error {
 	end := s.now()
-	st := &Step{Kind: StepGuardrail, Name: name, Status: "succeeded", Input: json.RawMessage(`{}`), Output: json.RawMessage(`{"tripped":false}`),
+	st := &Step{Kind: StepGuardrail, Name: name, Status: StepSucceeded, Input: json.RawMessage(`{}`), Output: json.RawMessage(`{"tripped":false}`),
 		StartedAt: start, FinishedAt: end, LatencyMicros: end.Sub(start).Microseconds()}
 	switch {
 	case err != nil:
-		st.Status, st.Error = "failed", err.Error()
+		st.Status, st.Error = StepFailed, err.Error()
 	case reason != "":
-		st.Status, st.Error = "failed", reason
+		st.Status, st.Error = StepFailed, reason
 		st.Output, _ = json.Marshal(map[string]any{"tripped": true, "reason": reason})
 	}
 	return s.add(ctx, st)
@@ -167,9 +167,9 @@ func (s *stepper) approval(ctx context.Context, calls []llm.ToolCall, decision, 
 	now := s.now()
 	in, _ := json.Marshal(map[string]any{"tool_calls": redactCalls(calls)})
 	out, _ := json.Marshal(map[string]any{"decision": decision, "reason": reason})
-	status := "succeeded"
+	status := StepSucceeded
 	if decision == "rejected" {
-		status = "failed"
+		status = StepFailed
 	}
 	if decision == "requested" {
 		s.emit(events.ApprovalRequested, map[string]any{"tool_calls": calls})

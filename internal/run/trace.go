@@ -51,7 +51,7 @@ func (s *stepper) endStep(ctx context.Context, st *Step, span trace.Span) {
 			span.SetAttributes(attribute.Int("gen_ai.usage.input_tokens", st.InputTokens), attribute.Int("gen_ai.usage.output_tokens", st.OutputTokens),
 				attribute.Int64("pulse.cost_micros", st.CostMicros))
 		}
-		if st.Status == "failed" {
+		if st.Status == StepFailed {
 			span.SetStatus(codes.Error, st.Error)
 		}
 	}

@@ -120,7 +120,7 @@ func TestFinding5ResetMidStreamIsNotRepeated(t *testing.T) {
 		}
 	}})
 	require.Equal(t, StatusFailed, out.Status)
-	require.Equal(t, "provider_error", out.ErrorCode)
+	require.Equal(t, CodeProviderError, out.ErrorCode)
 	require.True(t, out.Transient, "another attempt of the run may succeed")
 	require.Equal(t, 1, half.calls)
 	require.Empty(t, backup.Calls())

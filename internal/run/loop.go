@@ -492,11 +492,11 @@ func (l *Loop) bind(ctx context.Context, spec agent.Spec, depth int) (map[string
 			if err != nil {
 				return nil, fmt.Errorf("function tool %s: %w", r.ID, err)
 			}
-			s, err := schema.Compile(fn.Parameters)
+			s, err := schema.Compile(fn.Parameters.V)
 			if err != nil {
 				return nil, err
 			}
-			add(&boundTool{spec: llm.Tool{Name: fn.Name, Description: fn.Description, Parameters: fn.Parameters}, schema: s,
+			add(&boundTool{spec: llm.Tool{Name: fn.Name, Description: fn.Description, Parameters: fn.Parameters.V}, schema: s,
 				run: l.Tools.Functions.Func(fn), needsApproval: r.NeedsApproval})
 		case "mcp":
 			if l.Tools == nil || l.Tools.MCP == nil {

@@ -237,7 +237,7 @@ func Register(v1 *httpx.API, s *Service) {
 			out := &versionsOutput{}
 			out.Body.Items = make([]versionOut, len(vs))
 			for i, v := range vs {
-				out.Body.Items[i] = versionOut{Version: v.Version, Spec: specOut(v.Spec), CreatedBy: v.CreatedBy, CreatedAt: v.CreatedAt}
+				out.Body.Items[i] = versionOut{Version: v.Version, Spec: specOut(v.Spec.V), CreatedBy: v.CreatedBy, CreatedAt: v.CreatedAt}
 			}
 			return out, nil
 		})

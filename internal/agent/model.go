@@ -93,11 +93,11 @@ type Agent struct {
 type Version struct {
 	bun.BaseModel `bun:"table:agent_versions"`
 
-	AgentID   string    `bun:"agent_id,pk"`
-	Version   int       `bun:"version,pk"`
-	Spec      Spec      `bun:"spec,type:jsonb,notnull"`
-	CreatedBy string    `bun:"created_by,notnull"`
-	CreatedAt time.Time `bun:"created_at,notnull"`
+	AgentID   string        `bun:"agent_id,pk"`
+	Version   int           `bun:"version,pk"`
+	Spec      db.JSON[Spec] `bun:"spec,type:jsonb,notnull"`
+	CreatedBy string        `bun:"created_by,notnull"`
+	CreatedAt time.Time     `bun:"created_at,notnull"`
 }
 
 // Grant gives one user a permission on an agent.

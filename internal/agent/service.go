@@ -77,8 +77,8 @@ func (s *Service) attachSpecs(ctx context.Context, list []Agent) error {
 	byKey := make(map[specID]*Spec, len(vs))
 	for i := range vs {
 		k := specKey(vs[i].AgentID, vs[i].Version)
-		byKey[k] = &vs[i].Spec
-		s.specs.Add(k, &vs[i].Spec)
+		byKey[k] = &vs[i].Spec.V
+		s.specs.Add(k, &vs[i].Spec.V)
 	}
 	for i := range list {
 		if list[i].Spec == nil {
@@ -346,11 +346,11 @@ func (s *Service) Create(ctx context.Context, in Input) (*Agent, Access, error) 
 		Tags: in.Tags, CurrentVersion: 1, CreatedAt: now, UpdatedAt: now}
 	spec := in.Spec
 	spec.Name, spec.Description = in.Name, in.Description
-	v := &Version{AgentID: a.ID, Version: 1, Spec: spec, CreatedBy: p.UserID, CreatedAt: now}
+	v := &Version{AgentID: a.ID, Version: 1, Spec: db.JSON[Spec]{V: spec}, CreatedBy: p.UserID, CreatedAt: now}
 	if err := s.db.InTx(ctx, func(ctx context.Context, tx *db.Tx) error { return s.store.insert(ctx, tx, a, v) }); err != nil {
 		return nil, AccessNone, err
 	}
-	a.Spec = &v.Spec
+	a.Spec = &v.Spec.V
 	return a, AccessOwner, nil
 }
 
@@ -364,7 +364,7 @@ func (s *Service) Get(ctx context.Context, id string) (*Agent, Access, error) {
 	if err != nil {
 		return nil, acc, err
 	}
-	a.Spec = &v.Spec
+	a.Spec = &v.Spec.V
 	return a, acc, nil
 }
 
@@ -393,7 +393,7 @@ func (s *Service) Update(ctx context.Context, id string, p Patch) (*Agent, Acces
 	if err != nil {
 		return nil, acc, err
 	}
-	in := Input{Spec: cur.Spec, Visibility: a.Visibility, Tags: append([]string(nil), a.Tags...)}
+	in := Input{Spec: cur.Spec.V, Visibility: a.Visibility, Tags: append([]string(nil), a.Tags...)}
 	set := func(dst *string, src *string) {
 		if src != nil {
 			*dst = *src
@@ -437,11 +437,11 @@ func (s *Service) saveVersion(ctx context.Context, a *Agent, acc Access, by stri
 	spec.Name, spec.Description = in.Name, in.Description
 	a.Name, a.Description, a.Visibility, a.Tags, a.UpdatedAt = in.Name, in.Description, in.Visibility, in.Tags, now
 	a.CurrentVersion++
-	v := &Version{AgentID: a.ID, Version: a.CurrentVersion, Spec: spec, CreatedBy: by, CreatedAt: now}
+	v := &Version{AgentID: a.ID, Version: a.CurrentVersion, Spec: db.JSON[Spec]{V: spec}, CreatedBy: by, CreatedAt: now}
 	if err := s.db.InTx(ctx, func(ctx context.Context, tx *db.Tx) error { return s.store.addVersion(ctx, tx, a, v) }); err != nil {
 		return nil, acc, err
 	}
-	a.Spec = &v.Spec
+	a.Spec = &v.Spec.V
 	return a, acc, nil
 }
 
@@ -464,7 +464,7 @@ func (s *Service) Restore(ctx context.Context, id string, version int) (*Agent, 
 	if err != nil {
 		return nil, acc, err
 	}
-	in := Input{Spec: old.Spec, Visibility: a.Visibility, Tags: a.Tags}
+	in := Input{Spec: old.Spec.V, Visibility: a.Visibility, Tags: a.Tags}
 	// Re-checked: a tool or agent the old version used may be gone.
 	if err := s.validate(ctx, a.OwnerID, a.ID, &in); err != nil {
 		return nil, acc, err
@@ -601,7 +601,7 @@ func (s *Service) ForRun(ctx context.Context, id string) (*Spec, int, error) {
 	if err != nil {
 		return nil, 0, err
 	}
-	return &v.Spec, v.Version, nil
+	return &v.Spec.V, v.Version, nil
 }
 
 // SpecOf returns an agent's current spec without checking the caller: the
@@ -616,5 +616,5 @@ func (s *Service) SpecOf(ctx context.Context, id string) (*Spec, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &v.Spec, nil
+	return &v.Spec.V, nil
 }

@@ -37,7 +37,7 @@ func setupStoreList(t *testing.T, d *db.DB) *storeListBundle {
 		at := now.Add(time.Duration(i) * time.Millisecond)
 		a := &Agent{ID: fmt.Sprintf("0190d3e8-7c9a-7b2e-8f00-%012d", i), OwnerID: owner, Name: fmt.Sprintf("agent %d", i),
 			Visibility: Private, Tags: Tags{"t"}, CurrentVersion: 1, CreatedAt: at, UpdatedAt: at}
-		require.NoError(t, s.insert(ctx, d.W, a, &Version{AgentID: a.ID, Version: 1, Spec: Spec{Name: a.Name}, CreatedBy: owner, CreatedAt: at}))
+		require.NoError(t, s.insert(ctx, d.W, a, &Version{AgentID: a.ID, Version: 1, Spec: db.JSON[Spec]{V: Spec{Name: a.Name}}, CreatedBy: owner, CreatedAt: at}))
 		if owner == "v" && i%8 == 3 {
 			require.NoError(t, s.putGrant(ctx, &Grant{AgentID: a.ID, UserID: "u", Permission: PermView, CreatedAt: at}))
 		}

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 
 	"github.com/pulse-run/pulse/internal/auth"
+	"github.com/pulse-run/pulse/internal/platform/events"
 	"github.com/pulse-run/pulse/internal/platform/queue"
 	"github.com/pulse-run/pulse/internal/run"
 	"github.com/pulse-run/pulse/internal/tool"
@@ -27,7 +28,7 @@ func (a agentNodes) RunAgent(ctx context.Context, p workflow.AgentCall) (graph.A
 		return graph.AgentResult{}, graph.Permanent(err)
 	}
 	r, err := a.runs.Execute(ctx, prep, func(e run.Event) {
-		if d, ok := e.Data.(map[string]any); ok && e.Type == "message.delta" && p.OnDelta != nil {
+		if d, ok := e.Data.(map[string]any); ok && e.Type == events.MessageDelta && p.OnDelta != nil {
 			if text, _ := d["text"].(string); text != "" {
 				p.OnDelta(text)
 			}
@@ -99,7 +100,7 @@ func (o runEvents) RunEnded(ctx context.Context, r *run.Run) {
 	}
 	var output any
 	_ = json.Unmarshal(r.Output, &output)
-	data, err := json.Marshal(map[string]any{"id": r.ID, "agent_id": r.AgentID, "status": r.Status, "output": output, "error_code": r.ErrorCode})
+	data, err := json.Marshal(map[string]any{"id": r.ID, "agent_id": r.AgentID, "status": string(r.Status), "output": output, "error_code": string(r.ErrorCode)})
 	if err == nil {
 		_, err = o.queue.Insert(context.WithoutCancel(ctx), workflow.DispatchArgs{OwnerID: r.OwnerID, Event: name, Data: data,
 			Chain: workflow.ChainOf(ctx)}, nil)

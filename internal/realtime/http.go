@@ -158,15 +158,15 @@ func (s *Service) serveSSE(hctx huma.Context, c *conn, sub *events.Sub, missed [
 			if retry > 0 {
 				_ = sse.Retry(retry)
 			}
-			_ = sse.Send(map[string]string{"slow_consumer": "error", "shutdown": "shutdown"}[reason],
+			_ = sse.Send(map[string]events.Type{"slow_consumer": events.StreamError, "shutdown": events.StreamShutdown}[reason],
 				map[string]string{"reason": reason, "message": closeMessage(reason)})
 			return
 		case <-s.drain:
 			_ = sse.Retry(1000)
-			_ = sse.Send("shutdown", map[string]string{"reason": "shutdown", "message": closeMessage("shutdown")})
+			_ = sse.Send(events.StreamShutdown, map[string]string{"reason": "shutdown", "message": closeMessage("shutdown")})
 			return
 		case <-expired:
-			_ = sse.Send("reauth", map[string]string{"reason": "credential_expired", "message": closeMessage("credential_expired")})
+			_ = sse.Send(events.StreamReauth, map[string]string{"reason": "credential_expired", "message": closeMessage("credential_expired")})
 			return
 		case <-ctx.Done():
 			return

@@ -10,6 +10,7 @@ import (
 
 	"github.com/pulse-run/pulse/internal/platform/authn"
 	"github.com/pulse-run/pulse/internal/platform/durable"
+	"github.com/pulse-run/pulse/internal/platform/events"
 )
 
 // JobArgs is the queue job that executes (or resumes) a run.
@@ -34,9 +35,9 @@ func (s *Service) durableTable() durable.Table[*Run] {
 		Job:         func(id string) river.JobArgs { return JobArgs{RunID: id} },
 		OwnDeadline: true, // run() stops the loop at the deadline and records it
 		Requeued: func(ctx context.Context, it durable.Item) {
-			s.publish(ctx, &Run{ID: it.ID, OwnerID: it.OwnerID}, "run.requeued", map[string]string{"reason": "its worker stopped responding"}, false)
+			s.publish(ctx, &Run{ID: it.ID, OwnerID: it.OwnerID}, events.RunRequeued, map[string]string{"reason": "its worker stopped responding"}, false)
 		},
-		Expired: func(ctx context.Context, it durable.Item) { s.published(ctx, it.ID, "run.failed") },
+		Expired: func(ctx context.Context, it durable.Item) { s.published(ctx, it.ID, events.RunFailed) },
 	}
 }
 
@@ -46,14 +47,14 @@ func (s *Service) durableKind() durable.Kind[JobArgs] {
 		Fail: func(ctx context.Context, job *river.Job[JobArgs], reason string) error {
 			ok, err := s.leases.Fail(ctx, job.Args.RunID, durable.CodeInternal, reason)
 			if ok {
-				s.published(ctx, job.Args.RunID, "run.failed")
+				s.published(ctx, job.Args.RunID, events.RunFailed)
 			}
 			return err
 		}}
 }
 
 // published tells the run's watchers of it as it is now.
-func (s *Service) published(ctx context.Context, id, typ string) {
+func (s *Service) published(ctx context.Context, id string, typ events.Type) {
 	if r, err := s.reload(ctx, id); err == nil {
 		s.publish(ctx, r, typ, runOut(r), false)
 	}
@@ -82,7 +83,7 @@ func (s *Service) work(ctx context.Context, job *river.Job[JobArgs]) error {
 		if err := s.requeue(ctx, r, out); err != nil {
 			return err
 		}
-		return errors.New(out.ErrorCode + ": " + out.ErrorMessage)
+		return errors.New(string(out.ErrorCode) + ": " + out.ErrorMessage)
 	}
 	_, err = s.finish(ctx, r, out.Outcome)
 	return err
@@ -124,7 +125,7 @@ func (s *Service) requeue(ctx context.Context, r *Run, o outcome) error {
 		return q.Set("error_code = ?", o.ErrorCode).Set("error_message = ?", "attempt failed, will retry: "+o.ErrorMessage)
 	}})
 	if err == nil {
-		s.publish(ctx, r, "run.retrying", map[string]any{"attempt": r.Attempt, "error": map[string]string{"code": o.ErrorCode, "message": o.ErrorMessage}}, false)
+		s.publish(ctx, r, events.RunRetrying, map[string]any{"attempt": r.Attempt, "error": map[string]string{"code": string(o.ErrorCode), "message": o.ErrorMessage}}, false)
 	}
 	return err
 }

@@ -70,12 +70,12 @@ func (s *Service) execute(ctx context.Context, r *Run, local func(Event)) (*Run,
 // ephemeral and coalesced (events.Deltas). The loop emits from one
 // goroutine.
 func (s *Service) emitter(ctx context.Context, r *Run, local func(Event)) func(Event) {
-	deltas := events.NewDeltas(func(data map[string]any) { s.publish(ctx, r, "message.delta", data, true) })
+	deltas := events.NewDeltas(func(data map[string]any) { s.publish(ctx, r, events.MessageDelta, data, true) })
 	return func(e Event) {
 		if local != nil {
 			local(e)
 		}
-		if d, ok := e.Data.(map[string]any); ok && e.Type == "message.delta" {
+		if d, ok := e.Data.(map[string]any); ok && e.Type == events.MessageDelta {
 			deltas.Add(d)
 			return
 		}
@@ -85,7 +85,7 @@ func (s *Service) emitter(ctx context.Context, r *Run, local func(Event)) func(E
 }
 
 // publish tells the run's watchers, best effort.
-func (s *Service) publish(ctx context.Context, r *Run, typ string, data any, ephemeral bool) {
+func (s *Service) publish(ctx context.Context, r *Run, typ events.Type, data any, ephemeral bool) {
 	events.PublishRun(ctx, s.bus, events.RunEvent{RunID: r.ID, OwnerID: r.OwnerID, Type: typ, Data: data, Ephemeral: ephemeral})
 }
 
@@ -101,7 +101,7 @@ func (s *Service) finish(ctx context.Context, r *Run, out Outcome) (*Run, error)
 		}
 	}
 	r.Status, r.Output, r.ErrorCode, r.ErrorMessage, r.State = out.Status, out.Output, out.ErrorCode, out.ErrorMessage, out.State
-	if out.ErrorCode == "cancelled" {
+	if out.ErrorCode == CodeCancelled {
 		r.Status = StatusCancelled
 	}
 	r.InputTokens, r.OutputTokens, r.CostMicros = out.Usage.InputTokens, out.Usage.OutputTokens, out.CostMicros
@@ -120,8 +120,8 @@ func (s *Service) finish(ctx context.Context, r *Run, out Outcome) (*Run, error)
 	if n, _ := res.RowsAffected(); n != 1 {
 		return s.reload(ctx, r.ID)
 	}
-	final := map[string]string{StatusSucceeded: "run.completed", StatusFailed: "run.failed", StatusCancelled: "run.cancelled",
-		StatusRequiresAction: "run.requires_action"}[r.Status]
+	final := map[Status]events.Type{StatusSucceeded: events.RunCompleted, StatusFailed: events.RunFailed, StatusCancelled: events.RunCancelled,
+		StatusRequiresAction: events.RunRequiresAction}[r.Status]
 	s.publish(ctx, r, final, runOut(r), false)
 	if s.observer != nil && (r.Status == StatusSucceeded || r.Status == StatusFailed) {
 		s.observer.RunEnded(ctx, r)

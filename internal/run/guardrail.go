@@ -30,13 +30,13 @@ func (l *Loop) guard(ctx context.Context, rec *stepper, spec agent.Spec, stage, 
 		reason, err := l.check(ctx, g, c)
 		name := fmt.Sprintf("%s:%s#%d", stage, g.Type, i)
 		if rerr := rec.guardrail(ctx, name, start, reason, err); rerr != nil {
-			return failed("storage_error", rerr.Error(), *usage), true
+			return failed(CodeStorageError, rerr.Error(), *usage), true
 		}
 		if err != nil {
-			return failed("guardrail_error", fmt.Sprintf("%s guardrail %s could not decide: %v", stage, g.Type, err), *usage), true
+			return failed(CodeGuardrailError, fmt.Sprintf("%s guardrail %s could not decide: %v", stage, g.Type, err), *usage), true
 		}
 		if reason != "" {
-			return failed("guardrail_tripped", fmt.Sprintf("%s guardrail %s: %s", stage, g.Type, reason), *usage), true
+			return failed(CodeGuardrailTripped, fmt.Sprintf("%s guardrail %s: %s", stage, g.Type, reason), *usage), true
 		}
 	}
 	return Outcome{}, false

@@ -10,6 +10,7 @@ import (
 	"github.com/danielgtaylor/huma/v2"
 
 	"github.com/pulse-run/pulse/internal/llm"
+	"github.com/pulse-run/pulse/internal/platform/events"
 	"github.com/pulse-run/pulse/internal/platform/httpx"
 )
 
@@ -21,7 +22,7 @@ type RunOut struct {
 	AgentID        string          `json:"agent_id"`
 	AgentVersion   int             `json:"agent_version"`
 	ConversationID string          `json:"conversation_id" doc:"pass it to the next run to continue the conversation"`
-	Status         string          `json:"status" enum:"queued,running,requires_action,succeeded,failed,cancelled"`
+	Status         Status          `json:"status" enum:"queued,running,requires_action,succeeded,failed,cancelled"`
 	Input          string          `json:"input"`
 	Output         json.RawMessage `json:"output,omitempty" doc:"a JSON string, or the JSON object matching the agent's output_schema"`
 	Error          *RunError       `json:"error,omitempty"`
@@ -41,8 +42,8 @@ type RequiredAction struct {
 
 // RunError explains a failed run.
 type RunError struct {
-	Code    string `json:"code" doc:"e.g. max_turns_exceeded, provider_error, invalid_output"`
-	Message string `json:"message"`
+	Code    ErrorCode `json:"code" doc:"e.g. max_turns_exceeded, provider_error, invalid_output"`
+	Message string    `json:"message"`
 }
 
 // Usage is what the run consumed.
@@ -137,24 +138,24 @@ func Register(v1 *httpx.API, s *Service) {
 			}
 			r := prep.Run
 			return httpx.RunResponse[*Run]{API: v1, Queued: in.Body.Background, Location: httpx.APIPrefix + "/runs/" + r.ID,
-				QueuedBody: map[string]string{"id": r.ID, "job_id": r.JobID, "status": r.Status},
+				QueuedBody: map[string]string{"id": r.ID, "job_id": r.JobID, "status": string(r.Status)},
 				Stream:     in.Body.Stream || httpx.WantsSSE(in.Accept), Created: runOut(r),
-				Execute: func(ctx context.Context, emit func(string, any)) (*Run, error) {
+				Execute: func(ctx context.Context, emit func(events.Type, any)) (*Run, error) {
 					var local func(Event)
 					if emit != nil {
 						local = func(e Event) { emit(e.Type, e.Data) }
 					}
 					return s.Execute(ctx, prep, local)
 				},
-				Done: func(r *Run) (string, any) {
+				Done: func(r *Run) (events.Type, any) {
 					if r.Status != StatusSucceeded {
-						return "run.failed", runOut(r)
+						return events.RunFailed, runOut(r)
 					}
-					return "run.completed", runOut(r)
+					return events.RunCompleted, runOut(r)
 				},
 				FailStatus: http.StatusInternalServerError,
-				StreamFailed: func() (string, any) {
-					return "run.failed", map[string]any{"error": map[string]string{"code": "internal", "message": "the run could not be saved"}}
+				StreamFailed: func() (events.Type, any) {
+					return events.RunFailed, map[string]any{"error": map[string]string{"code": string(CodeInternal), "message": "the run could not be saved"}}
 				},
 			}.Response(), nil
 		})
@@ -227,7 +228,7 @@ func Register(v1 *httpx.API, s *Service) {
 		})
 	httpx.Register(v1, huma.Operation{OperationID: "list-runs", Method: http.MethodGet, Path: "/runs", Tags: tag, Summary: "My runs, newest first", Security: bearer},
 		func(ctx context.Context, in *runListInput) (*runListOutput, error) {
-			list, next, err := s.List(ctx, ListParams{AgentID: in.AgentID, Status: in.Status, Cursor: in.Cursor, Limit: in.Limit})
+			list, next, err := s.List(ctx, ListParams{AgentID: in.AgentID, Status: Status(in.Status), Cursor: in.Cursor, Limit: in.Limit})
 			if err != nil {
 				return nil, err
 			}

@@ -263,13 +263,13 @@ func TestBusDeltasAreCoalesced(t *testing.T) {
 	var got strings.Builder
 	for {
 		ev := <-sub.C()
-		if ev.Type == "message.delta" {
+		if ev.Type == events.MessageDelta {
 			deltas++
 			var d struct{ Text string }
 			require.NoError(t, json.Unmarshal(ev.Data, &d))
 			got.WriteString(d.Text)
 		}
-		if ev.Type == "run.completed" {
+		if ev.Type == events.RunCompleted {
 			break
 		}
 	}

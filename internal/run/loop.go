@@ -16,6 +16,7 @@ import (
 
 	"github.com/pulse-run/pulse/internal/agent"
 	"github.com/pulse-run/pulse/internal/llm"
+	"github.com/pulse-run/pulse/internal/platform/events"
 	"github.com/pulse-run/pulse/internal/platform/schema"
 	"github.com/pulse-run/pulse/internal/tool"
 )
@@ -32,15 +33,15 @@ type Recorder interface {
 
 // Event is live progress of a run, for streaming.
 type Event struct {
-	Type string // run.created, step.started, message.delta, tool.called, tool.result, step.completed, run.completed, run.failed
+	Type events.Type
 	Data any
 }
 
 // Outcome is how a loop ended.
 type Outcome struct {
-	Status       string // succeeded, failed or requires_action
+	Status       Status // succeeded, failed or requires_action
 	Output       json.RawMessage
-	ErrorCode    string
+	ErrorCode    ErrorCode
 	ErrorMessage string
 	Usage        llm.Usage
 	CostMicros   int64 // the model steps' cost, in micro-credits
@@ -188,7 +189,7 @@ func (l *Loop) Continue(ctx context.Context, p LoopParams, st *State) (result Ou
 			if !st.Asked {
 				st.Asked = true
 				if err := rec.approval(ctx, st.Pending, "requested", ""); err != nil {
-					return done(failed("storage_error", err.Error(), st.Usage))
+					return done(failed(CodeStorageError, err.Error(), st.Usage))
 				}
 			}
 			o := done(Outcome{Status: StatusRequiresAction})
@@ -203,7 +204,7 @@ func (l *Loop) Continue(ctx context.Context, p LoopParams, st *State) (result Ou
 		st.ToRun, st.Rejected, st.Reason = st.Pending, !d.Approved, d.Reason
 		st.Pending, st.Asked, st.Decision = nil, false, nil
 		if err := rec.approval(ctx, st.ToRun, decision, d.Reason); err != nil {
-			return done(failed("storage_error", err.Error(), st.Usage))
+			return done(failed(CodeStorageError, err.Error(), st.Usage))
 		}
 	}
 	return done(l.loop(ctx, p, rec, st))
@@ -212,12 +213,12 @@ func (l *Loop) Continue(ctx context.Context, p LoopParams, st *State) (result Ou
 func (l *Loop) loop(ctx context.Context, p LoopParams, rec *stepper, st *State) Outcome {
 	tools, err := l.bind(ctx, st.Spec, p.depth)
 	if err != nil {
-		return failed("tool_unavailable", err.Error(), st.Usage)
+		return failed(CodeToolUnavailable, err.Error(), st.Usage)
 	}
 	specs := specsOf(tools) // the same for every turn until a handoff
 	for {
 		if ctx.Err() != nil {
-			return failed("cancelled", "the run was cancelled", st.Usage)
+			return failed(CodeCancelled, "the run was cancelled", st.Usage)
 		}
 		if len(st.ToRun) > 0 {
 			handoff, out := l.answerCalls(ctx, p, rec, st, tools)
@@ -229,7 +230,7 @@ func (l *Loop) loop(ctx context.Context, p LoopParams, rec *stepper, st *State) 
 					return *out
 				}
 				if tools, err = l.bind(ctx, st.Spec, p.depth); err != nil {
-					return failed("tool_unavailable", err.Error(), st.Usage)
+					return failed(CodeToolUnavailable, err.Error(), st.Usage)
 				}
 				specs = specsOf(tools)
 			}
@@ -246,7 +247,7 @@ func (l *Loop) loop(ctx context.Context, p LoopParams, rec *stepper, st *State) 
 				continue
 			}
 			if problem != "" {
-				return failed("invalid_output", "the final answer "+problem, st.Usage)
+				return failed(CodeInvalidOutput, "the final answer "+problem, st.Usage)
 			}
 			if out, tripped := l.guard(ctx, rec, cur, "output", last.Content, &st.Usage, &st.OutGuarded); tripped {
 				return out
@@ -257,14 +258,14 @@ func (l *Loop) loop(ctx context.Context, p LoopParams, rec *stepper, st *State) 
 			// Nothing of this response runs until a person decides.
 			st.Asked = true
 			if err := rec.approval(ctx, st.Pending, "requested", ""); err != nil {
-				return failed("storage_error", err.Error(), st.Usage)
+				return failed(CodeStorageError, err.Error(), st.Usage)
 			}
 			return Outcome{Status: StatusRequiresAction, Usage: st.Usage, State: st}
 		}
 		// Turn counts answered model calls: a failed attempt, recorded and
 		// retried, does not use one up.
 		if st.Turn >= st.MaxTurns {
-			return failed("max_turns_exceeded", fmt.Sprintf("the agent did not finish within %d model calls", st.MaxTurns), st.Usage)
+			return failed(CodeMaxTurnsExceeded, fmt.Sprintf("the agent did not finish within %d model calls", st.MaxTurns), st.Usage)
 		}
 		req := llm.Request{Messages: st.Messages, Tools: specs, Temperature: cur.ModelSettings.Temperature,
 			TopP: cur.ModelSettings.TopP, MaxTokens: cur.ModelSettings.MaxTokens, OutputSchema: cur.OutputSchema}
@@ -285,7 +286,7 @@ func (l *Loop) loop(ctx context.Context, p LoopParams, rec *stepper, st *State) 
 		}
 		if code, err := l.chat(ctx, rec, cur, req, apply); err != nil {
 			o := failed(code, err.Error(), st.Usage)
-			o.Transient = (code == "storage_error" && !errors.Is(err, errLeaseLost)) || (code == "provider_error" && llm.Classify(err).Retryable())
+			o.Transient = (code == CodeStorageError && !errors.Is(err, errLeaseLost)) || (code == CodeProviderError && llm.Classify(err).Retryable())
 			return o
 		}
 	}
@@ -309,7 +310,7 @@ func (l *Loop) answerCalls(ctx context.Context, p LoopParams, rec *stepper, st *
 	} else {
 		for _, c := range calls {
 			if rec.watched() {
-				rec.emit("tool.called", map[string]any{"call_id": c.ID, "name": c.Name, "arguments": string(c.Arguments)})
+				rec.emit(events.ToolCalled, map[string]any{"call_id": c.ID, "name": c.Name, "arguments": string(c.Arguments)})
 			}
 		}
 		var sub llm.Usage
@@ -328,7 +329,7 @@ func (l *Loop) answerCalls(ctx context.Context, p LoopParams, rec *stepper, st *
 			} else {
 				res["output"] = results[i].output
 			}
-			rec.emit("tool.result", res)
+			rec.emit(events.ToolResult, res)
 		}
 		st.Messages = append(st.Messages, llm.Message{Role: llm.RoleTool, ToolCallID: c.ID, Name: c.Name, Content: results[i].text()})
 		st.ToRun = calls[i+1:]
@@ -336,7 +337,7 @@ func (l *Loop) answerCalls(ctx context.Context, p LoopParams, rec *stepper, st *
 			st.ToRun, st.Rejected, st.Reason = nil, false, ""
 		}
 		if err := rec.tool(ctx, c, results[i]); err != nil {
-			o := failed("storage_error", err.Error(), st.Usage)
+			o := failed(CodeStorageError, err.Error(), st.Usage)
 			return nil, &o
 		}
 	}
@@ -350,7 +351,7 @@ func (l *Loop) switchTo(ctx context.Context, rec *stepper, st *State, handoff *b
 	st.Spec = *handoff.handoff
 	st.Messages[0] = llm.Message{Role: llm.RoleSystem, Content: st.Spec.Instructions}
 	if err := rec.handoff(ctx, from, st.Spec.Name); err != nil {
-		o := failed("storage_error", err.Error(), st.Usage)
+		o := failed(CodeStorageError, err.Error(), st.Usage)
 		return &o
 	}
 	return nil
@@ -367,9 +368,9 @@ func (l *Loop) switchTo(ctx context.Context, rec *stepper, st *State, handoff *b
 // fallback would show the answer's start twice. Such a failure is transient
 // when its class is, so a background run is tried again from its
 // checkpoint (the stream is told with run.retrying).
-func (l *Loop) chat(ctx context.Context, rec *stepper, spec agent.Spec, req llm.Request, apply func(*llm.Response)) (string, error) {
+func (l *Loop) chat(ctx context.Context, rec *stepper, spec agent.Spec, req llm.Request, apply func(*llm.Response)) (ErrorCode, error) {
 	var lastErr error
-	code := "provider_error"
+	code := CodeProviderError
 	var after *fallback // the model that failed before this one
 	n := 1 + len(spec.ModelSettings.Fallbacks)
 	for i := range n {
@@ -386,18 +387,18 @@ func (l *Loop) chat(ctx context.Context, rec *stepper, spec agent.Spec, req llm.
 		}
 		provider, model, err := l.Models.Resolve(ctx, full)
 		if err != nil {
-			lastErr, code = err, "provider_unavailable"
+			lastErr, code = err, CodeProviderUnavailable
 			continue
 		}
 		req.Model = model
 		streamed := false
 		if rec.watched() {
-			rec.emit("step.started", map[string]any{"seq": rec.seq + 1, "kind": StepModel, "name": full})
+			rec.emit(events.StepStarted, map[string]any{"seq": rec.seq + 1, "kind": StepModel, "name": full})
 			// Someone is watching: stream, so text reaches them as it is written.
 			seq := rec.seq + 1
 			req.OnDelta = func(text string) {
 				streamed = true
-				rec.emit("message.delta", map[string]any{"seq": seq, "text": text})
+				rec.emit(events.MessageDelta, map[string]any{"seq": seq, "text": text})
 			}
 		}
 		rec.retries = rec.retries[:0]
@@ -410,15 +411,15 @@ func (l *Loop) chat(ctx context.Context, rec *stepper, spec agent.Spec, req llm.
 		}
 		if rerr := rec.model(ctx, span, modelCall{model: full, messages: len(req.Messages), start: start, resp: resp, err: err,
 			retries: rec.retries, after: after}); rerr != nil {
-			return "storage_error", rerr
+			return CodeStorageError, rerr
 		}
 		if err == nil {
 			return "", nil
 		}
 		if ctx.Err() != nil {
-			return "cancelled", errors.New("the run was cancelled")
+			return CodeCancelled, errors.New("the run was cancelled")
 		}
-		lastErr, code = err, "provider_error"
+		lastErr, code = err, CodeProviderError
 		class := llm.Classify(err)
 		if class == llm.ClassRateLimited {
 			l.cooling.Store(llm.KeyOf(ctx, full), l.Now().Add(RateLimitCooldown))
@@ -440,7 +441,7 @@ func specsOf(tools map[string]*boundTool) []llm.Tool {
 	return out
 }
 
-func failed(code, msg string, u llm.Usage) Outcome {
+func failed(code ErrorCode, msg string, u llm.Usage) Outcome {
 	return Outcome{Status: StatusFailed, ErrorCode: code, ErrorMessage: msg, Usage: u}
 }
 
@@ -501,11 +502,11 @@ func (l *Loop) bind(ctx context.Context, spec agent.Spec, depth int) (map[string
 			if err != nil {
 				return nil, fmt.Errorf("function tool %s: %w", r.ID, err)
 			}
-			s, err := schema.Compile(fn.Parameters)
+			s, err := schema.Compile(fn.Parameters.V)
 			if err != nil {
 				return nil, err
 			}
-			add(&boundTool{spec: llm.Tool{Name: fn.Name, Description: fn.Description, Parameters: fn.Parameters}, schema: s,
+			add(&boundTool{spec: llm.Tool{Name: fn.Name, Description: fn.Description, Parameters: fn.Parameters.V}, schema: s,
 				run: l.Tools.Functions.Func(fn), needsApproval: r.NeedsApproval, keyed: true})
 		case "mcp":
 			if l.Tools == nil || l.Tools.MCP == nil {

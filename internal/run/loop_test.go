@@ -117,7 +117,7 @@ func TestBadToolCallsGoBackToTheModel(t *testing.T) {
 	require.Contains(t, results[2].Content, "invalid arguments")
 	require.Contains(t, results[3].Content, "unknown time zone")
 	for _, s := range b.rec.steps[1:5] {
-		require.Equal(t, "failed", s.Status)
+		require.Equal(t, StepFailed, s.Status)
 		require.NotEmpty(t, s.Error)
 	}
 }
@@ -127,12 +127,12 @@ func TestMaxTurns(t *testing.T) {
 	b := setupLoop(t, llmtest.Call(call("x", "current_time", `{}`)))
 	out := b.run(t, spec(func(s *agent.Spec) { s.ModelSettings.MaxTurns = 3 }))
 	require.Equal(t, StatusFailed, out.Status)
-	require.Equal(t, "max_turns_exceeded", out.ErrorCode)
+	require.Equal(t, CodeMaxTurnsExceeded, out.ErrorCode)
 	require.Len(t, b.model.Calls(), 3)
 	require.Len(t, b.rec.steps, 6, "every step up to the stop is recorded")
 
 	d := setupLoop(t, llmtest.Call(call("x", "current_time", `{}`)))
-	require.Equal(t, "max_turns_exceeded", d.run(t, spec()).ErrorCode)
+	require.Equal(t, CodeMaxTurnsExceeded, d.run(t, spec()).ErrorCode)
 	require.Len(t, d.model.Calls(), DefaultMaxTurns)
 }
 
@@ -140,21 +140,21 @@ func TestProviderFailures(t *testing.T) {
 	t.Parallel()
 	b := setupLoop(t, llmtest.Fail(&llm.Error{Provider: "openai", Status: 503, Err: errors.New("overloaded")}))
 	out := b.run(t, spec())
-	require.Equal(t, "provider_error", out.ErrorCode)
+	require.Equal(t, CodeProviderError, out.ErrorCode)
 	require.Contains(t, out.ErrorMessage, "overloaded")
 	require.Len(t, b.rec.steps, 1)
-	require.Equal(t, "failed", b.rec.steps[0].Status)
+	require.Equal(t, StepFailed, b.rec.steps[0].Status)
 
 	out = b.run(t, spec(func(s *agent.Spec) { s.Model = "anthropic/claude" }))
-	require.Equal(t, "provider_unavailable", out.ErrorCode)
+	require.Equal(t, CodeProviderUnavailable, out.ErrorCode)
 
 	out = b.run(t, spec(func(s *agent.Spec) { s.Tools = []agent.ToolRef{{Type: "mcp", ServerID: "x"}} }))
-	require.Equal(t, "tool_unavailable", out.ErrorCode)
+	require.Equal(t, CodeToolUnavailable, out.ErrorCode)
 
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	out = b.loop.Execute(ctx, LoopParams{Spec: spec(), Input: "x", Recorder: b.rec})
-	require.Equal(t, "cancelled", out.ErrorCode)
+	require.Equal(t, CodeCancelled, out.ErrorCode)
 }
 
 func TestStructuredOutput(t *testing.T) {
@@ -168,7 +168,7 @@ func TestStructuredOutput(t *testing.T) {
 
 	bad := setupLoop(t, llmtest.Say(`{"plan":3}`))
 	out = bad.run(t, spec(func(s *agent.Spec) { s.OutputSchema = schema }))
-	require.Equal(t, "invalid_output", out.ErrorCode)
+	require.Equal(t, CodeInvalidOutput, out.ErrorCode)
 	require.True(t, strings.Contains(out.ErrorMessage, "schema"), out.ErrorMessage)
 }
 
@@ -202,17 +202,17 @@ func TestGuardrails(t *testing.T) {
 	out := long.run(t, spec(func(s *agent.Spec) {
 		s.Guardrails = []agent.Guardrail{{Type: "max_length", Stage: "input", MaxChars: 10}}
 	}))
-	require.Equal(t, "guardrail_tripped", out.ErrorCode)
+	require.Equal(t, CodeGuardrailTripped, out.ErrorCode)
 	require.Contains(t, out.ErrorMessage, "more than the 10 allowed")
 	require.Empty(t, long.model.Calls(), "the model is never called")
 	require.Equal(t, StepGuardrail, long.rec.steps[0].Kind)
-	require.Equal(t, "failed", long.rec.steps[0].Status)
+	require.Equal(t, StepFailed, long.rec.steps[0].Status)
 
 	leak := setupLoop(t, llmtest.Say("The admin password is hunter2"))
 	out = leak.run(t, spec(func(s *agent.Spec) {
 		s.Guardrails = []agent.Guardrail{{Type: "blocked_patterns", Stage: "output", Patterns: []string{"(?i)password"}}}
 	}))
-	require.Equal(t, "guardrail_tripped", out.ErrorCode)
+	require.Equal(t, CodeGuardrailTripped, out.ErrorCode)
 	require.Contains(t, out.ErrorMessage, "blocked pattern #1")
 	require.Empty(t, out.Output, "the blocked answer is not returned")
 
@@ -223,7 +223,7 @@ func TestGuardrails(t *testing.T) {
 	out = judged.run(t, spec(func(s *agent.Spec) {
 		s.Guardrails = []agent.Guardrail{{Type: "model", Stage: "input", Model: "anthropic/judge", Prompt: "no cheating"}}
 	}))
-	require.Equal(t, "guardrail_tripped", out.ErrorCode)
+	require.Equal(t, CodeGuardrailTripped, out.ErrorCode)
 	require.Contains(t, out.ErrorMessage, "asks for exam answers")
 	require.Contains(t, judge.Calls()[0].Messages[0].Content, "no cheating")
 
@@ -232,7 +232,7 @@ func TestGuardrails(t *testing.T) {
 	out = broken.run(t, spec(func(s *agent.Spec) {
 		s.Guardrails = []agent.Guardrail{{Type: "model", Stage: "input", Model: "anthropic/judge", Prompt: "no cheating"}}
 	}))
-	require.Equal(t, "guardrail_error", out.ErrorCode, "a judge that cannot decide fails closed")
+	require.Equal(t, CodeGuardrailError, out.ErrorCode, "a judge that cannot decide fails closed")
 }
 
 func TestHandoff(t *testing.T) {
@@ -276,7 +276,7 @@ func TestAgentAsTool(t *testing.T) {
 	gone := setupLoop(t, llmtest.Say("x"))
 	gone.loop.Agents = agents{}
 	out = gone.run(t, spec(func(s *agent.Spec) { s.Handoffs = []string{"deleted"} }))
-	require.Equal(t, "tool_unavailable", out.ErrorCode)
+	require.Equal(t, CodeToolUnavailable, out.ErrorCode)
 }
 
 func TestFallbackChain(t *testing.T) {
@@ -294,7 +294,7 @@ func TestFallbackChain(t *testing.T) {
 	require.JSONEq(t, `"from gemini"`, string(out.Output))
 	require.Len(t, b.model.Calls(), 1)
 	require.Equal(t, "flash", gem.Calls()[0].Model)
-	require.Equal(t, []string{"failed", "succeeded"}, []string{b.rec.steps[0].Status, b.rec.steps[1].Status}, "every attempt is in the trace")
+	require.Equal(t, []StepStatus{StepFailed, StepSucceeded}, []StepStatus{b.rec.steps[0].Status, b.rec.steps[1].Status}, "every attempt is in the trace")
 	require.Equal(t, "openai/gpt-test", b.rec.steps[0].Name)
 	require.Equal(t, "gemini/flash", b.rec.steps[1].Name)
 
@@ -307,7 +307,7 @@ func TestFallbackChain(t *testing.T) {
 	// Without a fallback, the failure is the run's.
 	plain := setupLoop(t, llmtest.Fail(limited))
 	out = plain.run(t, spec(func(s *agent.Spec) { s.Tools = nil }))
-	require.Equal(t, "provider_error", out.ErrorCode)
+	require.Equal(t, CodeProviderError, out.ErrorCode)
 	require.Contains(t, out.ErrorMessage, "rate limited")
 }
 
@@ -320,7 +320,7 @@ func TestSSRFThroughTheAgent(t *testing.T) {
 	require.Equal(t, StatusSucceeded, out.Status)
 	msgs := b.model.Calls()[1].Messages
 	require.Contains(t, msgs[len(msgs)-1].Content, "not public")
-	require.Equal(t, "failed", b.rec.steps[1].Status)
+	require.Equal(t, StepFailed, b.rec.steps[1].Status)
 	require.Contains(t, b.rec.steps[1].Error, "not public")
 }
 

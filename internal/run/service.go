@@ -198,7 +198,7 @@ func (s *Service) Prepare(ctx context.Context, p StartParams) (*Prepared, error)
 	if err != nil {
 		return nil, fmt.Errorf("run: create: %w", err)
 	}
-	s.publish(ctx, r, "run.created", runOut(r), false)
+	s.publish(ctx, r, events.RunCreated, runOut(r), false)
 	return &Prepared{Run: r}, nil
 }
 
@@ -282,7 +282,7 @@ func (s *Service) Cancel(ctx context.Context, id string) (*Run, error) {
 	if r.Finished() {
 		return nil, apperr.Errorf(apperr.Conflict, "the run already ended (%s)", r.Status)
 	}
-	how, err := s.leases.Cancel(ctx, durable.CancelParams{ID: r.ID, Settle: []string{StatusQueued, StatusRequiresAction},
+	how, err := s.leases.Cancel(ctx, durable.CancelParams{ID: r.ID, Settle: []string{string(StatusQueued), string(StatusRequiresAction)},
 		Set: func(q *bun.UpdateQuery) *bun.UpdateQuery { return q.Set("state = NULL") }})
 	if err != nil {
 		return nil, err
@@ -291,7 +291,7 @@ func (s *Service) Cancel(ctx context.Context, id string) (*Run, error) {
 	case durable.Settled:
 		out, err := s.Get(ctx, id)
 		if err == nil {
-			s.publish(ctx, out, "run.cancelled", runOut(out), false)
+			s.publish(ctx, out, events.RunCancelled, runOut(out), false)
 		}
 		return out, err
 	case durable.Left:
@@ -348,7 +348,7 @@ func (s *Service) Steps(ctx context.Context, id string) ([]Step, error) {
 // ListParams filter the caller's runs.
 type ListParams struct {
 	AgentID string
-	Status  string
+	Status  Status
 	Cursor  string
 	Limit   int
 }
@@ -407,7 +407,7 @@ func (s *Service) RunJob(ctx context.Context, id string) (string, json.RawMessag
 	}
 	msg := r.ErrorMessage
 	if r.ErrorCode != "" && r.Status == StatusFailed {
-		msg = r.ErrorCode + ": " + r.ErrorMessage
+		msg = string(r.ErrorCode) + ": " + r.ErrorMessage
 	}
-	return r.Status, r.Output, msg, nil
+	return string(r.Status), r.Output, msg, nil
 }

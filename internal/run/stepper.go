@@ -10,6 +10,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/pulse-run/pulse/internal/llm"
+	"github.com/pulse-run/pulse/internal/platform/events"
 )
 
 // stepper numbers steps and hands them to the recorder.
@@ -34,7 +35,7 @@ type stepper struct {
 // allocate maps nobody reads.
 func (s *stepper) watched() bool { return s.events != nil }
 
-func (s *stepper) emit(typ string, data any) {
+func (s *stepper) emit(typ events.Type, data any) {
 	if s.events != nil {
 		s.events(Event{Type: typ, Data: data})
 	}
@@ -56,7 +57,7 @@ func (s *stepper) addSpan(ctx context.Context, st *Step, span trace.Span) error 
 		}
 	}
 	if s.watched() {
-		s.emit("step.completed", map[string]any{"seq": st.Seq, "kind": st.Kind, "name": st.Name, "status": st.Status,
+		s.emit(events.StepCompleted, map[string]any{"seq": st.Seq, "kind": st.Kind, "name": st.Name, "status": st.Status,
 			"error": st.Error, "input_tokens": st.InputTokens, "output_tokens": st.OutputTokens, "latency_micros": st.LatencyMicros})
 	}
 	return nil
@@ -86,7 +87,7 @@ type modelCall struct {
 // holds the answer (or the failure's error_class) and the retried attempts.
 func (s *stepper) model(ctx context.Context, span trace.Span, c modelCall) error {
 	end := s.now()
-	st := &Step{Kind: StepModel, Name: c.model, Status: "succeeded", StartedAt: c.start, FinishedAt: end, LatencyMicros: end.Sub(c.start).Microseconds()}
+	st := &Step{Kind: StepModel, Name: c.model, Status: StepSucceeded, StartedAt: c.start, FinishedAt: end, LatencyMicros: end.Sub(c.start).Microseconds()}
 	if c.after == nil {
 		// The common case, written by hand: it is on every turn.
 		st.Input = strconv.AppendInt(append(make([]byte, 0, 24), `{"messages":`...), int64(c.messages), 10)
@@ -99,7 +100,7 @@ func (s *stepper) model(ctx context.Context, span trace.Span, c modelCall) error
 	}
 	class := llm.Classify(c.err)
 	if c.err != nil {
-		st.Status, st.Error = "failed", c.err.Error()
+		st.Status, st.Error = StepFailed, c.err.Error()
 		st.Output, _ = json.Marshal(struct {
 			Class   llm.ErrorClass `json:"error_class"`
 			Retries []llm.Retried  `json:"retries,omitempty"`
@@ -130,14 +131,14 @@ func (s *stepper) model(ctx context.Context, span trace.Span, c modelCall) error
 }
 
 func (s *stepper) tool(ctx context.Context, c llm.ToolCall, r toolResult) error {
-	st := &Step{Kind: StepTool, Name: c.Name, Status: "succeeded", StartedAt: r.started, FinishedAt: r.started.Add(r.latency), LatencyMicros: r.latency.Microseconds()}
+	st := &Step{Kind: StepTool, Name: c.Name, Status: StepSucceeded, StartedAt: r.started, FinishedAt: r.started.Add(r.latency), LatencyMicros: r.latency.Microseconds()}
 	in := struct {
 		CallID    string `json:"call_id"`
 		Arguments string `json:"arguments"`
 	}{c.ID, redactArgs(string(c.Arguments))}
 	st.Input, _ = json.Marshal(in)
 	if r.err != nil {
-		st.Status, st.Error, st.Output = "failed", r.err.Error(), json.RawMessage(`{}`)
+		st.Status, st.Error, st.Output = StepFailed, r.err.Error(), json.RawMessage(`{}`)
 	} else {
 		st.Output, _ = json.Marshal(struct {
 			Result string `json:"result"`
@@ -150,18 +151,18 @@ func (s *stepper) handoff(ctx context.Context, from, to string) error {
 	now := s.now()
 	in, _ := json.Marshal(map[string]string{"from": from})
 	out, _ := json.Marshal(map[string]string{"to": to})
-	return s.add(ctx, &Step{Kind: StepHandoff, Name: to, Status: "succeeded", Input: in, Output: out, StartedAt: now, FinishedAt: now})
+	return s.add(ctx, &Step{Kind: StepHandoff, Name: to, Status: StepSucceeded, Input: in, Output: out, StartedAt: now, FinishedAt: now})
 }
 
 func (s *stepper) guardrail(ctx context.Context, name string, start time.Time, reason string, err error) error {
 	end := s.now()
-	st := &Step{Kind: StepGuardrail, Name: name, Status: "succeeded", Input: json.RawMessage(`{}`), Output: json.RawMessage(`{"tripped":false}`),
+	st := &Step{Kind: StepGuardrail, Name: name, Status: StepSucceeded, Input: json.RawMessage(`{}`), Output: json.RawMessage(`{"tripped":false}`),
 		StartedAt: start, FinishedAt: end, LatencyMicros: end.Sub(start).Microseconds()}
 	switch {
 	case err != nil:
-		st.Status, st.Error = "failed", err.Error()
+		st.Status, st.Error = StepFailed, err.Error()
 	case reason != "":
-		st.Status, st.Error = "failed", reason
+		st.Status, st.Error = StepFailed, reason
 		st.Output, _ = json.Marshal(map[string]any{"tripped": true, "reason": reason})
 	}
 	return s.add(ctx, st)
@@ -172,12 +173,12 @@ func (s *stepper) approval(ctx context.Context, calls []llm.ToolCall, decision, 
 	now := s.now()
 	in, _ := json.Marshal(map[string]any{"tool_calls": redactCalls(calls)})
 	out, _ := json.Marshal(map[string]any{"decision": decision, "reason": reason})
-	status := "succeeded"
+	status := StepSucceeded
 	if decision == "rejected" {
-		status = "failed"
+		status = StepFailed
 	}
 	if decision == "requested" {
-		s.emit("approval.requested", map[string]any{"tool_calls": calls})
+		s.emit(events.ApprovalRequested, map[string]any{"tool_calls": calls})
 	}
 	return s.add(ctx, &Step{Kind: StepApproval, Name: decision, Status: status, Input: in, Output: out, StartedAt: now, FinishedAt: now})
 }

@@ -35,10 +35,10 @@ func endRun(span trace.Span, o *Outcome) {
 	if span == nil {
 		return
 	}
-	span.SetAttributes(attribute.String("pulse.run.status", o.Status), attribute.Int("gen_ai.usage.input_tokens", o.Usage.InputTokens),
+	span.SetAttributes(attribute.String("pulse.run.status", string(o.Status)), attribute.Int("gen_ai.usage.input_tokens", o.Usage.InputTokens),
 		attribute.Int("gen_ai.usage.output_tokens", o.Usage.OutputTokens), attribute.Int64("pulse.cost_micros", o.CostMicros))
 	if o.Status == StatusFailed {
-		span.SetStatus(codes.Error, o.ErrorCode+": "+o.ErrorMessage)
+		span.SetStatus(codes.Error, string(o.ErrorCode)+": "+o.ErrorMessage)
 	}
 	span.End()
 }
@@ -59,7 +59,7 @@ func (s *stepper) endStep(ctx context.Context, st *Step, span trace.Span) {
 			span.SetAttributes(attribute.Int("gen_ai.usage.input_tokens", st.InputTokens), attribute.Int("gen_ai.usage.output_tokens", st.OutputTokens),
 				attribute.Int64("pulse.cost_micros", st.CostMicros))
 		}
-		if st.Status == "failed" {
+		if st.Status == StepFailed {
 			span.SetStatus(codes.Error, st.Error)
 		}
 	}

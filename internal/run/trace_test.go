@@ -83,7 +83,7 @@ func TestFailedRunSpan(t *testing.T) {
 	rec := tracetest.NewSpanRecorder()
 	b.loop.Tracer = sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec)).Tracer(TracerName)
 	out := b.run(t, spec(func(s *agent.Spec) { s.ModelSettings.MaxTurns = 1 }))
-	require.Equal(t, "max_turns_exceeded", out.ErrorCode)
+	require.Equal(t, CodeMaxTurnsExceeded, out.ErrorCode)
 	var root sdktrace.ReadOnlySpan
 	for _, s := range rec.Ended() {
 		if s.Name() == "run a" {

@@ -17,6 +17,7 @@ import (
 	"github.com/pulse-run/pulse/internal/agent"
 	"github.com/pulse-run/pulse/internal/llm"
 	"github.com/pulse-run/pulse/internal/llm/llmtest"
+	"github.com/pulse-run/pulse/internal/platform/events"
 )
 
 // reset is a connection reset as an SDK returns it: the HTTP client's
@@ -114,12 +115,12 @@ func TestFinding5ResetMidStreamIsNotRepeated(t *testing.T) {
 		s.Tools = nil
 		s.ModelSettings.Fallbacks = []string{"backup/good"}
 	}), Input: "hi", Events: func(e Event) {
-		if e.Type == "message.delta" {
+		if e.Type == events.MessageDelta {
 			deltas = append(deltas, e.Data.(map[string]any)["text"].(string))
 		}
 	}})
 	require.Equal(t, StatusFailed, out.Status)
-	require.Equal(t, "provider_error", out.ErrorCode)
+	require.Equal(t, CodeProviderError, out.ErrorCode)
 	require.True(t, out.Transient, "another attempt of the run may succeed")
 	require.Equal(t, 1, half.calls)
 	require.Empty(t, backup.Calls())

@@ -114,7 +114,7 @@ type FunctionOut struct {
 }
 
 func functionOut(f *Function) FunctionOut {
-	return FunctionOut{ID: f.ID, Name: f.Name, Description: f.Description, Parameters: f.Parameters, URL: f.URL,
+	return FunctionOut{ID: f.ID, Name: f.Name, Description: f.Description, Parameters: f.Parameters.V, URL: f.URL,
 		TimeoutSeconds: float64(f.TimeoutMS) / 1000, CreatedAt: f.CreatedAt}
 }
 

@@ -37,15 +37,15 @@ var Sealed = []vault.Sealed{{Table: "function_tools", Column: "secret_enc", AADP
 type Function struct {
 	bun.BaseModel `bun:"table:function_tools"`
 
-	ID          string          `bun:"id,pk"`
-	OwnerID     string          `bun:"owner_id,notnull"`
-	Name        string          `bun:"name,notnull"`
-	Description string          `bun:"description,notnull"`
-	Parameters  json.RawMessage `bun:"parameters,type:jsonb,notnull"`
-	URL         string          `bun:"url,notnull"`
-	SecretEnc   string          `bun:"secret_enc,notnull"`
-	TimeoutMS   int             `bun:"timeout_ms,notnull"`
-	CreatedAt   time.Time       `bun:"created_at,notnull"`
+	ID          string                   `bun:"id,pk"`
+	OwnerID     string                   `bun:"owner_id,notnull"`
+	Name        string                   `bun:"name,notnull"`
+	Description string                   `bun:"description,notnull"`
+	Parameters  db.JSON[json.RawMessage] `bun:"parameters,type:jsonb,notnull"`
+	URL         string                   `bun:"url,notnull"`
+	SecretEnc   string                   `bun:"secret_enc,notnull"`
+	TimeoutMS   int                      `bun:"timeout_ms,notnull"`
+	CreatedAt   time.Time                `bun:"created_at,notnull"`
 }
 
 var toolName = regexp.MustCompile(`^[a-z][a-z0-9_]{0,63}$`)
@@ -121,7 +121,7 @@ func (f *Functions) Create(ctx context.Context, p CreateFunctionParams) (*Functi
 	if err != nil {
 		return nil, "", err
 	}
-	fn := &Function{ID: id, OwnerID: pr.UserID, Name: p.Name, Description: p.Description, Parameters: p.Parameters, URL: p.URL,
+	fn := &Function{ID: id, OwnerID: pr.UserID, Name: p.Name, Description: p.Description, Parameters: db.JSON[json.RawMessage]{V: p.Parameters}, URL: p.URL,
 		SecretEnc: enc, TimeoutMS: int(p.Timeout.Milliseconds()), CreatedAt: f.now().UTC()}
 	if _, err := f.db.W.NewInsert().Model(fn).Exec(ctx); err != nil {
 		if db.IsUniqueViolation(err) {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/pulse-run/pulse/internal/llm"
 	"github.com/pulse-run/pulse/internal/platform/authn"
+	"github.com/pulse-run/pulse/internal/platform/events"
 	"github.com/pulse-run/pulse/internal/platform/outbound"
 	"github.com/pulse-run/pulse/internal/workflow/graph"
 )
@@ -61,7 +62,7 @@ func (e *Effects) Agent(ctx context.Context, c graph.Call, agentID, input string
 
 func deltas(c graph.Call) func(string) {
 	return func(text string) {
-		c.Emit(graph.Event{Type: "message.delta", Data: map[string]any{"text": text, "step": c.Step}})
+		c.Emit(graph.Event{Type: events.MessageDelta, Data: map[string]any{"text": text, "step": c.Step}})
 	}
 }
 

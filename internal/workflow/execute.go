@@ -145,9 +145,9 @@ func (h *hooks) Emit(e graph.Event) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.deltas == nil {
-		h.deltas = events.NewDeltas(func(data map[string]any) { h.s.publish(h.ctx, h.r, "message.delta", data, true) })
+		h.deltas = events.NewDeltas(func(data map[string]any) { h.s.publish(h.ctx, h.r, events.MessageDelta, data, true) })
 	}
-	if e.Type == "message.delta" {
+	if e.Type == events.MessageDelta {
 		h.deltas.Add(e.Data)
 		return
 	}
@@ -156,7 +156,7 @@ func (h *hooks) Emit(e graph.Event) {
 }
 
 // publish tells the run's watchers, best effort.
-func (s *Service) publish(ctx context.Context, r *Run, typ string, data any, ephemeral bool) {
+func (s *Service) publish(ctx context.Context, r *Run, typ events.Type, data any, ephemeral bool) {
 	events.PublishRun(ctx, s.bus, events.RunEvent{RunID: r.ID, OwnerID: r.OwnerID, Type: typ, Data: data, Ephemeral: ephemeral})
 }
 
@@ -234,8 +234,8 @@ func (s *Service) finish(ctx context.Context, r *Run, out graph.Outcome, h *hook
 
 var platformEvent = map[string]string{StatusSucceeded: EventWorkflowRunCompleted, StatusFailed: EventWorkflowRunFailed}
 
-var finalEvent = map[string]string{StatusSucceeded: "run.completed", StatusFailed: "run.failed", StatusCancelled: "run.cancelled",
-	StatusInterrupted: "run.interrupted"}
+var finalEvent = map[string]events.Type{StatusSucceeded: events.RunCompleted, StatusFailed: events.RunFailed, StatusCancelled: events.RunCancelled,
+	StatusInterrupted: events.RunInterrupted}
 
 var _ graph.Hooks = (*hooks)(nil)
 

@@ -11,6 +11,7 @@ import (
 	"github.com/pulse-run/pulse/internal/platform/authn"
 	"github.com/pulse-run/pulse/internal/platform/db"
 	"github.com/pulse-run/pulse/internal/platform/durable"
+	"github.com/pulse-run/pulse/internal/platform/events"
 	"github.com/pulse-run/pulse/internal/platform/ids"
 	"github.com/pulse-run/pulse/internal/workflow/graph"
 )
@@ -99,7 +100,7 @@ func (s *Service) insert(ctx context.Context, r *Run) error {
 		return err
 	}
 	r.fresh = true
-	s.publish(ctx, r, "run.created", RunOut(r), false)
+	s.publish(ctx, r, events.RunCreated, RunOut(r), false)
 	return nil
 }
 
@@ -325,7 +326,7 @@ func (s *Service) Cancel(ctx context.Context, id string) (*Run, error) {
 	case durable.Settled:
 		out, err := s.store.reload(ctx, r.ID)
 		if err == nil {
-			s.publish(ctx, out, "run.cancelled", RunOut(out), false)
+			s.publish(ctx, out, events.RunCancelled, RunOut(out), false)
 			s.afterRun(ctx, out)
 		}
 		return out, err

@@ -9,6 +9,7 @@ import (
 
 	"github.com/danielgtaylor/huma/v2"
 
+	"github.com/pulse-run/pulse/internal/platform/events"
 	"github.com/pulse-run/pulse/internal/platform/httpx"
 	"github.com/pulse-run/pulse/internal/workflow/graph"
 )
@@ -257,17 +258,17 @@ func registerRuns(v1 *httpx.API, s *Service) {
 func respond(v1 *httpx.API, s *Service, r *Run, stream bool) *huma.StreamResponse {
 	return httpx.RunResponse[*Run]{API: v1, Queued: r.Status != StatusRunning, Location: httpx.APIPrefix + "/workflow-runs/" + r.ID,
 		QueuedBody: RunOut(r), Stream: stream, Created: RunOut(r),
-		Execute: func(ctx context.Context, emit func(string, any)) (*Run, error) {
+		Execute: func(ctx context.Context, emit func(events.Type, any)) (*Run, error) {
 			var local func(graph.Event)
 			if emit != nil {
 				local = func(e graph.Event) { emit(e.Type, e.Data) }
 			}
 			return s.Execute(ctx, r, local)
 		},
-		Done:       func(out *Run) (string, any) { return finalEvent[out.Status], RunOut(out) },
+		Done:       func(out *Run) (events.Type, any) { return finalEvent[out.Status], RunOut(out) },
 		FailStatus: http.StatusServiceUnavailable, FailMessage: "the run could not be completed here; it continues in the background",
-		StreamFailed: func() (string, any) {
-			return "run.requeued", map[string]string{"id": r.ID, "message": "the run continues in the background"}
+		StreamFailed: func() (events.Type, any) {
+			return events.RunRequeued, map[string]string{"id": r.ID, "message": "the run continues in the background"}
 		},
 	}.Response()
 }

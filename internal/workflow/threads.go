@@ -9,6 +9,7 @@ import (
 	"github.com/pulse-run/pulse/internal/platform/apperr"
 	"github.com/pulse-run/pulse/internal/platform/authn"
 	"github.com/pulse-run/pulse/internal/platform/db"
+	"github.com/pulse-run/pulse/internal/platform/events"
 	"github.com/pulse-run/pulse/internal/platform/ids"
 	"github.com/pulse-run/pulse/internal/workflow/graph"
 )
@@ -72,7 +73,7 @@ func (s *Service) startOnThread(ctx context.Context, g *graph.Graph, r *Run, inp
 				if err := s.db.InTx(ctx, func(ctx context.Context, tx *db.Tx) error { return s.insertTx(ctx, tx, r) }); err != nil {
 					return nil, err
 				}
-				s.publish(ctx, r, "run.created", RunOut(r), false)
+				s.publish(ctx, r, events.RunCreated, RunOut(r), false)
 				return r, nil
 			}
 			code := "interrupted"
@@ -132,7 +133,7 @@ func (s *Service) startOnThread(ctx context.Context, g *graph.Graph, r *Run, inp
 	if err != nil {
 		return nil, err
 	}
-	s.publish(ctx, r, "run.created", RunOut(r), false)
+	s.publish(ctx, r, events.RunCreated, RunOut(r), false)
 	return r, nil
 }
 

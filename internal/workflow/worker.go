@@ -10,6 +10,7 @@ import (
 
 	"github.com/pulse-run/pulse/internal/platform/apperr"
 	"github.com/pulse-run/pulse/internal/platform/durable"
+	"github.com/pulse-run/pulse/internal/platform/events"
 )
 
 // durableTable describes workflow runs to the durable core, which claims,
@@ -33,7 +34,7 @@ func (s *Service) durableKind() durable.Kind[JobArgs] {
 			ok, err := s.leases.Fail(ctx, job.Args.RunID, durable.CodeInternal, reason)
 			if ok {
 				if r, err := s.store.reload(ctx, job.Args.RunID); err == nil {
-					s.publish(ctx, r, "run.failed", RunOut(r), false)
+					s.publish(ctx, r, events.RunFailed, RunOut(r), false)
 					s.afterRun(ctx, r)
 				}
 			}
@@ -85,7 +86,7 @@ func (s *Service) expireInterrupt(ctx context.Context, r *Run) error {
 	}
 	if n, _ := res.RowsAffected(); n == 1 {
 		r.Status, r.ErrorCode, r.ErrorMessage, r.FinishedAt = StatusFailed, "interrupt_timeout", "nobody answered in time", &now
-		s.publish(ctx, r, "run.failed", RunOut(r), false)
+		s.publish(ctx, r, events.RunFailed, RunOut(r), false)
 		s.afterRun(ctx, r)
 	}
 	return nil

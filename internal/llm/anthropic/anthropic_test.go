@@ -17,6 +17,8 @@ import (
 	"github.com/pulse-run/pulse/internal/agent"
 	"github.com/pulse-run/pulse/internal/llm"
 	"github.com/pulse-run/pulse/internal/llm/anthropic"
+	"github.com/pulse-run/pulse/internal/llm/llmtest"
+	"github.com/pulse-run/pulse/internal/platform/events"
 	"github.com/pulse-run/pulse/internal/run"
 	"github.com/pulse-run/pulse/internal/tool"
 )
@@ -31,10 +33,15 @@ type fakeAnthropic struct {
 
 func start(t *testing.T, replies ...func(http.ResponseWriter)) *fakeAnthropic {
 	f := &fakeAnthropic{replies: replies}
+	problems := llmtest.NewProblems(t)
 	f.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		require.Equal(t, "/v1/messages", r.URL.Path)
-		require.Equal(t, "sk-ant-test", r.Header.Get("X-Api-Key"))
-		require.NotEmpty(t, r.Header.Get("Anthropic-Version"))
+		if !problems.Expect(w, "path", "/v1/messages", r.URL.Path) || !problems.Expect(w, "X-Api-Key", "sk-ant-test", r.Header.Get("X-Api-Key")) {
+			return
+		}
+		if r.Header.Get("Anthropic-Version") == "" {
+			problems.Fail(w, "no Anthropic-Version header")
+			return
+		}
 		b, _ := io.ReadAll(r.Body)
 		f.mu.Lock()
 		i := len(f.bodies)
@@ -107,8 +114,8 @@ func TestOverloadIsRetryableAndSchemaIsAsked(t *testing.T) {
 	require.Contains(t, gjson.Get(f.bodies[1], "system.0.text").String(), `{"type":"object"}`)
 }
 
-// events writes Anthropic's server-sent events, flushing each.
-func events(evs ...[2]string) func(http.ResponseWriter) {
+// sseReply writes Anthropic's server-sent events, flushing each.
+func sseReply(evs ...[2]string) func(http.ResponseWriter) {
 	return func(w http.ResponseWriter) {
 		w.Header().Set("Content-Type", "text/event-stream")
 		for _, ev := range evs {
@@ -140,7 +147,7 @@ func TestStreamingToolUseAndText(t *testing.T) {
 		{"content_block_delta", `{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"It is "}}`},
 		{"content_block_delta", `{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"noon."}}`},
 		{"content_block_stop", `{"type":"content_block_stop","index":0}`}}, stop("end_turn", 6)...)
-	f := start(t, events(toolTurn...), events(textTurn...))
+	f := start(t, sseReply(toolTurn...), sseReply(textTurn...))
 	reg := llm.NewRegistry()
 	reg.Register("anthropic", anthropic.New(anthropic.Config{APIKey: "sk-ant-test", BaseURL: f.srv.URL, HTTPClient: f.srv.Client()}))
 	loop := &run.Loop{Models: reg, Tools: tool.NewRuntime(nil), Now: time.Now}
@@ -148,7 +155,7 @@ func TestStreamingToolUseAndText(t *testing.T) {
 	out := loop.Execute(context.Background(), run.LoopParams{Spec: agent.Spec{Instructions: "Tell the time.", Model: "anthropic/claude-test",
 		Tools: []agent.ToolRef{{Type: "builtin", Name: "current_time"}}}, Input: "Time?",
 		Events: func(e run.Event) {
-			if e.Type == "message.delta" {
+			if e.Type == events.MessageDelta {
 				deltas = append(deltas, e.Data.(map[string]any)["text"].(string))
 			}
 		}})

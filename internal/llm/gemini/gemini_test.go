@@ -17,6 +17,8 @@ import (
 	"github.com/pulse-run/pulse/internal/agent"
 	"github.com/pulse-run/pulse/internal/llm"
 	"github.com/pulse-run/pulse/internal/llm/gemini"
+	"github.com/pulse-run/pulse/internal/llm/llmtest"
+	"github.com/pulse-run/pulse/internal/platform/events"
 	"github.com/pulse-run/pulse/internal/run"
 	"github.com/pulse-run/pulse/internal/tool"
 )
@@ -31,8 +33,11 @@ type fakeGemini struct {
 
 func start(t *testing.T, replies ...func(http.ResponseWriter)) *fakeGemini {
 	f := &fakeGemini{replies: replies}
+	problems := llmtest.NewProblems(t)
 	f.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		require.Equal(t, "gm-test", r.Header.Get("X-Goog-Api-Key"))
+		if !problems.Expect(w, "X-Goog-Api-Key", "gm-test", r.Header.Get("X-Goog-Api-Key")) {
+			return
+		}
 		b, _ := io.ReadAll(r.Body)
 		f.mu.Lock()
 		i := len(f.bodies)
@@ -126,7 +131,7 @@ func TestStreamingFunctionCallAndText(t *testing.T) {
 	out := loop.Execute(context.Background(), run.LoopParams{Spec: agent.Spec{Instructions: "Tell the time.", Model: "gemini/gemini-test",
 		Tools: []agent.ToolRef{{Type: "builtin", Name: "current_time"}}}, Input: "Time?",
 		Events: func(e run.Event) {
-			if e.Type == "message.delta" {
+			if e.Type == events.MessageDelta {
 				deltas = append(deltas, e.Data.(map[string]any)["text"].(string))
 			}
 		}})

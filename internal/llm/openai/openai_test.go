@@ -15,7 +15,9 @@ import (
 
 	"github.com/pulse-run/pulse/internal/agent"
 	"github.com/pulse-run/pulse/internal/llm"
+	"github.com/pulse-run/pulse/internal/llm/llmtest"
 	"github.com/pulse-run/pulse/internal/llm/openai"
+	"github.com/pulse-run/pulse/internal/platform/events"
 	"github.com/pulse-run/pulse/internal/run"
 	"github.com/pulse-run/pulse/internal/tool"
 )
@@ -31,9 +33,11 @@ type fakeOpenAI struct {
 
 func startFake(t *testing.T, handlers ...func(w http.ResponseWriter, body string)) *fakeOpenAI {
 	f := &fakeOpenAI{handlers: handlers}
+	problems := llmtest.NewProblems(t)
 	f.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		require.Equal(t, "/chat/completions", r.URL.Path)
-		require.Equal(t, "Bearer sk-test", r.Header.Get("Authorization"))
+		if !problems.Expect(w, "path", "/chat/completions", r.URL.Path) || !problems.Expect(w, "Authorization", "Bearer sk-test", r.Header.Get("Authorization")) {
+			return
+		}
 		b, _ := io.ReadAll(r.Body)
 		f.mu.Lock()
 		i := len(f.bodies)
@@ -180,7 +184,7 @@ func TestStreamingToolCallsAndText(t *testing.T) {
 	out := loop.Execute(context.Background(), run.LoopParams{Spec: agent.Spec{Instructions: "Tell time.", Model: "openai/gpt-test",
 		Tools: []agent.ToolRef{{Type: "builtin", Name: "current_time"}}}, Input: "Time?",
 		Events: func(e run.Event) {
-			if e.Type == "message.delta" {
+			if e.Type == events.MessageDelta {
 				deltas = append(deltas, e.Data.(map[string]any)["text"].(string))
 			}
 		}})

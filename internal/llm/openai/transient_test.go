@@ -148,14 +148,14 @@ func TestFinding5RunRetriesThenFallsBack(t *testing.T) {
 			require.Len(t, rec.steps, 2)
 			failed, ok := rec.steps[0], rec.steps[1]
 			require.Equal(t, "openai/flaky", failed.Name)
-			require.Equal(t, "failed", failed.Status)
+			require.Equal(t, run.StepFailed, failed.Status)
 			require.Equal(t, "transport", gjson.GetBytes(failed.Output, "error_class").String(), string(failed.Output))
 			require.Len(t, gjson.GetBytes(failed.Output, "retries").Array(), 2, string(failed.Output))
 			for _, r := range gjson.GetBytes(failed.Output, "retries").Array() {
 				require.Equal(t, "transport", r.Get("class").String())
 			}
 			require.Equal(t, "backup/good", ok.Name)
-			require.Equal(t, "succeeded", ok.Status)
+			require.Equal(t, run.StepSucceeded, ok.Status)
 			require.Equal(t, "openai/flaky", gjson.GetBytes(ok.Input, "fallback_from").String(), string(ok.Input))
 			require.Equal(t, "transport", gjson.GetBytes(ok.Input, "fallback_class").String())
 			var retries []llm.Retried

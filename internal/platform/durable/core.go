@@ -52,15 +52,15 @@ type Core struct {
 	log     *slog.Logger
 
 	mu      sync.Mutex
-	tables  []leased                    // every table of leased items, for renewal and the reaper
-	actions map[string]*runctl.Registry // cancel action -> the items of that kind executing here
+	tables  []leased                         // every table of leased items, for renewal and the reaper
+	actions map[events.Type]*runctl.Registry // cancel action -> the items of that kind executing here
 	stop    context.CancelFunc
 	wg      sync.WaitGroup
 
 	// hooks for tests (set before Start)
-	onRenew func(table string)      // after each renewal statement
-	onRelay func(action, id string) // after each relayed cancel was applied
-	tick    func() <-chan time.Time // replaces the renewal ticker
+	onRenew func(table string)                  // after each renewal statement
+	onRelay func(action events.Type, id string) // after each relayed cancel was applied
+	tick    func() <-chan time.Time             // replaces the renewal ticker
 }
 
 // leased is what the core needs of a table, whatever its row type.
@@ -82,7 +82,7 @@ func New(p Params) *Core {
 		p.Logger = slog.New(slog.DiscardHandler)
 	}
 	c := &Core{db: p.DB, queue: p.Queue, bus: p.Bus, workers: p.Workers, lease: p.Lease, now: p.Now, log: p.Logger,
-		actions: map[string]*runctl.Registry{}}
+		actions: map[events.Type]*runctl.Registry{}}
 	if c.workers != nil {
 		river.AddWorker(c.workers, NewWorker(Kind[ReapArgs]{Work: func(ctx context.Context, _ *river.Job[ReapArgs]) error {
 			return c.Reap(ctx)
@@ -164,7 +164,7 @@ func (c *Core) renewLoop(ctx context.Context) {
 
 func (c *Core) relayLoop(ctx context.Context, sub *events.Sub) {
 	defer c.wg.Done()
-	runctl.Follow(ctx, sub, func(action, id string) {
+	runctl.Follow(ctx, sub, func(action events.Type, id string) {
 		c.mu.Lock()
 		reg := c.actions[action]
 		c.mu.Unlock()

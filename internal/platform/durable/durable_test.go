@@ -453,7 +453,7 @@ func TestCancel(t *testing.T) {
 		bus.Start(busCtx)
 		relayed := make(chan string, 4)
 		a := b.newCore(Params{Bus: bus})
-		a.onRelay = func(_, id string) { relayed <- id }
+		a.onRelay = func(_ events.Type, id string) { relayed <- id }
 		aItems := AddTable(a, itemsTable(d))
 		bCore := b.newCore(Params{Bus: bus})
 		bItems := AddTable(bCore, itemsTable(d))

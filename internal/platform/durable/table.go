@@ -2,6 +2,7 @@ package durable
 
 import (
 	"context"
+	"github.com/pulse-run/pulse/internal/platform/events"
 	"time"
 
 	"github.com/riverqueue/river"
@@ -45,7 +46,7 @@ type Table[T any] struct {
 	Job func(id string) river.JobArgs
 	// CancelAction names the control message that relays a cancel of this
 	// kind to the process holding the item ("" : the table's name).
-	CancelAction string
+	CancelAction events.Type
 
 	// Unleased: the queue's job alone holds the item (no lease columns);
 	// a claim counts the attempt in AttemptColumn. Such a table is not
@@ -94,7 +95,7 @@ func AddTable[T any](c *Core, t Table[T]) *Leases[T] {
 		t.AttemptColumn = "attempt"
 	}
 	if t.CancelAction == "" {
-		t.CancelAction = t.Name
+		t.CancelAction = events.Type(t.Name)
 	}
 	if t.Write == nil {
 		t.Write = func(ctx context.Context, fn func(ctx context.Context, tx *db.Tx) error) error {

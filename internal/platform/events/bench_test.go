@@ -40,7 +40,7 @@ func BenchmarkFanout(b *testing.B) {
 	for b.Loop() {
 		wg.Add(n)
 		start := time.Now()
-		if _, err := bus.Publish(context.Background(), events.Event{Topic: "run:r", UserID: "u", Type: "run.created", Data: data}); err != nil {
+		if _, err := bus.Publish(context.Background(), events.Event{Topic: "run:r", UserID: "u", Type: events.RunCreated, Data: data}); err != nil {
 			b.Fatal(err)
 		}
 		wg.Wait()

@@ -318,7 +318,7 @@ func Wire(ev Event) []byte {
 	b, _ := json.Marshal(struct {
 		ID    string          `json:"id,omitempty"`
 		Topic string          `json:"topic"`
-		Type  string          `json:"type"`
+		Type  Type            `json:"type"`
 		Data  json.RawMessage `json:"data"`
 	}{ev.ID, ev.Topic, ev.Type, data})
 	return b

@@ -19,10 +19,11 @@ type Deltas struct {
 	tags map[string]any
 	held strings.Builder
 	last time.Time
+	now  func() time.Time // the clock; tests move it instead of sleeping
 }
 
 // NewDeltas returns a coalescer that hands each batch to send.
-func NewDeltas(send func(data map[string]any)) *Deltas { return &Deltas{send: send} }
+func NewDeltas(send func(data map[string]any)) *Deltas { return &Deltas{send: send, now: time.Now} }
 
 // Add takes one delta's data: its "text" and its tags.
 func (d *Deltas) Add(data map[string]any) {
@@ -39,7 +40,7 @@ func (d *Deltas) Add(data map[string]any) {
 	}
 	text, _ := data["text"].(string)
 	d.held.WriteString(text)
-	if time.Since(d.last) >= DeltaEvery {
+	if d.now().Sub(d.last) >= DeltaEvery {
 		d.Flush()
 	}
 }
@@ -55,7 +56,7 @@ func (d *Deltas) Flush() {
 	}
 	data["text"] = d.held.String()
 	d.held.Reset()
-	d.last = time.Now()
+	d.last = d.now()
 	d.send(data)
 }
 

@@ -11,6 +11,8 @@ func TestDeltasCoalesceByTags(t *testing.T) {
 	t.Parallel()
 	var sent []map[string]any
 	d := NewDeltas(func(data map[string]any) { sent = append(sent, data) })
+	clock := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	d.now = func() time.Time { return clock }
 	d.Add(map[string]any{"seq": 1, "text": "Hel"}) // the first goes at once
 	d.Add(map[string]any{"seq": 1, "text": "lo"})
 	d.Add(map[string]any{"seq": 1, "text": ", "})
@@ -23,7 +25,10 @@ func TestDeltasCoalesceByTags(t *testing.T) {
 	}, sent)
 
 	sent = nil
-	time.Sleep(DeltaEvery)
+	clock = clock.Add(DeltaEvery - time.Nanosecond)
 	d.Add(map[string]any{"node": "a", "step": 1, "text": "x"})
-	require.Len(t, sent, 1, "after the interval a piece leaves at once")
+	require.Empty(t, sent, "within the interval a piece is held")
+	clock = clock.Add(time.Nanosecond)
+	d.Add(map[string]any{"node": "a", "step": 1, "text": "y"})
+	require.Equal(t, []map[string]any{{"node": "a", "step": 1, "text": "xy"}}, sent, "once the interval has passed what is held leaves at once")
 }

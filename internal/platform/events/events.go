@@ -20,7 +20,7 @@ type Event struct {
 	ID     string          `json:"id,omitempty"`
 	Topic  string          `json:"topic"`             // what it is about: "run:<id>", "control", …
 	UserID string          `json:"user_id,omitempty"` // whose it is: their subscriptions see it
-	Type   string          `json:"type"`              // "step.completed", "notification", …
+	Type   Type            `json:"type"`              // what happened: one of the constants in types.go
 	Data   json.RawMessage `json:"data"`
 	// Ephemeral events are not stored and cannot be replayed.
 	Ephemeral bool `json:"ephemeral,omitempty"`

@@ -13,9 +13,10 @@ type Publisher interface {
 // RunEvent is one event of a run (an agent run, a workflow run) for its
 // owner.
 type RunEvent struct {
-	RunID, OwnerID, Type string
-	Data                 any // encoded as JSON
-	Ephemeral            bool
+	RunID, OwnerID string
+	Type           Type
+	Data           any // encoded as JSON
+	Ephemeral      bool
 }
 
 // PublishRun sends a run's event on its topic, best effort: a run never

@@ -3,6 +3,7 @@ package httpx
 import (
 	"context"
 	"encoding/json"
+	"github.com/pulse-run/pulse/internal/platform/events"
 	"net/http"
 
 	"github.com/danielgtaylor/huma/v2"
@@ -25,15 +26,15 @@ type RunResponse[T any] struct {
 	Created any
 	// Execute runs the work here; emit, when streaming, sends each event
 	// (nil otherwise).
-	Execute func(ctx context.Context, emit func(event string, data any)) (T, error)
+	Execute func(ctx context.Context, emit func(event events.Type, data any)) (T, error)
 	// Done gives how the work ended: its final event (streaming) and its
 	// body.
-	Done func(out T) (event string, body any)
+	Done func(out T) (event events.Type, body any)
 	// When Execute fails: without a stream an error of FailStatus with
 	// FailMessage; streaming, the event StreamFailed gives.
 	FailStatus   int
 	FailMessage  string
-	StreamFailed func() (event string, data any)
+	StreamFailed func() (event events.Type, data any)
 }
 
 // Response is the streaming response that answers it.
@@ -56,7 +57,7 @@ func (p RunResponse[T]) Response() *huma.StreamResponse {
 		}
 		sse := StartSSE(hctx)
 		_ = sse.Send("run.created", p.Created)
-		out, err := p.Execute(hctx.Context(), func(event string, data any) { _ = sse.Send(event, data) })
+		out, err := p.Execute(hctx.Context(), func(event events.Type, data any) { _ = sse.Send(event, data) })
 		if err != nil {
 			_ = sse.Send(p.StreamFailed())
 			return

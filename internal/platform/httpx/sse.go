@@ -9,6 +9,8 @@ import (
 
 	"github.com/danielgtaylor/huma/v2"
 	"github.com/danielgtaylor/huma/v2/adapters/humachi"
+
+	"github.com/pulse-run/pulse/internal/platform/events"
 )
 
 // SSE writes Server-Sent Events on a huma streaming response.
@@ -33,7 +35,7 @@ func StartSSE(hctx huma.Context) *SSE {
 }
 
 // Send writes one event with a JSON payload and flushes it.
-func (s *SSE) Send(event string, data any) error {
+func (s *SSE) Send(event events.Type, data any) error {
 	return s.SendID("", event, data)
 }
 
@@ -50,7 +52,7 @@ func WantsSSE(accept string) bool {
 
 // SendID writes one event with an id (omitted when empty), so a client can
 // resume after it with Last-Event-ID.
-func (s *SSE) SendID(id, event string, data any) error {
+func (s *SSE) SendID(id string, event events.Type, data any) error {
 	b, err := json.Marshal(data)
 	if err != nil {
 		return err
@@ -82,7 +84,7 @@ func (s *SSE) Retry(ms int) error {
 const sseWriteTimeout = 10 * time.Second
 
 // SendRaw writes one event whose data is already encoded JSON.
-func (s *SSE) SendRaw(id, event string, data []byte) error {
+func (s *SSE) SendRaw(id string, event events.Type, data []byte) error {
 	_ = s.c.SetWriteDeadline(time.Now().Add(sseWriteTimeout))
 	if id != "" {
 		if _, err := fmt.Fprintf(s.w, "id: %s\n", id); err != nil {

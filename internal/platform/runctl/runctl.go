@@ -45,7 +45,7 @@ func (h *Handle) Lost() bool { return h.lost.Load() }
 
 // Registry holds the runs of one kind executing in this process.
 type Registry struct {
-	action  string // the control message that cancels this kind of run
+	action  events.Type // the control message that cancels this kind of run
 	mu      sync.Mutex
 	active  map[string]*Handle
 	pending map[string]time.Time // cancels of runs not (yet) executing here
@@ -53,12 +53,12 @@ type Registry struct {
 	// handled, when set (by tests, before Listen), is called once the
 	// listener has dealt with a control message, whatever its action, so a
 	// test can tell "ignored" from "not arrived yet".
-	handled func(action, runID string)
+	handled func(action events.Type, runID string)
 }
 
 // New returns a registry whose cancels travel as control messages named
 // action.
-func New(action string) *Registry {
+func New(action events.Type) *Registry {
 	return &Registry{action: action, active: map[string]*Handle{}, pending: map[string]time.Time{}}
 }
 
@@ -117,8 +117,8 @@ func (r *Registry) Executing() map[string]*Handle {
 
 // message is a cancel relayed to every process.
 type message struct {
-	Action string `json:"action"`
-	RunID  string `json:"run_id"`
+	Action events.Type `json:"action"`
+	RunID  string      `json:"run_id"`
 }
 
 // Publisher sends events to every process.
@@ -127,7 +127,7 @@ type Publisher interface {
 }
 
 // Parse reads a relayed cancel: its action and the run it names.
-func Parse(data []byte) (action, runID string, ok bool) {
+func Parse(data []byte) (action events.Type, runID string, ok bool) {
 	var m message
 	if json.Unmarshal(data, &m) != nil || m.Action == "" {
 		return "", "", false
@@ -151,7 +151,7 @@ func (r *Registry) Listen(ctx context.Context, bus *events.Bus) <-chan struct{} 
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		Follow(ctx, sub, func(action, id string) {
+		Follow(ctx, sub, func(action events.Type, id string) {
 			if action == r.action {
 				r.Interrupt(id)
 			}
@@ -166,7 +166,7 @@ func (r *Registry) Listen(ctx context.Context, bus *events.Bus) <-chan struct{} 
 // Follow hands each relayed cancel on sub to apply until ctx ends or sub
 // does, then closes sub. It returns when it stops, so a caller can wait
 // for it.
-func Follow(ctx context.Context, sub *events.Sub, apply func(action, runID string)) {
+func Follow(ctx context.Context, sub *events.Sub, apply func(action events.Type, runID string)) {
 	defer sub.Close()
 	for {
 		select {

@@ -13,7 +13,7 @@ import (
 
 func TestCancelReachesTheRunWhereverItIs(t *testing.T) {
 	t.Parallel()
-	r := New("cancel")
+	r := New(events.CancelAgentRun)
 
 	ctx, h, done := r.Track(context.Background(), "a")
 	require.Contains(t, r.Executing(), "a")
@@ -49,12 +49,12 @@ func TestRelayedCancelsOfOneKindOnly(t *testing.T) {
 	defer stop()
 	bus.Start(ctx)
 	defer bus.Close()
-	runs, flows := New("cancel"), New("workflow.cancel")
+	runs, flows := New(events.CancelAgentRun), New(events.CancelWorkflowRun)
 	// The agent-run listener reports each control message it has dealt
 	// with, so the test knows it saw the workflow cancel (and left the run
 	// alone) rather than hoping a sleep was long enough.
-	runsHandled := make(chan string, 16)
-	runs.handled = func(action, _ string) { runsHandled <- action }
+	runsHandled := make(chan events.Type, 16)
+	runs.handled = func(action events.Type, _ string) { runsHandled <- action }
 	runsDone, flowsDone := runs.Listen(ctx, bus), flows.Listen(ctx, bus)
 	defer func() {
 		stop()
@@ -69,7 +69,7 @@ func TestRelayedCancelsOfOneKindOnly(t *testing.T) {
 	require.Eventually(t, func() bool { return fctx.Err() != nil }, 2*time.Second, 5*time.Millisecond)
 	select {
 	case action := <-runsHandled:
-		require.Equal(t, "workflow.cancel", action)
+		require.Equal(t, events.CancelWorkflowRun, action)
 	case <-time.After(2 * time.Second):
 		t.Fatal("the agent-run listener never saw the workflow cancel")
 	}

@@ -8,6 +8,8 @@ import (
 	"maps"
 	"sync"
 	"time"
+
+	"github.com/pulse-run/pulse/internal/platform/events"
 )
 
 // Start is the checkpoint of a run that has not begun.
@@ -109,7 +111,7 @@ type execution struct {
 	held []*Record // records for the next Commit
 }
 
-func (x *execution) emit(typ string, data map[string]any) {
+func (x *execution) emit(typ events.Type, data map[string]any) {
 	if x.p.Hooks != nil {
 		x.p.Hooks.Emit(Event{Type: typ, Data: data})
 	}
@@ -149,7 +151,7 @@ func (x *execution) superStep(ctx context.Context, cp *Checkpoint) (*Checkpoint,
 		// records and reused when the run resumes.
 		paused := *cp
 		paused.Interrupt = interrupt
-		x.emit("node.interrupted", map[string]any{"node": interrupt.Node, "step": cp.Step})
+		x.emit(events.NodeInterrupted, map[string]any{"node": interrupt.Node, "step": cp.Step})
 		return nil, &Outcome{Status: Interrupted, Checkpoint: &paused}, nil
 	}
 
@@ -208,7 +210,7 @@ func (x *execution) superStep(ctx context.Context, cp *Checkpoint) (*Checkpoint,
 				updates[r.Node] = r.Update
 			}
 		}
-		x.emit("state.updated", map[string]any{"step": next.Step, "updates": updates, "next": next.Next})
+		x.emit(events.StateUpdated, map[string]any{"step": next.Step, "updates": updates, "next": next.Next})
 	}
 	return next, nil, nil
 }
@@ -275,7 +277,7 @@ func (x *execution) node(ctx context.Context, cp *Checkpoint, id string) (*Recor
 		defer func() { end(rec) }()
 	}
 	if x.p.Hooks != nil {
-		x.emit("node.started", map[string]any{"node": id, "type": n.Type, "step": rec.Step})
+		x.emit(events.NodeStarted, map[string]any{"node": id, "type": n.Type, "step": rec.Step})
 	}
 	attempts := 1
 	if n.Retry != nil && n.Retry.MaxAttempts > 1 {
@@ -288,7 +290,7 @@ func (x *execution) node(ctx context.Context, cp *Checkpoint, id string) (*Recor
 		if err == nil || IsPermanent(err) || a >= attempts || ctx.Err() != nil {
 			break
 		}
-		x.emit("node.retrying", map[string]any{"node": id, "step": rec.Step, "attempt": a, "error": err.Error()})
+		x.emit(events.NodeRetrying, map[string]any{"node": id, "step": rec.Step, "attempt": a, "error": err.Error()})
 		if err := sleep(ctx, backoff(n.Retry, a)); err != nil {
 			return nil, err
 		}
@@ -304,11 +306,11 @@ func (x *execution) node(ctx context.Context, cp *Checkpoint, id string) (*Recor
 		rec.Status = NodeInterrupted
 	case err != nil:
 		rec.Status, rec.Error = NodeFailed, err.Error()
-		x.emit("node.failed", map[string]any{"node": id, "step": rec.Step, "error": rec.Error, "attempts": rec.Attempts})
+		x.emit(events.NodeFailed, map[string]any{"node": id, "step": rec.Step, "error": rec.Error, "attempts": rec.Attempts})
 	default:
 		rec.Status = NodeSucceeded
 		if x.p.Hooks != nil {
-			x.emit("node.completed", map[string]any{"node": id, "type": n.Type, "step": rec.Step, "update": rec.Update,
+			x.emit(events.NodeCompleted, map[string]any{"node": id, "type": n.Type, "step": rec.Step, "update": rec.Update,
 				"latency_ms": rec.FinishedAt.Sub(rec.StartedAt).Milliseconds()})
 		}
 	}

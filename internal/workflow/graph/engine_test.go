@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/pulse-run/pulse/internal/platform/events"
 )
 
 // memHooks keeps records and checkpoints in memory.
@@ -67,7 +69,7 @@ type fakeEffects struct {
 }
 
 func (f *fakeEffects) Agent(ctx context.Context, c Call, agentID, input string) (AgentResult, error) {
-	c.Emit(Event{Type: "message.delta", Data: map[string]any{"text": "hi"}})
+	c.Emit(Event{Type: events.MessageDelta, Data: map[string]any{"text": "hi"}})
 	return AgentResult{RunID: "run-1", Output: agentID + ":" + input}, nil
 }
 
@@ -403,7 +405,7 @@ func TestEffectNodesRenderTheirTemplates(t *testing.T) {
 	require.Equal(t, "run-1", b.hooks.records[0].ChildRunID)
 	var delta *Event
 	for i, e := range b.hooks.events {
-		if e.Type == "message.delta" {
+		if e.Type == events.MessageDelta {
 			delta = &b.hooks.events[i]
 		}
 	}

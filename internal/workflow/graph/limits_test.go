@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/pulse-run/pulse/internal/platform/events"
 )
 
 // finding10Expr is the expression of finding 10: 300³ iterations, seconds
@@ -40,7 +42,7 @@ type startedHooks struct {
 
 func (h *startedHooks) Emit(e Event) {
 	h.memHooks.Emit(e)
-	if e.Type == "node.started" {
+	if e.Type == events.NodeStarted {
 		select {
 		case h.started <- struct{}{}:
 		default:

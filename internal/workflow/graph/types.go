@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"time"
+
+	"github.com/pulse-run/pulse/internal/platform/events"
 )
 
 // Checkpoint is a run's position after a super-step: everything needed to
@@ -56,7 +58,7 @@ const (
 
 // Event is live progress, for streaming.
 type Event struct {
-	Type string // node.started, node.completed, node.failed, node.retrying, state.updated, message.delta
+	Type events.Type // node.started, node.completed, node.failed, node.retrying, state.updated, message.delta
 	Data map[string]any
 }
 

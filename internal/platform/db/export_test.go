@@ -1,0 +1,5 @@
+package db
+
+// Queued is how many writes wait for a committer (tests gather a group
+// with it).
+func (b *Batcher) Queued() int { return len(b.in) }

@@ -145,8 +145,11 @@ func TestBatcherPipelinesAGroup(t *testing.T) {
 			switch i % 10 {
 			case 5: // reads inside its transaction
 				var c int
-				if err := tx.NewRaw("SELECT count(*) FROM grp_run WHERE id = ?", i).Scan(ctx, &c); err != nil || c != 1 {
-					return fmt.Errorf("read %d: %v", c, err)
+				var owner string
+				var one bool
+				if err := tx.NewRaw("SELECT count(*), max(owner), count(*) = 1 FROM grp_run WHERE id = ?", i).Scan(ctx, &c, &owner, &one); err != nil ||
+					c != 1 || owner != "me" || !one {
+					return fmt.Errorf("read %d %q %v: %v", c, owner, one, err)
 				}
 			case 7: // uses the engine's transaction, as the job queue does
 				var err error

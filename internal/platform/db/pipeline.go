@@ -6,10 +6,13 @@ import (
 	"database/sql/driver"
 	"errors"
 	"fmt"
+	"io"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/uptrace/bun"
 	"github.com/uptrace/bun/dialect/pgdialect"
@@ -23,9 +26,10 @@ import (
 // query: one round trip. A group of 500 writes of three statements each so
 // costs three round trips, not 1,500.
 //
-// A write that reads inside its transaction, passes arguments separately,
-// or takes the pgx transaction (the job queue) holds the connection alone
-// from then until it ends, because those need the connection to themselves.
+// Queries are pipelined too (their rows come back in text format and are
+// decoded as pgx's database/sql driver would). A write that binds
+// arguments separately, or takes the pgx transaction (the job queue),
+// holds the connection alone from then until it ends.
 //
 // Any failure (a statement's, or a write returning an error) dooms the
 // group: later statements fail without reaching the server, the group rolls
@@ -48,10 +52,12 @@ type pipe struct {
 }
 
 type pipeStmt struct {
-	sql  string
-	tag  pgconn.CommandTag
-	err  error
-	done bool
+	sql    string
+	tag    pgconn.CommandTag
+	fields []pgconn.FieldDescription // a statement that returns rows
+	rows   [][][]byte                // their values, in text format
+	err    error
+	done   bool
 }
 
 func newPipe(conn *stdlib.Conn, writes int) *pipe {
@@ -129,9 +135,18 @@ func (p *pipe) send(q []*pipeStmt) error {
 	mrr := p.conn.Conn().PgConn().Exec(context.Background(), sb.String())
 	n := 0
 	for mrr.NextResult() {
-		tag, err := mrr.ResultReader().Close()
+		rr := mrr.ResultReader()
+		var fields []pgconn.FieldDescription
+		var rows [][][]byte
+		if fd := rr.FieldDescriptions(); len(fd) > 0 {
+			fields = append(fields, fd...)
+			for rr.NextRow() {
+				rows = append(rows, copyRow(rr.Values()))
+			}
+		}
+		tag, err := rr.Close()
 		if n < len(q) {
-			q[n].tag, q[n].err = tag, err
+			q[n].tag, q[n].err, q[n].fields, q[n].rows = tag, err, fields, rows
 		}
 		n++
 	}
@@ -176,6 +191,17 @@ func (w *pipeWrite) exec(ctx context.Context, query string, args []driver.NamedV
 		}
 		return res, err
 	}
+	s, err := w.pipelined(query)
+	if err != nil {
+		return nil, err
+	}
+	return driver.RowsAffected(s.tag.RowsAffected()), nil
+}
+
+// pipelined queues a statement for the next round and waits for its
+// result.
+func (w *pipeWrite) pipelined(query string) (*pipeStmt, error) {
+	p := w.p
 	s := &pipeStmt{sql: query}
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -185,22 +211,28 @@ func (w *pipeWrite) exec(ctx context.Context, query string, args []driver.NamedV
 	p.queue = append(p.queue, s)
 	p.running--
 	p.waitFor(func() bool { return s.done })
-	if s.err != nil {
-		return nil, s.err
-	}
-	return driver.RowsAffected(s.tag.RowsAffected()), nil
+	return s, s.err
 }
 
-// query runs a query of w, which from now on holds the connection alone.
+// query runs a query of w: pipelined like any statement (RETURNING),
+// unless its arguments are bound separately.
 func (w *pipeWrite) query(ctx context.Context, query string, args []driver.NamedValue) (driver.Rows, error) {
-	if err := w.holdAlone(); err != nil {
+	p := w.p
+	if len(args) > 0 || w.alone {
+		if err := w.holdAlone(); err != nil {
+			return nil, err
+		}
+		rows, err := p.conn.QueryContext(ctx, query, args)
+		if err != nil {
+			p.fail(err)
+		}
+		return rows, err
+	}
+	s, err := w.pipelined(query)
+	if err != nil {
 		return nil, err
 	}
-	rows, err := w.p.conn.QueryContext(ctx, query, args)
-	if err != nil {
-		w.p.fail(err)
-	}
-	return rows, err
+	return &pipeRows{m: p.conn.Conn().TypeMap(), fields: s.fields, rows: s.rows}, nil
 }
 
 // holdAlone waits until no round is on the wire and takes the connection
@@ -296,4 +328,77 @@ func (pipeConn) QueryContext(ctx context.Context, query string, args []driver.Na
 		return nil, errNotInGroup
 	}
 	return w.query(ctx, query, args)
+}
+
+func copyRow(values [][]byte) [][]byte {
+	row := make([][]byte, len(values))
+	for i, v := range values {
+		if v != nil {
+			row[i] = append([]byte{}, v...)
+		}
+	}
+	return row
+}
+
+// pipeRows are a pipelined query's rows, read already.
+type pipeRows struct {
+	m      *pgtype.Map
+	fields []pgconn.FieldDescription
+	rows   [][][]byte
+	next   int
+}
+
+func (r *pipeRows) Columns() []string {
+	out := make([]string, len(r.fields))
+	for i, f := range r.fields {
+		out[i] = f.Name
+	}
+	return out
+}
+
+func (r *pipeRows) Close() error { return nil }
+
+// Next decodes a row to the values pgx's database/sql driver gives for
+// the same types.
+func (r *pipeRows) Next(dest []driver.Value) error {
+	if r.next >= len(r.rows) {
+		return io.EOF
+	}
+	row := r.rows[r.next]
+	r.next++
+	for i, src := range row {
+		if src == nil {
+			dest[i] = nil
+			continue
+		}
+		v, err := r.value(r.fields[i], src)
+		if err != nil {
+			return fmt.Errorf("db: column %s: %w", r.fields[i].Name, err)
+		}
+		dest[i] = v
+	}
+	return nil
+}
+
+func (r *pipeRows) value(f pgconn.FieldDescription, src []byte) (driver.Value, error) {
+	scan := func(d any) error { return r.m.Scan(f.DataTypeOID, f.Format, src, d) }
+	switch f.DataTypeOID {
+	case pgtype.BoolOID:
+		var d bool
+		return d, scan(&d)
+	case pgtype.ByteaOID:
+		var d []byte
+		return d, scan(&d)
+	case pgtype.Int2OID, pgtype.Int4OID, pgtype.Int8OID:
+		var d int64
+		return d, scan(&d)
+	case pgtype.Float4OID, pgtype.Float8OID:
+		var d float64
+		return d, scan(&d)
+	case pgtype.DateOID, pgtype.TimestampOID, pgtype.TimestamptzOID:
+		var d time.Time
+		return d, scan(&d)
+	default:
+		return string(src), nil
+	}
 }

@@ -73,9 +73,10 @@ func NewBatcher(d *DB) *Batcher {
 	n := 1
 	if d.Engine == config.Postgres {
 		b.pdb = newPipeDB()
-		// Several committers overlap their round trips; each holds a
-		// connection, so a small pool keeps most for everyone else.
-		n = max(1, int(d.pool.Config().MaxConns)/4)
+		// Several committers overlap their groups: while one waits for
+		// the server, the next runs its writes. Each holds a connection,
+		// so a small pool keeps most for everyone else.
+		n = max(2, int(d.pool.Config().MaxConns)/4)
 	}
 	for range n {
 		c := &committer{b: b}
@@ -234,7 +235,15 @@ func (c *committer) pipelined(batch []*batchItem) error {
 			w := &pipeWrite{p: p}
 			wg.Go(func() {
 				wctx := context.WithValue(context.WithoutCancel(it.ctx), pipeKey{}, w)
-				w.end(it.fn(wctx, &Tx{IDB: c.b.pdb, engine: config.Postgres, pgxTx: tx.pgxTx, pw: w}))
+				// A database/sql connection of its own: database/sql
+				// locks the connection a result came from to read it, and
+				// a shared one may be waiting in the pipe for a round.
+				conn, err := c.b.pdb.Conn(wctx)
+				if err == nil {
+					err = it.fn(wctx, &Tx{IDB: conn, engine: config.Postgres, pgxTx: tx.pgxTx, pw: w})
+					_ = conn.Close()
+				}
+				w.end(err)
 			})
 		}
 		wg.Wait()

@@ -38,6 +38,7 @@ type Batcher struct {
 	wg     sync.WaitGroup
 
 	groups, writes, rounds atomic.Int64 // see Stats
+	committers             int
 }
 
 // BatchStats counts what a Batcher did.
@@ -78,6 +79,7 @@ func NewBatcher(d *DB) *Batcher {
 		// so a small pool keeps most for everyone else.
 		n = max(2, int(d.pool.Config().MaxConns)/4)
 	}
+	b.committers = n
 	for range n {
 		c := &committer{b: b}
 		b.wg.Add(1)

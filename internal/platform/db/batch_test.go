@@ -82,21 +82,26 @@ func setupGroup(t *testing.T, d *db.DB) *groupBundle {
 	return tb
 }
 
-// group runs n writes as one group: one write keeps the committer busy
-// while the n are queued, then lets them go together. It returns each
-// write's error.
+// group runs n writes as one group: one write per committer keeps them
+// all busy while the n are queued, then the first lets them go together
+// to its committer. It returns each write's error.
 func (tb *groupBundle) group(t *testing.T, n int, fn func(i int, ctx context.Context, tx *db.Tx) error) []error {
 	t.Helper()
 	ctx := context.Background()
-	started, release, first := make(chan struct{}), make(chan struct{}), make(chan error, 1)
-	go func() {
-		first <- tb.b.Do(ctx, func(ctx context.Context, tx *db.Tx) error {
-			close(started)
-			<-release
-			return nil
-		})
-	}()
-	<-started
+	k := tb.b.Committers()
+	releases, firsts := make([]chan struct{}, k), make(chan error, k)
+	for c := range k {
+		started, release := make(chan struct{}), make(chan struct{})
+		releases[c] = release
+		go func() {
+			firsts <- tb.b.Do(ctx, func(ctx context.Context, tx *db.Tx) error {
+				close(started)
+				<-release
+				return nil
+			})
+		}()
+		<-started // this committer is busy: the next write goes to another
+	}
 	errs := make([]error, n)
 	var wg sync.WaitGroup
 	for i := range n {
@@ -107,9 +112,13 @@ func (tb *groupBundle) group(t *testing.T, n int, fn func(i int, ctx context.Con
 	for tb.b.Queued() < n {
 		runtime.Gosched() // every write queued: they form one group
 	}
-	close(release)
-	require.NoError(t, <-first)
+	close(releases[0])
+	require.NoError(t, <-firsts)
 	wg.Wait()
+	for _, r := range releases[1:] {
+		close(r)
+		require.NoError(t, <-firsts)
+	}
 	return errs
 }
 

@@ -89,6 +89,14 @@ func BenchmarkConcurrentStoredRuns(b *testing.B) {
 					b.ReportMetric(time.Since(start).Seconds()*1000, unit)
 				}
 				b.ReportMetric(peakRSS(), "peak-RSS-MiB")
+				// How the group commit shared its transactions (and, on
+				// PostgreSQL, how few round trips their statements took).
+				if st := s.batch.Stats(); st.Groups > 0 {
+					b.ReportMetric(float64(st.Writes)/float64(st.Groups), "writes/group")
+					if st.Rounds > 0 {
+						b.ReportMetric(float64(st.Rounds)/float64(st.Groups), "rounds/group")
+					}
+				}
 			})
 		}
 	}

@@ -52,7 +52,7 @@ type Service struct {
 	timeout  time.Duration
 	leases   *durable.Leases[*Run] // claims, renews, reaps and cancels runs
 
-	graphs sync.Map // "workflow/version" -> *graph.Graph: versions never change
+	graphs sync.Map // "workflow/version" -> *compiling: versions never change
 
 	// dispatched, when set (tests only, see export_test.go), is called after
 	// each Dispatch with what it started, so a test can tell "started
@@ -370,12 +370,46 @@ func (s *Service) Rollback(ctx context.Context, id string, version int) (*Workfl
 	return s.store.publish(ctx, w.ID, w.LatestVersion, s.now().UTC())
 }
 
-// compiled returns the graph of a version, compiling it once.
+// compiled returns the graph of a version, compiling it once. Callers
+// that want one being compiled wait for it rather than read the version
+// too: a burst of runs of a new version would otherwise each read it.
 func (s *Service) compiled(ctx context.Context, workflowID string, version int) (*graph.Graph, error) {
 	key := fmt.Sprintf("%s/%d", workflowID, version)
-	if g, ok := s.graphs.Load(key); ok {
-		return g.(*graph.Graph), nil
+	if e, ok := s.graphs.Load(key); ok {
+		if g := e.(*compiling).wait(); g != nil {
+			return g, nil
+		}
 	}
+	e := &compiling{done: make(chan struct{})}
+	if prev, loaded := s.graphs.LoadOrStore(key, e); loaded {
+		if g := prev.(*compiling).wait(); g != nil {
+			return g, nil
+		}
+		// It failed for its caller (its context, say): compile here.
+		return s.compile(ctx, workflowID, version)
+	}
+	g, err := s.compile(ctx, workflowID, version)
+	e.g = g
+	close(e.done)
+	if err != nil {
+		s.graphs.CompareAndDelete(key, e) // a later call tries again
+	}
+	return g, err
+}
+
+// compiling is an entry of the graph cache: the graph once done is closed,
+// nil if compiling failed.
+type compiling struct {
+	done chan struct{}
+	g    *graph.Graph
+}
+
+func (c *compiling) wait() *graph.Graph {
+	<-c.done
+	return c.g
+}
+
+func (s *Service) compile(ctx context.Context, workflowID string, version int) (*graph.Graph, error) {
 	v, err := s.store.version(ctx, workflowID, version)
 	if err != nil {
 		return nil, err
@@ -388,6 +422,5 @@ func (s *Service) compiled(ctx context.Context, workflowID string, version int) 
 	if problems != nil {
 		return nil, fmt.Errorf("workflow %s version %d no longer compiles: %v", workflowID, version, problems)
 	}
-	s.graphs.Store(key, g)
 	return g, nil
 }

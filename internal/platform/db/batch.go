@@ -2,8 +2,11 @@ package db
 
 import (
 	"context"
+	"fmt"
 	"sync"
+	"sync/atomic"
 
+	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/uptrace/bun"
 
 	"github.com/pulse-run/pulse/internal/platform/config"
@@ -18,14 +21,36 @@ import (
 // A write must only touch the database (it may run twice): when any write
 // of a batch fails, the batch rolls back and each of its writes is retried
 // in a transaction of its own, so one failure reaches only its caller.
+//
+// On PostgreSQL the writes of a batch run concurrently and their statements
+// are pipelined (see pipeline.go): a batch costs as many round trips as its
+// longest write has statements, not as all its writes have together. The
+// writes of one batch must therefore not depend on running in order; each
+// is independent of the others, as it would be in a transaction of its own.
 type Batcher struct {
 	d      *DB
+	pdb    *bun.DB // PostgreSQL: the handle pipelined writes run bun on
 	in     chan *batchItem
 	max    int
 	mu     sync.RWMutex // Do holds it to queue; Close to stop queueing
 	closed bool
 	stop   chan struct{}
 	wg     sync.WaitGroup
+
+	groups, writes, rounds atomic.Int64 // see Stats
+	committers             int
+}
+
+// BatchStats counts what a Batcher did.
+type BatchStats struct {
+	Groups int64 // transactions of more than one write that committed
+	Writes int64 // writes those held
+	Rounds int64 // PostgreSQL: round trips their statements took
+}
+
+// Stats reports the groups committed so far.
+func (b *Batcher) Stats() BatchStats {
+	return BatchStats{Groups: b.groups.Load(), Writes: b.writes.Load(), Rounds: b.rounds.Load()}
 }
 
 // committer commits batches on one goroutine (and, on PostgreSQL, its own
@@ -48,10 +73,13 @@ func NewBatcher(d *DB) *Batcher {
 	b := &Batcher{d: d, in: make(chan *batchItem, 4096), max: 512, stop: make(chan struct{})}
 	n := 1
 	if d.Engine == config.Postgres {
-		// Several committers overlap their round trips; each holds a
-		// connection, so a small pool keeps most for everyone else.
-		n = max(1, int(d.pool.Config().MaxConns)/4)
+		b.pdb = newPipeDB()
+		// Several committers overlap their groups: while one waits for
+		// the server, the next runs its writes. Each holds a connection,
+		// so a small pool keeps most for everyone else.
+		n = max(2, int(d.pool.Config().MaxConns)/4)
 	}
+	b.committers = n
 	for range n {
 		c := &committer{b: b}
 		b.wg.Add(1)
@@ -113,6 +141,9 @@ func (b *Batcher) Close() {
 	}
 	b.mu.Unlock()
 	b.wg.Wait()
+	if b.pdb != nil {
+		_ = b.pdb.Close()
+	}
 }
 
 func (c *committer) loop() {
@@ -157,15 +188,22 @@ func (c *committer) release() {
 
 func (c *committer) commit(batch []*batchItem) {
 	if len(batch) > 1 {
-		err := c.inTx(context.Background(), func(ctx context.Context, tx *Tx) error {
-			for _, it := range batch {
-				if err := it.fn(context.WithoutCancel(it.ctx), tx); err != nil {
-					return err
+		var err error
+		if c.b.pdb != nil {
+			err = c.pipelined(batch)
+		} else {
+			err = c.inTx(context.Background(), func(ctx context.Context, tx *Tx) error {
+				for _, it := range batch {
+					if err := it.fn(context.WithoutCancel(it.ctx), tx); err != nil {
+						return err
+					}
 				}
-			}
-			return nil
-		})
+				return nil
+			})
+		}
 		if err == nil {
+			c.b.groups.Add(1)
+			c.b.writes.Add(int64(len(batch)))
 			for _, it := range batch {
 				it.done <- nil
 			}
@@ -175,4 +213,43 @@ func (c *committer) commit(batch []*batchItem) {
 	for _, it := range batch {
 		it.done <- c.inTx(context.WithoutCancel(it.ctx), it.fn)
 	}
+}
+
+// pipelined commits a batch on PostgreSQL with its writes running
+// concurrently and their statements pipelined, in one transaction on the
+// committer's connection.
+func (c *committer) pipelined(batch []*batchItem) error {
+	return c.inTx(context.Background(), func(ctx context.Context, tx *Tx) error {
+		var sc *stdlib.Conn
+		if err := tx.IDB.(bun.Conn).Raw(func(dc any) error {
+			var ok bool
+			sc, ok = dc.(*stdlib.Conn)
+			if !ok {
+				return fmt.Errorf("db: unexpected driver connection %T", dc)
+			}
+			return nil
+		}); err != nil {
+			return err
+		}
+		p := newPipe(sc, len(batch))
+		var wg sync.WaitGroup
+		for _, it := range batch {
+			w := &pipeWrite{p: p}
+			wg.Go(func() {
+				wctx := context.WithValue(context.WithoutCancel(it.ctx), pipeKey{}, w)
+				// A database/sql connection of its own: database/sql
+				// locks the connection a result came from to read it, and
+				// a shared one may be waiting in the pipe for a round.
+				conn, err := c.b.pdb.Conn(wctx)
+				if err == nil {
+					err = it.fn(wctx, &Tx{IDB: conn, engine: config.Postgres, pgxTx: tx.pgxTx, pw: w})
+					_ = conn.Close()
+				}
+				w.end(err)
+			})
+		}
+		wg.Wait()
+		c.b.rounds.Add(int64(p.rounds))
+		return p.err
+	})
 }

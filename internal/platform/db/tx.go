@@ -19,8 +19,9 @@ import (
 type Tx struct {
 	bun.IDB
 	engine config.Engine
-	sqlTx  *sql.Tx // SQLite
-	pgxTx  pgx.Tx  // PostgreSQL
+	sqlTx  *sql.Tx    // SQLite
+	pgxTx  pgx.Tx     // PostgreSQL
+	pw     *pipeWrite // a write of a pipelined group commit (PostgreSQL)
 }
 
 // Engine is the engine the transaction runs on.
@@ -29,8 +30,15 @@ func (t *Tx) Engine() config.Engine { return t.engine }
 // SQLTx is the database/sql transaction on SQLite (nil on PostgreSQL).
 func (t *Tx) SQLTx() *sql.Tx { return t.sqlTx }
 
-// PgxTx is the pgx transaction on PostgreSQL (nil on SQLite).
-func (t *Tx) PgxTx() pgx.Tx { return t.pgxTx }
+// PgxTx is the pgx transaction on PostgreSQL (nil on SQLite). In a
+// pipelined group commit, the write that asks for it holds the connection
+// alone from then until it returns.
+func (t *Tx) PgxTx() pgx.Tx {
+	if t.pw != nil {
+		_ = t.pw.holdAlone() // a failed group fails at commit, whatever runs now
+	}
+	return t.pgxTx
+}
 
 // InTx runs fn in a transaction on the writer and commits when fn returns
 // nil; on an error or a panic it rolls back. Do not use d.W inside fn on

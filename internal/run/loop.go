@@ -140,7 +140,9 @@ func NewState(spec agent.Spec, input string, history []llm.Message) *State {
 	if st.MaxTurns <= 0 {
 		st.MaxTurns = DefaultMaxTurns
 	}
-	st.Messages = make([]llm.Message, 0, 8+len(history))
+	// Room for the system prompt, the input and a turn with one tool call;
+	// more turns grow it.
+	st.Messages = make([]llm.Message, 0, 6+len(history))
 	st.Messages = append(st.Messages, llm.Message{Role: llm.RoleSystem, Content: spec.Instructions})
 	st.Messages = append(st.Messages, history...)
 	st.Mark = len(st.Messages)

@@ -270,12 +270,12 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opts Options
 	if err != nil {
 		return nil, err
 	}
-	registerWorkers(workers, workerDeps{log: log, cfg: cfg, sender: sender, vault: a.vault, kv: store, bus: a.bus, auth: a.auth, f: f})
+	registerWorkers(workers, workerDeps{log: log, cfg: cfg, sender: sender, vault: a.vault, kv: store, bus: a.bus, auth: a.auth})
 
 	if err := registerCollectors(a.registry, a.queue.Collector(), a.db.Collector()); err != nil {
 		return nil, err
 	}
-	a.components(f.runs)
+	a.components()
 	routes := routerParams{log: log, registry: a.registry, cfg: cfg, checks: a.checks(), opts: opts, features: f}
 	if !cfg.Role.ServesAPI() {
 		routes.features, routes.opsOnly = features{}, true // a worker routes none of them
@@ -394,7 +394,6 @@ type workerDeps struct {
 	kv     *kv.Store
 	bus    *events.Bus
 	auth   *auth.Service
-	f      features
 }
 
 // registerWorkers adds every job kind's worker to the queue's bundle. A
@@ -407,9 +406,9 @@ func registerWorkers(w *river.Workers, d workerDeps) {
 		{Name: "events", Prune: d.bus.Prune},
 		{Name: "auth_refresh_successors", Prune: d.auth.PruneSuccessors},
 	}})
-	// Agent runs, workflow runs, triggers, the planner and generic jobs
-	// registered theirs through the durable core as they were built.
-	river.AddWorker(w, d.f.workflows.DispatchWorker())
+	// Agent runs, workflow runs, triggers, event dispatch, the planner and
+	// generic jobs registered theirs through the durable core as they were
+	// built.
 }
 
 // components lists the long-lived parts in start order, each with the
@@ -417,7 +416,7 @@ func registerWorkers(w *river.Workers, d workerDeps) {
 // part stops after everything that uses it: the queue's jobs finish while
 // leases are still renewed and events still published. Serve appends the
 // listeners, which stop first.
-func (a *App) components(runs *run.Service) {
+func (a *App) components() {
 	a.life.Add("events", lifecycle.Funcs{
 		OnStart: func(ctx context.Context) error { a.bus.Start(ctx); return nil },
 		OnStop:  func(context.Context) error { a.bus.Close(); return nil },

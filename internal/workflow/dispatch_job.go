@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 
 	"github.com/riverqueue/river"
+
+	"github.com/pulse-run/pulse/internal/platform/durable"
 )
 
 // DispatchArgs is the job that dispatches a platform event raised outside
@@ -28,17 +30,13 @@ func (DispatchArgs) Kind() string { return "workflow_dispatch" }
 // dispatched in place (a retry could start the triggered runs twice).
 func (DispatchArgs) InsertOpts() river.InsertOpts { return river.InsertOpts{MaxAttempts: 1} }
 
-// DispatchWorker dispatches queued platform events.
-type DispatchWorker struct {
-	river.WorkerDefaults[DispatchArgs]
-	s *Service
+// dispatchKind dispatches queued platform events: a kind of the durable
+// core, so it has the core's worker defaults and panic handling.
+func (s *Service) dispatchKind() durable.Kind[DispatchArgs] {
+	return durable.Kind[DispatchArgs]{Work: s.dispatchQueued}
 }
 
-// DispatchWorker returns the worker of DispatchArgs jobs.
-func (s *Service) DispatchWorker() *DispatchWorker { return &DispatchWorker{s: s} }
-
-// Work dispatches the event.
-func (w *DispatchWorker) Work(ctx context.Context, job *river.Job[DispatchArgs]) error {
+func (s *Service) dispatchQueued(ctx context.Context, job *river.Job[DispatchArgs]) error {
 	var data any
 	if len(job.Args.Data) > 0 {
 		if err := json.Unmarshal(job.Args.Data, &data); err != nil {
@@ -48,6 +46,6 @@ func (w *DispatchWorker) Work(ctx context.Context, job *river.Job[DispatchArgs])
 	if len(job.Args.Chain) > 0 {
 		ctx = WithChain(ctx, job.Args.Chain)
 	}
-	_, err := w.s.Dispatch(ctx, job.Args.OwnerID, job.Args.Event, data, "")
+	_, err := s.Dispatch(ctx, job.Args.OwnerID, job.Args.Event, data, "")
 	return err
 }

@@ -134,6 +134,7 @@ func New(p Params) *Service {
 	s.leases = durable.AddTable(p.Durable, s.durableTable())
 	durable.AddKind(p.Durable, s.durableKind())
 	durable.AddKind(p.Durable, s.triggersKind())
+	durable.AddKind(p.Durable, s.dispatchKind())
 	return s
 }
 
